@@ -1,0 +1,51 @@
+"""pyramid: Bayesian hierarchical models of what makes social-work practice good.
+
+The public API is imported lazily so that ``import pyramid`` is quick and does not load PyMC
+until a model is needed::
+
+    import pyramid as pyr
+    df = pyr.datasets.load_rsw2017()     # a reconstruction, not the evaluation's data
+    pyr.validate(df)
+    result = pyr.fit(df, model="skill", priors="default", random_seed=1)
+    pyr.compare(result)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute" (or "module" for a submodule)
+_LAZY: dict[str, str] = {
+    # data
+    "data": "pyramid.data",
+    "datasets": "pyramid.datasets",
+    "published": "pyramid.data.published",
+    "read": "pyramid.data.readers:read",
+    "validate": "pyramid.data.validate:validate",
+    "simulate": "pyramid.data.simulate:simulate",
+    # errors
+    "PyramidError": "pyramid.errors:PyramidError",
+    "InputError": "pyramid.errors:InputError",
+    "ValidationError": "pyramid.errors:ValidationError",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'pyramid' has no attribute {name!r}")
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    if attr:
+        obj = getattr(obj, attr)
+    globals()[name] = obj
+    return obj
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,5 @@
+import sys
+
+from pyramid.cli import main
+
+sys.exit(main())

@@ -1,0 +1,119 @@
+"""The ``pyramid`` command line.
+
+Every subcommand has ``--help``. Exit codes: 0 success, 2 bad input (the reason on stderr, no
+traceback), 1 an unexpected internal error (reported with a request to file an issue).
+
+Each subcommand is a thin wrapper over one public Python function; the work lives in the
+library, so the CLI and the API can never disagree.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from pyramid.errors import PyramidError
+
+app = typer.Typer(
+    name="pyramid",
+    help="Bayesian hierarchical models of what makes social-work practice good (RSW 2017).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Format(StrEnum):
+    text = "text"
+    csv = "csv"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def emit(df: pd.DataFrame, fmt: Format | str = Format.text, *, title: str | None = None) -> None:
+    """Print a result table as aligned text or CSV on stdout."""
+    if str(fmt) == "csv":
+        df.to_csv(sys.stdout, index=False)
+        return
+    if title:
+        typer.echo(title)
+    with pd.option_context(
+        "display.max_rows", None, "display.max_columns", None, "display.width", 200,
+        "display.max_colwidth", 60,
+    ):
+        typer.echo(df.to_string(index=False))
+
+
+def info(message: str) -> None:
+    """Progress and where-files-went messages go to stderr so stdout stays machine-readable."""
+    typer.echo(message, err=True)
+
+
+@app.callback()
+def _root() -> None:
+    """Bayesian hierarchical models of what makes social-work practice good (RSW 2017)."""
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+@app.command("tables")
+def tables_cmd(
+    table: Annotated[
+        str | None,
+        typer.Option("--table", "-t", help="Table number (e.g. 14) or name (crosstab, correlations)."),
+    ] = None,
+    fmt: FormatOpt = Format.text,
+    check: Annotated[bool, typer.Option("--check", help="Check printed totals against rows.")] = False,
+) -> None:
+    """Print the report's published tables as tidy data with provenance."""
+    from pyramid.data import published
+
+    if check:
+        emit(published.check_totals(), fmt)
+        return
+    ids = [table] if table else published.table_ids()
+    if str(fmt) == "csv":
+        emit(pd.concat([published.table(i) for i in ids], ignore_index=True), fmt)
+        return
+    cols = ["row", "group", "column", "printed", "value", "stat", "note"]
+    for i in ids:
+        t = published.table(i)
+        head = f"Table {i}" if i[0].isdigit() else i
+        emit(t[cols], fmt, title=f"\n{head}: {t['title'].iloc[0]}")
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (0 ok, 2 bad input or usage, 130 interrupted).
+
+    Usage errors are handled by typer (exit 2). Errors pyramid raises on purpose
+    (:class:`~pyramid.errors.PyramidError`, e.g. invalid data) are printed on stderr without a
+    traceback and give exit 2. The console script ``pyramid`` calls ``sys.exit(main())``.
+    """
+    try:
+        app(args=argv, prog_name="pyramid")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except PyramidError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

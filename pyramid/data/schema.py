@@ -1,0 +1,90 @@
+"""The observation schema: one row per coded observation of practice (DESIGN.md section 2).
+
+This module only *describes* the columns; :mod:`pyramid.data.validate` enforces them. Every
+other module takes its column names and level orders from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ID_COLUMNS",
+    "GROUP_LEVELS",
+    "TRAINING_LEVELS",
+    "DISCUSSION_LEVELS",
+    "DOMAINS",
+    "EXTRA_DOMAINS",
+    "ALL_DOMAINS",
+    "SCORE_MIN",
+    "SCORE_MAX",
+    "COLUMNS",
+    "Column",
+    "SKILL_TOLERANCE",
+]
+
+#: Identifier columns, outermost last: an observation is of a worker, in a unit, in an authority.
+ID_COLUMNS: tuple[str, ...] = ("observation", "worker", "unit", "authority")
+
+#: Sample group of the comparative study (Table 1, Table 23) or the KFT strand (Table 2).
+GROUP_LEVELS: tuple[str, ...] = ("rsw", "usual", "kft")
+
+#: Systemic training of the observed worker, in increasing order (Table 14).
+#: ``none``: no systemic training; ``other``: systemic training by another provider;
+#: ``mla``: previous MLA systemic training; ``programme``: on the MLA CSW development programme.
+TRAINING_LEVELS: tuple[str, ...] = ("none", "other", "mla", "programme")
+
+#: Quality of the unit's group case discussion, in increasing order (Table 15).
+DISCUSSION_LEVELS: tuple[str, ...] = ("non_systemic", "green_shoots", "systemic")
+
+#: The five analysed skill domains (Table 24; Part 2 "How did the quality of practice compare").
+DOMAINS: tuple[str, ...] = ("collaboration", "empathy", "purposefulness", "clarity", "child_focus")
+
+#: Coded but not analysed in the report (Part 2 explains why).
+EXTRA_DOMAINS: tuple[str, ...] = ("evocation", "autonomy")
+
+ALL_DOMAINS: tuple[str, ...] = DOMAINS + EXTRA_DOMAINS
+
+#: Domain scores are whole numbers on this closed range.
+SCORE_MIN, SCORE_MAX = 1, 5
+
+#: A given ``skill`` may differ from the mean of the domain scores by this much (rounding to 2 dp).
+SKILL_TOLERANCE = 0.0051
+
+
+@dataclass(frozen=True)
+class Column:
+    """Description of one column of the schema."""
+
+    name: str
+    kind: str  # "id", "category", "ordered", "binary", "score", "float"
+    required: bool
+    levels: tuple[str, ...] = ()
+    description: str = ""
+
+
+COLUMNS: dict[str, Column] = {
+    c.name: c
+    for c in [
+        Column("observation", "id", True, description="unique id of the coded observation"),
+        Column("worker", "id", True, description="worker observed; each worker in one unit"),
+        Column("unit", "id", True, description="unit or team; each unit in one authority"),
+        Column("authority", "id", True, description="local authority"),
+        Column("group", "category", False, GROUP_LEVELS, "sample group: rsw, usual or kft"),
+        Column("training", "ordered", True, TRAINING_LEVELS, "systemic training (Table 14)"),
+        Column(
+            "discussion",
+            "ordered",
+            False,
+            DISCUSSION_LEVELS,
+            "quality of the unit's case discussion (Table 15); missing = not observed",
+        ),
+        Column("clinician", "binary", False, (), "clinician at the last case discussion (0/1)"),
+        *[Column(d, "score", False, (), f"{d} score, whole number 1-5") for d in DOMAINS],
+        *[
+            Column(d, "score", False, (), f"{d} score, coded but not analysed")
+            for d in EXTRA_DOMAINS
+        ],
+        Column("skill", "float", False, (), "mean of the available analysed domain scores"),
+    ]
+}
