@@ -1,0 +1,924 @@
+"""Declarative model specs and prior sets (TOML files), loaded and checked in one place.
+
+A **model spec** (``models/<name>.toml``) says what a model *is*: the outcome, the terms
+(``training``, ``clinician``, ``mo(discussion)``, ...), the group levels, the family and how
+each group level is parametrised. A **prior set** (``priors/<name>.toml``) gives each parameter
+class a distribution. Both are plain data: :mod:`pyramid.models` turns spec + priors + data into
+a PyMC model; nothing here imports PyMC.
+
+Files are found by name in the source checkout (top-level ``models/`` and ``priors/``) or, in an
+installed wheel, in ``pyramid/_specs/{models,priors}``. A user may pass a path to a file of their
+own. Every problem in a file raises :class:`~pyramid.errors.InputError` naming the file and the
+key (unknown key, missing key, wrong type, unknown distribution, bad parameter value, unknown
+term or group column, TOML syntax error with its line).
+
+Spec file keys
+--------------
+============== ================================================================================
+key            meaning
+============== ================================================================================
+name           short name (str)
+description    one paragraph (str)
+family         ``gaussian`` | ``cumulative_probit`` | ``path``
+outcome        ``skill`` or a score column (gaussian, path); ``domains`` (the five analysed
+               domain ratings in long format) or one score column (cumulative_probit)
+terms          list of terms: a schema column (categorical columns get one coefficient per
+               level after the first; binary and numeric columns a slope), the derived ``csw``,
+               or ``mo(col)`` for a monotonic effect of an ordered categorical column
+groups         list of identifier columns (``authority``, ``unit``, ``worker``, ``observation``)
+parametrisation ``marginal`` (gaussian only: group effects integrated out exactly),
+               ``non_centred`` or ``centred``; one string, or a table ``{group = value}``
+drop_aliased   bool (default true): leave out a group level whose every group holds exactly one
+               member of the next level below (it cannot be told apart from it); reported
+domain_effects bool (cumulative_probit with ``outcome = "domains"`` only): sum-to-zero domain
+               effects
+[path]         path family only: ``mediator`` (ordered column, cumulative probit, must appear
+               in ``terms`` as ``mo(...)``), ``mediator_terms``, ``exposure`` (binary column in
+               both ``terms`` and ``mediator_terms``; Bernoulli, integrated out where missing),
+               ``exposure_terms``
+[sampling]     optional sampler hints: ``target_accept`` in (0, 1)
+============== ================================================================================
+
+Prior set keys
+--------------
+``name``, ``description``, optional ``extends`` (another prior set whose classes fill those not
+given), then one table per parameter class with ``dist`` and its parameters, e.g.
+``[b] dist = "Normal", mu = 0, sigma = 0.5``. Optional ``[coef."training[programme]"]`` tables
+override the prior of one coefficient (named as in :data:`pyramid.models.TRUTH_NAMES`). The
+classes (:data:`PRIOR_CLASSES`) are on the 1-5 skill scale, except those prefixed ``latent_``
+and ``mediator_`` which are on the probit scale of a domain rating or of the discussion
+equation (one unit = the residual SD of that latent variable).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from pyramid.data import schema
+from pyramid.errors import InputError
+
+__all__ = [
+    "ModelSpec",
+    "PathPart",
+    "PriorSet",
+    "PriorDist",
+    "PRIOR_CLASSES",
+    "DISTRIBUTIONS",
+    "FAMILIES",
+    "DERIVED_TERMS",
+    "load_spec",
+    "load_priors",
+    "spec_from_text",
+    "priors_from_text",
+    "available_specs",
+    "available_priors",
+    "specs_dir",
+    "rsw2017_prior_values",
+]
+
+#: Model families pyramid can build.
+FAMILIES: tuple[str, ...] = ("gaussian", "cumulative_probit", "path")
+
+#: Group-level parametrisations.
+PARAMETRISATIONS: tuple[str, ...] = ("marginal", "non_centred", "centred")
+
+#: Terms computed by the models from other columns (see docs/architecture.md): ``csw`` = 1 when
+#: the unit is led by a consultant social worker on the MLA development programme.
+DERIVED_TERMS: tuple[str, ...] = ("csw",)
+
+_REAL, _POS, _UNIT = "real", "positive", "unit interval"
+
+#: Distributions a prior set may use: name -> (parameter -> constraint, support).
+DISTRIBUTIONS: dict[str, tuple[dict[str, str], str]] = {
+    "Normal": ({"mu": _REAL, "sigma": _POS}, _REAL),
+    "StudentT": ({"nu": _POS, "mu": _REAL, "sigma": _POS}, _REAL),
+    "Cauchy": ({"alpha": _REAL, "beta": _POS}, _REAL),
+    "HalfNormal": ({"sigma": _POS}, _POS),
+    "HalfStudentT": ({"nu": _POS, "sigma": _POS}, _POS),
+    "HalfCauchy": ({"beta": _POS}, _POS),
+    "Exponential": ({"lam": _POS}, _POS),
+    "Gamma": ({"alpha": _POS, "beta": _POS}, _POS),
+    "LogNormal": ({"mu": _REAL, "sigma": _POS}, _POS),
+    "Beta": ({"alpha": _POS, "beta": _POS}, _UNIT),
+    "Dirichlet": ({"a": _POS}, "simplex"),
+}
+
+#: Parameter classes of a prior set: class -> (support it needs, what it is).
+PRIOR_CLASSES: dict[str, tuple[str, str]] = {
+    "intercept": (_REAL, "intercept of skill (skill points; the expected score at reference levels)"),
+    "b": (_REAL, "a fixed effect on skill (skill points)"),
+    "b_mo": (_REAL, "a monotonic effect on skill: the average step between adjacent levels"),
+    "zeta": ("simplex", "split of a monotonic effect between its steps (Dirichlet)"),
+    "sd": (_POS, "standard deviation of a group level's effects on skill"),
+    "sigma": (_POS, "residual standard deviation of skill"),
+    "latent_b": (_REAL, "a fixed effect on the probit scale of a domain rating"),
+    "latent_b_mo": (_REAL, "a monotonic effect (average step) on the probit scale of a rating"),
+    "latent_sd": (_POS, "standard deviation of a group level's effects on the probit scale"),
+    "cutpoints": (_REAL, "each threshold of the rating's cumulative probit"),
+    "domain": (_REAL, "the sum-to-zero domain effects on the probit scale"),
+    "mediator_b": (_REAL, "an effect in the discussion equation (its probit scale)"),
+    "mediator_cutpoints": (_REAL, "each threshold of the discussion equation"),
+    "exposure_rate": (_UNIT, "probability of the exposure (clinician present) given csw"),
+}
+
+_GROUPS_WITH_OVERRIDES = ("authority", "unit", "worker", "observation")
+#: per-level overrides of the group standard deviations, e.g. ``sd_worker``, ``latent_sd_unit``
+_SD_OVERRIDES = {
+    f"{base}_{g}": base for base in ("sd", "latent_sd") for g in _GROUPS_WITH_OVERRIDES
+}
+
+_SPEC_KEYS = {
+    "name": str,
+    "description": str,
+    "family": str,
+    "outcome": str,
+    "terms": list,
+    "groups": list,
+    "parametrisation": (str, dict),
+    "drop_aliased": bool,
+    "domain_effects": bool,
+    "path": dict,
+    "sampling": dict,
+}
+_SPEC_REQUIRED = ("name", "family", "outcome", "terms", "groups")
+_PATH_KEYS = {"mediator": str, "mediator_terms": list, "exposure": str, "exposure_terms": list}
+_SAMPLING_KEYS = {"target_accept": float}
+
+
+# --------------------------------------------------------------------------------------------
+# where files live
+# --------------------------------------------------------------------------------------------
+def specs_dir(kind: str) -> Path:
+    """Folder holding the shipped files of ``kind`` (``"models"`` or ``"priors"``).
+
+    The source checkout's top-level folder wins; an installed wheel has them in
+    ``pyramid/_specs/<kind>``.
+
+    Examples
+    --------
+    >>> specs_dir("models").name
+    'models'
+    """
+    if kind not in ("models", "priors"):
+        raise InputError(f"kind must be 'models' or 'priors', got {kind!r}")
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / kind, here / "_specs" / kind):
+        if candidate.is_dir() and any(candidate.glob("*.toml")):
+            return candidate
+    raise InputError(
+        f"no {kind} folder found (looked in {here.parent / kind} and {here / '_specs' / kind}); "
+        "the installation is incomplete"
+    )
+
+
+def available_specs() -> list[str]:
+    """Names of the shipped model specs.
+
+    Examples
+    --------
+    >>> available_specs()
+    ['domains', 'pyramid', 'skill']
+    """
+    return sorted(p.stem for p in specs_dir("models").glob("*.toml"))
+
+
+def available_priors() -> list[str]:
+    """Names of the shipped prior sets.
+
+    Examples
+    --------
+    >>> available_priors()
+    ['default', 'rsw2017', 'sceptical']
+    """
+    return sorted(p.stem for p in specs_dir("priors").glob("*.toml"))
+
+
+def _resolve(name_or_path: str | Path, kind: str) -> tuple[str, str]:
+    """Return (text, source) for a shipped name or a path to a file."""
+    what = "model spec" if kind == "models" else "prior set"
+    if not isinstance(name_or_path, str | Path):
+        raise InputError(
+            f"{what} must be a name or a path to a .toml file, got {type(name_or_path).__name__}"
+        )
+    raw = str(name_or_path)
+    path = Path(raw).expanduser()
+    looks_like_path = isinstance(name_or_path, Path) or raw.endswith(".toml") or "/" in raw or "\\" in raw
+    if not looks_like_path:
+        shipped = specs_dir(kind) / f"{raw}.toml"
+        if shipped.is_file():
+            return shipped.read_text(encoding="utf-8"), str(shipped)
+        if not path.is_file():
+            names = available_specs() if kind == "models" else available_priors()
+            raise InputError(
+                f"unknown {what} {raw!r}: allowed names are {', '.join(names)}, "
+                "or a path to a .toml file"
+            )
+    if not path.is_file():
+        raise InputError(f"{what} file {raw!r} does not exist (or is not a file)")
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} file {raw!r} cannot be read: {exc}") from None
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # the message carries "(at line L, column C)"
+        raise InputError(f"{source}: TOML syntax error: {exc}") from None
+
+
+def _check_type(source: str, key: str, value: Any, expected: type | tuple) -> None:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    ok = any(
+        (isinstance(value, t) and not (t in (int, float) and isinstance(value, bool)))
+        or (t is float and isinstance(value, int) and not isinstance(value, bool))
+        for t in types
+    )
+    if not ok:
+        names = " or ".join(
+            {str: "a string", list: "a list", dict: "a table", bool: "true/false",
+             float: "a number", int: "an integer"}[t]
+            for t in types
+        )
+        raise InputError(f"{source}: key '{key}' must be {names}, got {value!r}")
+
+
+def _unknown(source: str, prefix: str, keys: set[str], allowed: set[str] | dict) -> None:
+    extra = sorted(set(keys) - set(allowed))
+    if extra:
+        raise InputError(
+            f"{source}: unknown key '{prefix}{extra[0]}'; allowed keys are "
+            f"{', '.join(sorted(allowed))}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# model specs
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PathPart:
+    """One extra equation of the path model: an ``outcome`` column modelled on ``terms``."""
+
+    outcome: str
+    family: str
+    terms: list[str]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model spec: what a model is, independent of data and backend.
+
+    Attributes
+    ----------
+    name, description : str
+        Short name and one paragraph.
+    family : str
+        ``gaussian``, ``cumulative_probit`` or ``path``.
+    outcome : str
+        ``skill``, ``domains`` (five ratings in long format) or a score column.
+    terms : list of str
+        Terms as written in the file, e.g. ``["training", "clinician", "mo(discussion)"]``.
+    groups : list of str
+        Identifier columns with group effects, outermost first.
+    parametrisation : dict
+        Group -> ``marginal``, ``non_centred`` or ``centred``.
+    drop_aliased : bool
+        Leave out a group level that cannot be told apart from the level below it.
+    domain_effects : bool
+        Sum-to-zero domain effects (cumulative probit on ``domains``).
+    mediator, exposure : PathPart or None
+        The discussion and clinician equations of the ``path`` family.
+    target_accept : float or None
+        Sampler hint.
+    text, source : str
+        The file's text and where it came from (stored in results files).
+    """
+
+    name: str
+    description: str
+    family: str
+    outcome: str
+    terms: list[str]
+    groups: list[str]
+    parametrisation: dict[str, str] = field(default_factory=dict)
+    drop_aliased: bool = True
+    domain_effects: bool = False
+    mediator: PathPart | None = None
+    exposure: PathPart | None = None
+    target_accept: float | None = None
+    text: str = field(default="", repr=False, compare=False)
+    source: str = field(default="", repr=False, compare=False)
+
+    @property
+    def monotonic(self) -> list[str]:
+        """Columns entered as monotonic effects ``mo(col)``.
+
+        Examples
+        --------
+        >>> load_spec("skill").monotonic
+        ['discussion']
+        """
+        return [c for t in self.terms if (c := _term_column(t)) != t]
+
+    @property
+    def term_columns(self) -> list[str]:
+        """Data columns the outcome equation's terms use (derived terms such as ``csw`` left out).
+
+        Examples
+        --------
+        >>> load_spec("skill").term_columns
+        ['training', 'clinician', 'discussion']
+        """
+        return [_term_column(t) for t in self.terms if _term_column(t) not in DERIVED_TERMS]
+
+    @property
+    def outcome_columns(self) -> list[str]:
+        """Data columns of the outcome (the five domains for ``outcome = "domains"``).
+
+        Examples
+        --------
+        >>> load_spec("domains").outcome_columns
+        ['collaboration', 'empathy', 'purposefulness', 'clarity', 'child_focus']
+        """
+        return list(schema.DOMAINS) if self.outcome == "domains" else [self.outcome]
+
+    @property
+    def marginalised_columns(self) -> list[str]:
+        """Predictor columns whose missing values the model integrates out (path family).
+
+        Examples
+        --------
+        >>> load_spec("pyramid").marginalised_columns
+        ['discussion', 'clinician']
+        """
+        return [p.outcome for p in (self.mediator, self.exposure) if p is not None]
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns a row needs (non-missing) to be used; rows missing one are left out.
+
+        Examples
+        --------
+        >>> load_spec("pyramid").required_columns
+        ['training']
+        """
+        cols: list[str] = []
+        for t in self.term_columns:
+            if t not in cols and t not in self.marginalised_columns:
+                cols.append(t)
+        for part in (self.mediator, self.exposure):
+            for t in part.terms if part else []:
+                c = _term_column(t)
+                if c not in cols and c not in DERIVED_TERMS and c not in self.marginalised_columns:
+                    cols.append(c)
+        return cols
+
+    @property
+    def columns(self) -> list[str]:
+        """Every data column the model reads: groups, outcome columns and term columns.
+
+        Examples
+        --------
+        >>> load_spec("skill").columns
+        ['authority', 'unit', 'worker', 'skill', 'training', 'clinician', 'discussion']
+        """
+        out: list[str] = []
+        parts = [self.mediator, self.exposure]
+        extra = [_term_column(t) for p in parts if p for t in p.terms]
+        for c in [*self.groups, *self.outcome_columns, *self.term_columns, *extra]:
+            if c not in out and c not in DERIVED_TERMS:
+                out.append(c)
+        return out
+
+
+def _term_column(term: str) -> str:
+    t = term.strip()
+    if t.startswith("mo(") and t.endswith(")"):
+        return t[3:-1].strip()
+    return t
+
+
+def _check_terms(source: str, key: str, terms: list, outcome_cols: list[str]) -> list[str]:
+    out = []
+    for i, term in enumerate(terms):
+        if not isinstance(term, str):
+            raise InputError(f"{source}: key '{key}[{i}]' must be a string, got {term!r}")
+        col = _term_column(term)
+        is_mo = col != term.strip()
+        allowed_cols = [
+            c.name for c in schema.COLUMNS.values()
+            if c.kind in ("ordered", "category", "binary", "score", "float")
+        ]
+        if col in DERIVED_TERMS:
+            if is_mo:
+                raise InputError(
+                    f"{source}: key '{key}': mo() needs an ordered categorical column, "
+                    f"got derived binary term {col!r}"
+                )
+        elif col not in allowed_cols:
+            raise InputError(
+                f"{source}: key '{key}': unknown term {term!r}; allowed are columns "
+                f"{', '.join(allowed_cols)}, derived terms {', '.join(DERIVED_TERMS)}, "
+                "or mo(<ordered column>)"
+            )
+        if is_mo and schema.COLUMNS[col].kind != "ordered":
+            ordered = [c.name for c in schema.COLUMNS.values() if c.kind == "ordered"]
+            raise InputError(
+                f"{source}: key '{key}': mo() needs an ordered categorical column "
+                f"({', '.join(ordered)}), got {term!r}"
+            )
+        if col in outcome_cols:
+            raise InputError(f"{source}: key '{key}': term {term!r} is also the outcome")
+        if term.strip() in out or col in [_term_column(o) for o in out]:
+            raise InputError(f"{source}: key '{key}': column {col!r} appears twice")
+        out.append(("mo(" + col + ")") if is_mo else col)
+    return out
+
+
+def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
+    """Parse and check a model spec from TOML text.
+
+    Parameters
+    ----------
+    text : str
+        The TOML text.
+    source : str
+        Where it came from, used in error messages.
+
+    Returns
+    -------
+    ModelSpec
+
+    Raises
+    ------
+    InputError
+        Naming the source and the key for any problem.
+
+    Examples
+    --------
+    >>> s = spec_from_text('''
+    ... name = "mine"
+    ... family = "gaussian"
+    ... outcome = "skill"
+    ... terms = ["training"]
+    ... groups = ["authority"]
+    ... ''')
+    >>> s.terms, s.parametrisation
+    (['training'], {'authority': 'non_centred'})
+    """
+    raw = _parse_toml(text, source)
+    _unknown(source, "", set(raw), _SPEC_KEYS)
+    for key in _SPEC_REQUIRED:
+        if key not in raw:
+            raise InputError(f"{source}: missing key '{key}'")
+    for key, typ in _SPEC_KEYS.items():
+        if key in raw:
+            _check_type(source, key, raw[key], typ)
+
+    family = raw["family"]
+    if family not in FAMILIES:
+        raise InputError(
+            f"{source}: key 'family' must be one of {', '.join(FAMILIES)}, got {family!r}"
+        )
+    outcome = raw["outcome"]
+    scores = [c.name for c in schema.COLUMNS.values() if c.kind == "score"]
+    allowed_outcomes = {
+        "gaussian": ["skill", *scores],
+        "cumulative_probit": ["domains", *scores],
+        "path": ["skill", *scores],
+    }[family]
+    if outcome not in allowed_outcomes:
+        raise InputError(
+            f"{source}: key 'outcome' for family {family!r} must be one of "
+            f"{', '.join(allowed_outcomes)}, got {outcome!r}"
+        )
+    outcome_cols = list(schema.DOMAINS) if outcome == "domains" else [outcome]
+    terms = _check_terms(source, "terms", raw["terms"], outcome_cols)
+
+    groups = []
+    for i, g in enumerate(raw["groups"]):
+        if g not in schema.ID_COLUMNS:
+            raise InputError(
+                f"{source}: key 'groups[{i}]': unknown group column {g!r}; allowed are "
+                f"{', '.join(schema.ID_COLUMNS)}"
+            )
+        if g in groups:
+            raise InputError(f"{source}: key 'groups': {g!r} appears twice")
+        groups.append(g)
+    # outermost first, whatever order the file used
+    order = {c: i for i, c in enumerate(reversed(schema.ID_COLUMNS))}
+    groups.sort(key=order.__getitem__)
+    if "observation" in groups and outcome != "domains":
+        raise InputError(
+            f"{source}: key 'groups': 'observation' effects need several ratings per "
+            f"observation (outcome = \"domains\"), got outcome {outcome!r}"
+        )
+
+    default_param = "non_centred"
+    par = raw.get("parametrisation", default_param)
+    if isinstance(par, str):
+        par = dict.fromkeys(groups, par)
+    else:
+        _unknown(source, "parametrisation.", set(par), set(groups))
+        par = {g: par.get(g, default_param) for g in groups}
+    for g, p in par.items():
+        if p not in PARAMETRISATIONS:
+            raise InputError(
+                f"{source}: key 'parametrisation' ({g}) must be one of "
+                f"{', '.join(PARAMETRISATIONS)}, got {p!r}"
+            )
+        if p == "marginal" and family != "gaussian":
+            raise InputError(
+                f"{source}: key 'parametrisation' ({g}): 'marginal' (group effects integrated "
+                f"out exactly) needs family 'gaussian', got {family!r}"
+            )
+    if family == "gaussian":
+        kinds = set(par.values())
+        if "marginal" in kinds and len(kinds) > 1:
+            raise InputError(
+                f"{source}: key 'parametrisation': 'marginal' must be used for every group "
+                f"level or none, got {par}"
+            )
+
+    domain_effects = raw.get("domain_effects", False)
+    if domain_effects and outcome != "domains":
+        raise InputError(
+            f"{source}: key 'domain_effects' needs outcome = \"domains\", got {outcome!r}"
+        )
+
+    mediator = exposure = None
+    if family == "path":
+        if "path" not in raw:
+            raise InputError(f"{source}: missing key 'path' (the path family needs it)")
+        p = raw["path"]
+        _unknown(source, "path.", set(p), _PATH_KEYS)
+        for key in ("mediator", "mediator_terms"):
+            if key not in p:
+                raise InputError(f"{source}: missing key 'path.{key}'")
+        for key, typ in _PATH_KEYS.items():
+            if key in p:
+                _check_type(source, f"path.{key}", p[key], typ)
+        med = p["mediator"]
+        if f"mo({med})" not in terms and med not in terms:
+            raise InputError(
+                f"{source}: key 'path.mediator': {med!r} must appear in 'terms' "
+                f"(as mo({med}) or {med}), got terms {terms}"
+            )
+        if schema.COLUMNS[med].kind != "ordered":
+            raise InputError(
+                f"{source}: key 'path.mediator' must be an ordered categorical column, got {med!r}"
+            )
+        mterms = _check_terms(source, "path.mediator_terms", p["mediator_terms"], [med])
+        mediator = PathPart(med, "cumulative_probit", mterms)
+        if "exposure" in p:
+            exp = p["exposure"]
+            if exp not in schema.COLUMNS or schema.COLUMNS[exp].kind != "binary":
+                raise InputError(
+                    f"{source}: key 'path.exposure' must be a binary (0/1) column, got {exp!r}"
+                )
+            if exp not in terms or exp not in mterms:
+                raise InputError(
+                    f"{source}: key 'path.exposure': {exp!r} must appear in both 'terms' and "
+                    "'path.mediator_terms'"
+                )
+            eterms = _check_terms(source, "path.exposure_terms", p.get("exposure_terms", []), [exp])
+            for t in eterms:
+                if _term_column(t) not in DERIVED_TERMS and schema.COLUMNS[t].kind != "binary":
+                    raise InputError(
+                        f"{source}: key 'path.exposure_terms': only binary terms are supported "
+                        f"(one probability per combination), got {t!r}"
+                    )
+            exposure = PathPart(exp, "bernoulli", eterms)
+        elif "exposure_terms" in p:
+            raise InputError(f"{source}: key 'path.exposure_terms' needs 'path.exposure'")
+    elif "path" in raw:
+        raise InputError(f"{source}: key 'path' is only for family 'path', got {family!r}")
+
+    target_accept = None
+    if "sampling" in raw:
+        _unknown(source, "sampling.", set(raw["sampling"]), _SAMPLING_KEYS)
+        if "target_accept" in raw["sampling"]:
+            ta = raw["sampling"]["target_accept"]
+            _check_type(source, "sampling.target_accept", ta, float)
+            if not 0 < ta < 1:
+                raise InputError(
+                    f"{source}: key 'sampling.target_accept' must be in (0, 1), got {ta!r}"
+                )
+            target_accept = float(ta)
+
+    return ModelSpec(
+        name=raw["name"],
+        description=" ".join(raw.get("description", "").split()),
+        family=family,
+        outcome=outcome,
+        terms=terms,
+        groups=groups,
+        parametrisation=par,
+        drop_aliased=raw.get("drop_aliased", True),
+        domain_effects=domain_effects,
+        mediator=mediator,
+        exposure=exposure,
+        target_accept=target_accept,
+        text=text,
+        source=source,
+    )
+
+
+def load_spec(name_or_path: str | Path | ModelSpec) -> ModelSpec:
+    """Load a model spec by name (``skill``, ``domains``, ``pyramid``) or from a TOML file.
+
+    Parameters
+    ----------
+    name_or_path : str, Path or ModelSpec
+        A shipped name, a path to a ``.toml`` file, or a spec (returned as is).
+
+    Returns
+    -------
+    ModelSpec
+
+    Raises
+    ------
+    InputError
+        Unknown name, missing file, or a problem in the file (naming the key).
+
+    Examples
+    --------
+    >>> spec = load_spec("skill")
+    >>> spec.family, spec.terms, spec.groups
+    ('gaussian', ['training', 'clinician', 'mo(discussion)'], ['authority', 'unit', 'worker'])
+    """
+    if isinstance(name_or_path, ModelSpec):
+        return name_or_path
+    text, source = _resolve(name_or_path, "models")
+    return spec_from_text(text, source)
+
+
+# --------------------------------------------------------------------------------------------
+# prior sets
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PriorDist:
+    """One prior: a distribution name and its parameters.
+
+    Examples
+    --------
+    >>> PriorDist("Normal", {"mu": 0.0, "sigma": 0.5})
+    Normal(mu=0.0, sigma=0.5)
+    """
+
+    dist: str
+    params: dict[str, float]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.dist}({args})"
+
+
+@dataclass(frozen=True)
+class PriorSet:
+    """A named set of priors, one per parameter class (see :data:`PRIOR_CLASSES`).
+
+    Attributes
+    ----------
+    name, description : str
+    classes : mapping of str to PriorDist
+        Class (and per-level override such as ``sd_worker``) -> prior.
+    coef : mapping of str to PriorDist
+        Per-coefficient overrides keyed by truth name (``training[programme]``, ``clinician``).
+    text, source : str
+        The file's text (with the text of any set it extends) and where it came from.
+    """
+
+    name: str
+    description: str
+    classes: MappingProxyType
+    coef: MappingProxyType
+    text: str = field(default="", repr=False, compare=False)
+    source: str = field(default="", repr=False, compare=False)
+
+    def get(self, cls: str, *, group: str | None = None, coef: str | None = None) -> PriorDist:
+        """The prior for a class, a group level's SD, or one coefficient.
+
+        Parameters
+        ----------
+        cls : str
+            A class of :data:`PRIOR_CLASSES`.
+        group : str, optional
+            For ``sd`` / ``latent_sd``: the group level (a ``sd_<group>`` entry wins).
+        coef : str, optional
+            A coefficient's truth name (a ``[coef."name"]`` entry wins).
+
+        Examples
+        --------
+        >>> load_priors("default").get("sd", group="worker")
+        HalfNormal(sigma=0.4)
+        """
+        if coef is not None and coef in self.coef:
+            return self.coef[coef]
+        if group is not None and f"{cls}_{group}" in self.classes:
+            return self.classes[f"{cls}_{group}"]
+        if cls not in self.classes:
+            raise InputError(
+                f"prior set {self.name!r} ({self.source}) has no prior for class {cls!r}; "
+                f"it defines {', '.join(sorted(self.classes))}"
+            )
+        return self.classes[cls]
+
+
+def _parse_dist(source: str, key: str, table: Any, support: str) -> PriorDist:
+    if not isinstance(table, dict):
+        raise InputError(f"{source}: key '{key}' must be a table with 'dist' and parameters, got {table!r}")
+    if "dist" not in table:
+        raise InputError(f"{source}: missing key '{key}.dist'")
+    dist = table["dist"]
+    if dist not in DISTRIBUTIONS:
+        raise InputError(
+            f"{source}: key '{key}.dist': unknown distribution {dist!r}; allowed are "
+            f"{', '.join(DISTRIBUTIONS)}"
+        )
+    params_spec, dist_support = DISTRIBUTIONS[dist]
+    if dist_support != support:
+        fitting = [d for d, (_, s) in DISTRIBUTIONS.items() if s == support]
+        raise InputError(
+            f"{source}: key '{key}.dist': {dist} has {dist_support} support but this class "
+            f"needs {support} support; allowed are {', '.join(fitting)}"
+        )
+    _unknown(source, f"{key}.", set(table) - {"dist"}, params_spec)
+    params = {}
+    for p, constraint in params_spec.items():
+        if p not in table:
+            raise InputError(f"{source}: missing key '{key}.{p}' ({dist} needs {', '.join(params_spec)})")
+        v = table[p]
+        _check_type(source, f"{key}.{p}", v, float)
+        v = float(v)
+        if not math.isfinite(v) or (constraint == _POS and v <= 0):
+            raise InputError(
+                f"{source}: key '{key}.{p}' must be a finite"
+                f"{' positive' if constraint == _POS else ''} number, got {table[p]!r}"
+            )
+        params[p] = v
+    return PriorDist(dist, params)
+
+
+def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = ()) -> PriorSet:
+    """Parse and check a prior set from TOML text.
+
+    Parameters
+    ----------
+    text : str
+        The TOML text.
+    source : str
+        Where it came from, used in error messages.
+
+    Returns
+    -------
+    PriorSet
+
+    Examples
+    --------
+    >>> p = priors_from_text('''
+    ... name = "tight"
+    ... extends = "default"
+    ... [b]
+    ... dist = "Normal"
+    ... mu = 0
+    ... sigma = 0.2
+    ... ''')
+    >>> p.get("b"), p.get("intercept")
+    (Normal(mu=0.0, sigma=0.2), Normal(mu=2.5, sigma=1.0))
+    """
+    raw = _parse_toml(text, source)
+    meta = {"name": str, "description": str, "extends": str, "coef": dict}
+    allowed = set(meta) | set(PRIOR_CLASSES) | set(_SD_OVERRIDES)
+    _unknown(source, "", set(raw), allowed)
+    if "name" not in raw:
+        raise InputError(f"{source}: missing key 'name'")
+    for key, typ in meta.items():
+        if key in raw:
+            _check_type(source, key, raw[key], typ)
+
+    classes: dict[str, PriorDist] = {}
+    coef: dict[str, PriorDist] = {}
+    full_text = text
+    if "extends" in raw:
+        if raw["extends"] in _seen:
+            raise InputError(f"{source}: key 'extends': circular extension via {raw['extends']!r}")
+        btext, bsource = _resolve(raw["extends"], "priors")
+        base = priors_from_text(btext, bsource, _seen=(*_seen, raw["extends"]))
+        classes.update(base.classes)
+        coef.update(base.coef)
+        full_text = f"{text}\n\n# ---- extends {bsource} ----\n{base.text}"
+
+    for key, value in raw.items():
+        if key in meta:
+            continue
+        support = PRIOR_CLASSES[_SD_OVERRIDES.get(key, key)][0]
+        classes[key] = _parse_dist(source, key, value, support)
+        if key == "domain" and (classes[key].dist != "Normal" or classes[key].params["mu"] != 0):
+            raise InputError(
+                f"{source}: key 'domain': the sum-to-zero domain effects need a Normal prior "
+                f"with mu = 0, got {classes[key]!r}"
+            )
+    missing = [c for c in PRIOR_CLASSES if c not in classes]
+    if missing:
+        raise InputError(
+            f"{source}: missing key '{missing[0]}' (every class needs a prior: "
+            f"{', '.join(missing)} missing; or add extends = \"default\")"
+        )
+    from pyramid.models.names import COEF_SUPPORT  # plain data, no PyMC
+
+    for name, table in raw.get("coef", {}).items():
+        if name not in COEF_SUPPORT:
+            raise InputError(
+                f"{source}: unknown key 'coef.{name}'; allowed coefficient names are "
+                f"{', '.join(COEF_SUPPORT)}"
+            )
+        coef[name] = _parse_dist(source, f"coef.{name}", table, COEF_SUPPORT[name])
+
+    return PriorSet(
+        name=raw["name"],
+        description=" ".join(raw.get("description", "").split()),
+        classes=MappingProxyType(classes),
+        coef=MappingProxyType(coef),
+        text=full_text,
+        source=source,
+    )
+
+
+def load_priors(name_or_path: str | Path | PriorSet) -> PriorSet:
+    """Load a prior set by name (``default``, ``sceptical``, ``rsw2017``) or from a TOML file.
+
+    Parameters
+    ----------
+    name_or_path : str, Path or PriorSet
+        A shipped name, a path to a ``.toml`` file, or a prior set (returned as is).
+
+    Returns
+    -------
+    PriorSet
+
+    Raises
+    ------
+    InputError
+        Unknown name, missing file, or a problem in the file (naming the key).
+
+    Examples
+    --------
+    >>> p = load_priors("default")
+    >>> p.get("intercept")
+    Normal(mu=2.5, sigma=1.0)
+    """
+    if isinstance(name_or_path, PriorSet):
+        return name_or_path
+    text, source = _resolve(name_or_path, "priors")
+    return priors_from_text(text, source)
+
+
+def rsw2017_prior_values(inflate: float = 2.0) -> dict[str, tuple[float, float]]:
+    """The (mean, SD) of the ``rsw2017`` prior set's informed priors, from the published tables.
+
+    Each is the report's unadjusted difference (Tables 14 and 15, and Table 14's no-training
+    mean for the intercept) with its standard error multiplied by ``inflate``, because the
+    report's comparisons ignore clustering and confounding. ``priors/rsw2017.toml`` holds these
+    values rounded to 3 decimals; a test checks them against this function.
+
+    Returns
+    -------
+    dict
+        truth name (``intercept``, ``training[other]``, ``training[mla]``,
+        ``training[programme]``, ``clinician``, ``discussion``) -> (mean, sd). ``discussion``
+        is brms's average step: half the systemic vs non-systemic difference.
+
+    Examples
+    --------
+    >>> v = rsw2017_prior_values()
+    >>> round(v["training[programme]"][0], 2)
+    1.06
+    """
+    from pyramid.data.published import cell
+
+    def stats(tab: int, row_key: str) -> tuple[float, float, float]:
+        return tuple(cell(tab, row_key, stat) for stat in ("mean", "sd", "n"))
+
+    def diff(lo: tuple, hi: tuple) -> tuple[float, float]:
+        return hi[0] - lo[0], math.sqrt(lo[1] ** 2 / lo[2] + hi[1] ** 2 / hi[2])
+
+    levels = schema.TRAINING_LEVELS  # Table 14's row keys are the level names
+    none = stats(14, levels[0])
+    out = {"intercept": (none[0], inflate * none[1] / math.sqrt(none[2]))}
+    for level in levels[1:]:
+        m, se = diff(none, stats(14, level))
+        out[f"training[{level}]"] = (m, inflate * se)
+    m, se = diff(stats(15, "clinician_no"), stats(15, "clinician_yes"))
+    out["clinician"] = (m, inflate * se)
+    d = len(schema.DISCUSSION_LEVELS) - 1
+    m, se = diff(stats(15, schema.DISCUSSION_LEVELS[0]), stats(15, schema.DISCUSSION_LEVELS[-1]))
+    out["discussion"] = (m / d, inflate * se / d)
+    return out

@@ -1,0 +1,200 @@
+"""Model specs and prior sets: loading, checking, and the errors a bad file gets."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from pyramid.errors import InputError
+from pyramid.specs import (
+    PRIOR_CLASSES,
+    ModelSpec,
+    PriorSet,
+    available_priors,
+    available_specs,
+    load_priors,
+    load_spec,
+    priors_from_text,
+    rsw2017_prior_values,
+    spec_from_text,
+)
+
+GOOD_SPEC = """
+name = "mine"
+family = "gaussian"
+outcome = "skill"
+terms = ["training", "mo(discussion)"]
+groups = ["worker", "authority"]
+"""
+
+
+def test_shipped_specs_load():
+    assert available_specs() == ["domains", "pyramid", "skill"]
+    for name in available_specs():
+        spec = load_spec(name)
+        assert isinstance(spec, ModelSpec)
+        assert spec.name == name
+        assert spec.text and Path(spec.source).name == f"{name}.toml"
+    skill = load_spec("skill")
+    assert skill.terms == ["training", "clinician", "mo(discussion)"]
+    assert skill.groups == ["authority", "unit", "worker"]
+    assert skill.family == "gaussian"
+    assert set(skill.parametrisation.values()) == {"marginal"}
+    dom = load_spec("domains")
+    assert dom.groups[-1] == "observation" and dom.domain_effects
+    assert dom.outcome_columns == [
+        "collaboration", "empathy", "purposefulness", "clarity", "child_focus",
+    ]
+    pyr = load_spec("pyramid")
+    assert pyr.mediator.outcome == "discussion" and pyr.mediator.terms == ["clinician", "csw"]
+    assert pyr.exposure.outcome == "clinician" and pyr.exposure.terms == ["csw"]
+    assert pyr.required_columns == ["training"]
+    assert load_spec("skill").required_columns == ["training", "clinician", "discussion"]
+
+
+def test_spec_from_path_and_passthrough(tmp_path):
+    f = tmp_path / "mine.toml"
+    f.write_text(GOOD_SPEC)
+    spec = load_spec(f)
+    assert spec.groups == ["authority", "worker"]  # sorted outermost first
+    assert spec.monotonic == ["discussion"]
+    assert load_spec(str(f)) == spec
+    assert load_spec(spec) is spec
+
+
+def test_shipped_priors_load():
+    assert available_priors() == ["default", "rsw2017", "sceptical"]
+    for name in available_priors():
+        p = load_priors(name)
+        assert isinstance(p, PriorSet)
+        assert set(PRIOR_CLASSES) <= set(p.classes)
+    assert load_priors("sceptical").get("b").params["sigma"] < load_priors("default").get("b").params["sigma"]
+    assert load_priors("rsw2017").get("b", coef="training[programme]").params["mu"] > 0.5
+    # falls back to the class where no override is given
+    assert load_priors("rsw2017").get("b", coef="group[usual]") == load_priors("default").get("b")
+
+
+def test_rsw2017_priors_match_published_tables():
+    """priors/rsw2017.toml holds rsw2017_prior_values() rounded to 3 decimals."""
+    p = load_priors("rsw2017")
+    for name, (mu, sd) in rsw2017_prior_values().items():
+        prior = p.get("intercept") if name == "intercept" else p.coef[name]
+        assert prior.dist == "Normal"
+        assert prior.params["mu"] == pytest.approx(round(mu, 3), abs=1e-12), name
+        assert prior.params["sigma"] == pytest.approx(round(sd, 3), abs=1e-12), name
+    # Table 14: programme 3.50 vs none 2.44 -> 1.06; se sqrt(.59^2/35 + .58^2/10) = 0.2092
+    mu, sd = rsw2017_prior_values(inflate=1.0)["training[programme]"]
+    assert mu == pytest.approx(1.06, rel=1e-10)
+    assert sd == pytest.approx(math.sqrt(0.59**2 / 35 + 0.58**2 / 10), rel=1e-10)
+
+
+def _spec_error(text: str) -> str:
+    with pytest.raises(InputError) as info:
+        spec_from_text(text, source="bad.toml")
+    msg = str(info.value)
+    assert msg.startswith("bad.toml:"), msg
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda s: s + "\ncolour = 'red'\n", "unknown key 'colour'"),
+        (lambda s: s.replace('family = "gaussian"\n', ""), "missing key 'family'"),
+        (lambda s: s.replace('terms = ["training", "mo(discussion)"]', 'terms = "training"'),
+         "key 'terms' must be a list"),
+        (lambda s: s.replace('"gaussian"', '"poisson"'), "key 'family' must be one of"),
+        (lambda s: s.replace('"training", ', '"shoe_size", '), "unknown term 'shoe_size'"),
+        (lambda s: s.replace('"mo(discussion)"', '"mo(clinician)"'), "mo() needs an ordered"),
+        (lambda s: s.replace('"worker", ', '"team", '), "unknown group column 'team'"),
+        (lambda s: s + 'parametrisation = "wobbly"\n', "key 'parametrisation'"),
+        (lambda s: s.replace('"skill"', '"domains"'), "key 'outcome' for family 'gaussian'"),
+        (lambda s: s + "[sampling]\ntarget_accept = 1.5\n", "sampling.target_accept"),
+        (lambda s: s.replace("terms = [", "terms = [[["), "TOML syntax error"),
+    ],
+)
+def test_bad_spec_names_the_key(edit, expected):
+    msg = _spec_error(edit(GOOD_SPEC))
+    assert expected in msg, msg
+
+
+def test_toml_syntax_error_has_line():
+    msg = _spec_error(GOOD_SPEC.replace('outcome = "skill"', "outcome = "))
+    assert re.search(r"line \d+", msg), msg
+
+
+def test_marginal_needs_gaussian():
+    text = GOOD_SPEC.replace('"gaussian"', '"cumulative_probit"').replace('"skill"', '"domains"')
+    msg = _spec_error(text + 'parametrisation = "marginal"\n')
+    assert "needs family 'gaussian'" in msg
+
+
+def test_path_spec_checks():
+    base = load_spec("pyramid").text
+    msg = _spec_error(base.replace('mediator = "discussion"', 'mediator = "group"'))
+    assert "path.mediator" in msg
+    msg = _spec_error(base.replace('exposure = "clinician"', 'exposure = "training"'))
+    assert "path.exposure" in msg
+    msg = _spec_error(base.replace("[path]", "[route]"))
+    assert "unknown key 'route'" in msg
+
+
+def test_unknown_name_and_missing_file():
+    with pytest.raises(InputError, match="unknown model spec 'skil'.*domains, pyramid, skill"):
+        load_spec("skil")
+    with pytest.raises(InputError, match="does not exist"):
+        load_spec("/nowhere/spec.toml")
+    with pytest.raises(InputError, match="unknown prior set 'vague'"):
+        load_priors("vague")
+
+
+GOOD_PRIORS = """
+name = "mine"
+extends = "default"
+[b]
+dist = "Normal"
+mu = 0
+sigma = 0.3
+"""
+
+
+def _prior_error(text: str) -> str:
+    with pytest.raises(InputError) as info:
+        priors_from_text(text, source="p.toml")
+    msg = str(info.value)
+    assert msg.startswith("p.toml:"), msg
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda s: s.replace('dist = "Normal"', 'dist = "Normla"'), "key 'b.dist': unknown distribution 'Normla'"),
+        (lambda s: s.replace("sigma = 0.3", "sigma = -1"), "key 'b.sigma' must be a finite positive"),
+        (lambda s: s.replace("sigma = 0.3", 'sigma = "wide"'), "key 'b.sigma' must be a number"),
+        (lambda s: s.replace("sigma = 0.3", "scale = 0.3"), "unknown key 'b.scale'"),
+        (lambda s: s.replace("[b]", "[beta]"), "unknown key 'beta'"),
+        (lambda s: s.replace('extends = "default"\n', ""), "missing key 'intercept'"),
+        (lambda s: s.replace('dist = "Normal"\nmu = 0\n', 'dist = "HalfNormal"\n'), "needs real support"),
+        (lambda s: s + '[sd]\ndist = "Normal"\nmu = 0\nsigma = 1\n', "key 'sd.dist'"),
+        (lambda s: s + '[coef."training[best]"]\ndist = "Normal"\nmu = 0\nsigma = 1\n',
+         "unknown key 'coef.training[best]'"),
+        (lambda s: s + '[domain]\ndist = "Normal"\nmu = 1\nsigma = 1\n', "mu = 0"),
+        (lambda s: s.replace('name = "mine"\n', ""), "missing key 'name'"),
+    ],
+)
+def test_bad_priors_name_the_key(edit, expected):
+    msg = _prior_error(edit(GOOD_PRIORS))
+    assert expected in msg, msg
+
+
+def test_priors_extend_and_override_levels():
+    p = priors_from_text(GOOD_PRIORS + '[sd_worker]\ndist = "Exponential"\nlam = 4\n')
+    assert p.get("b").params == {"mu": 0.0, "sigma": 0.3}
+    assert p.get("intercept") == load_priors("default").get("intercept")
+    assert p.get("sd", group="worker").dist == "Exponential"
+    assert p.get("sd", group="unit") == load_priors("default").get("sd")
+    assert "extends" in p.text and "[intercept]" in p.text  # full text kept for results files
