@@ -26,6 +26,10 @@ _LAZY: dict[str, str] = {
     "read": "pyramid.data.readers:read",
     "validate": "pyramid.data.validate:validate",
     "simulate": "pyramid.data.simulate:simulate",
+    # model specs and prior sets
+    "specs": "pyramid.specs",
+    "load_spec": "pyramid.specs:load_spec",
+    "load_priors": "pyramid.specs:load_priors",
     # errors
     "PyramidError": "pyramid.errors:PyramidError",
     "InputError": "pyramid.errors:InputError",
