@@ -361,6 +361,22 @@ class ModelSpec:
         return [p.outcome for p in (self.mediator, self.exposure) if p is not None]
 
     @property
+    def marginalised(self) -> list[str]:
+        """Alias of :attr:`marginalised_columns` (read by :func:`pyramid.validate`)."""
+        return self.marginalised_columns
+
+    @property
+    def mediator_terms(self) -> list[str]:
+        """Terms of the mediator (discussion) equation; empty outside the path family.
+
+        Examples
+        --------
+        >>> load_spec("pyramid").mediator_terms
+        ['clinician', 'csw']
+        """
+        return list(self.mediator.terms) if self.mediator else []
+
+    @property
     def required_columns(self) -> list[str]:
         """Columns a row needs (non-missing) to be used; rows missing one are left out.
 
