@@ -25,6 +25,10 @@ _LAZY: dict[str, str] = {
     "published": "pyramid.data.published",
     "read": "pyramid.data.readers:read",
     "validate": "pyramid.data.validate:validate",
+    "write": "pyramid.data.readers:write",
+    "summarise": "pyramid.data.validate:summarise",
+    "check_design": "pyramid.data.validate:check_design",
+    "DataWarning": "pyramid.data.validate:DataWarning",
     "simulate": "pyramid.data.simulate:simulate",
     # model specs and prior sets
     "specs": "pyramid.specs",

@@ -1,0 +1,489 @@
+"""Reading and writing observation data: CSV, Parquet, Excel (.xlsx) and SPSS (.sav).
+
+:func:`read` returns the file's table as a raw :class:`pandas.DataFrame` for
+:func:`pyramid.validate`; it does not check the schema, but it makes sure that identifiers are
+read as text (``007`` stays ``"007"``), that ``None`` in a CSV or a workbook is the training
+level and not a missing value, and that an SPSS file's labelled codes for ``group``,
+``training``, ``discussion`` (and a yes/no ``clinician``) arrive as their labels. Anything
+wrong with the file itself (missing, empty, not what its extension says, undecodable) is an
+:class:`~pyramid.errors.InputError` that says what was found and what was expected.
+
+:func:`write` writes a frame to the same four formats; in an SPSS file the categorical columns
+become labelled numeric codes (ordinal where the levels are ordered), as SPSS users expect.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pyramid.data import schema
+from pyramid.data.validate import (
+    DataWarning,
+    _is_missing,
+    _parse_id,
+    canonical_column_name,
+)
+from pyramid.errors import InputError
+
+__all__ = ["SUPPORTED_EXTENSIONS", "read", "write"]
+
+#: File extensions pyramid reads and writes, with the format's name.
+SUPPORTED_EXTENSIONS: dict[str, str] = {
+    ".csv": "CSV",
+    ".parquet": "Parquet",
+    ".xlsx": "Excel workbook",
+    ".sav": "SPSS data file",
+}
+
+# Cell texts read as missing in CSV and Excel files: pandas' defaults less "None" (a training
+# level) and the rarer spellings of NaN.
+_NA_TEXT = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "#N/A", "<NA>"]
+
+# Leading bytes of each format (and of the look-alikes users rename by mistake).
+_MAGIC = [
+    (b"PK\x03\x04", "an Excel workbook or another zip file"),
+    (b"PAR1", "a Parquet file"),
+    (b"$FL2", "an SPSS data file (.sav)"),
+    (b"$FL3", "a compressed SPSS data file (.zsav)"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or password-protected Office file"),
+    (b"%PDF", "a PDF document"),
+]
+
+#: Columns whose SPSS value labels are applied (their codes are levels, not numbers).
+_LABELLED = ("group", "training", "discussion")
+_YES_NO = {"0", "1", "no", "yes", "false", "true"}
+
+
+def _supported() -> str:
+    return ", ".join(f"{ext} ({name})" for ext, name in SUPPORTED_EXTENSIONS.items())
+
+
+def _extension(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        hint = ""
+        if ext == ".xls":
+            hint = "; save the workbook as .xlsx"
+        elif ext in (".tsv", ".txt"):
+            hint = "; save it as .csv"
+        elif ext == ".zsav":
+            hint = "; save it uncompressed as .sav"
+        raise InputError(
+            f"{path}: unsupported file type {ext or '(no extension)'!r}; supported: "
+            f"{_supported()}{hint}"
+        )
+    return ext
+
+
+def _looks_like(head: bytes) -> str | None:
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if b"\x00" in head:
+        return "a binary file"
+    return None
+
+
+def _check_file(path: Path) -> bytes:
+    """The first bytes of a readable, non-empty file; InputError otherwise."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a data file ({_supported()})")
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8192)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
+    return head
+
+
+def _not_a(path: Path, expected: str, head: bytes) -> InputError:
+    seen = _looks_like(head)
+    if seen is None:
+        seen = "text" if _is_text(head) else "something else"
+    return InputError(
+        f"{path}: not {expected} (its extension says so, but its content looks like {seen})"
+    )
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut at the end of the sample is still text
+        return exc.start >= len(head) - 3 and b"\x00" not in head
+    return b"\x00" not in head
+
+
+def read(
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+) -> pd.DataFrame:
+    """Read observation data from a CSV, Parquet, Excel (.xlsx) or SPSS (.sav) file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; its extension (case-insensitive) gives the format.
+    sheet : str or int, optional
+        Excel only: the sheet to read, by name or 0-based position. By default the first
+        sheet; a workbook with several sheets then gives a :class:`DataWarning` naming the
+        sheet used.
+    encoding : str, optional
+        CSV only: the text encoding, by default UTF-8 (with or without a byte-order mark).
+        A CSV saved by Excel on Windows may need ``"cp1252"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table as read, not yet validated (pass it to :func:`pyramid.validate`). The
+        identifier columns (``observation``, ``worker``, ``unit``, ``authority``, under any
+        header variant that :func:`pyramid.validate` accepts) are text. A CSV's delimiter
+        (comma, semicolon or tab) is detected from its header. In an SPSS file, the value
+        labels of ``group``, ``training`` and ``discussion``, of ``clinician`` when its labels
+        are yes/no, and of columns outside the schema are applied; codes of identifiers,
+        domain scores and ``skill`` are kept as numbers. ``attrs["read"]`` holds ``path``,
+        ``format`` and, where they apply, ``sheet`` and ``delimiter``.
+
+    Raises
+    ------
+    InputError
+        For an unsupported extension (the message lists the supported ones), a missing file,
+        a directory, an empty file (0 bytes, or a header without data rows), a file whose
+        content is not what its extension says, text that is not valid in the encoding
+        (naming the line), an unparsable file, or an unknown sheet.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "obs.csv"
+    >>> _ = path.write_text(
+    ...     "observation,Worker,unit,authority,training,empathy\\n"
+    ...     "007,w1,u1,A,None,3\\n008,w2,u1,A,mla,\\n"
+    ... )
+    >>> df = read(path)
+    >>> df["observation"].tolist(), df["training"].tolist()
+    (['007', '008'], ['None', 'mla'])
+    >>> df["empathy"].tolist()
+    [3.0, nan]
+    """
+    path = Path(path)
+    ext = _extension(path)
+    head = _check_file(path)
+    if ext == ".csv":
+        df, info = _read_csv(path, head, encoding)
+    elif ext == ".parquet":
+        df, info = _read_parquet(path, head)
+    elif ext == ".xlsx":
+        df, info = _read_excel(path, head, sheet)
+    else:
+        df, info = _read_sav(path, head)
+    if df.shape[1] == 0:
+        raise InputError(f"{path}: the file has no columns")
+    if len(df) == 0:
+        raise InputError(
+            f"{path}: the file has a header ({', '.join(map(str, df.columns))}) but no data rows"
+        )
+    df = _ids_as_text(df)
+    df.attrs = {"read": {"path": str(path), **info}}
+    return df
+
+
+def _id_headers(columns: Any) -> list[Any]:
+    return [h for h in columns if canonical_column_name(h) in schema.ID_COLUMNS]
+
+
+def _ids_as_text(df: pd.DataFrame) -> pd.DataFrame:
+    """Numeric identifier columns (Parquet, SPSS) as text: 7.0 -> '7'."""
+    for h in _id_headers(df.columns):
+        col = df[h]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            text = [None if _is_missing(v) else _parse_id(v)[0] for v in col.to_numpy(object)]
+            df[h] = pd.array(text, dtype="str")
+    return df
+
+
+def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFrame, dict]:
+    seen = _looks_like(head)
+    if seen is not None:
+        raise InputError(f"{path}: not a CSV text file (its content looks like {seen})")
+    enc = encoding or "utf-8-sig"
+    try:
+        with path.open(encoding=enc, newline="") as fh:
+            first = fh.readline()
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r} (try 'utf-8' or 'cp1252')") from None
+    except UnicodeDecodeError:
+        raise _undecodable(path, enc) from None
+    if not first.strip():
+        raise InputError(f"{path}: the file is empty (no header line)")
+    sep = max([",", ";", "\t"], key=first.count)  # ties (incl. a one-column file) -> ","
+    try:
+        header = pd.read_csv(path, nrows=0, sep=sep, encoding=enc).columns
+        df = pd.read_csv(
+            path,
+            sep=sep,
+            encoding=enc,
+            dtype={h: "str" for h in _id_headers(header)},
+            keep_default_na=False,
+            na_values=_NA_TEXT,
+        )
+    except UnicodeDecodeError:
+        raise _undecodable(path, enc) from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty (no header line)") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: not a well-formed CSV file: {exc}") from None
+    return df, {"format": "csv", "delimiter": sep, "encoding": enc}
+
+
+def _undecodable(path: Path, encoding: str) -> InputError:
+    """Name the first line that cannot be decoded."""
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as exc:
+                bad = line[exc.start : exc.start + 1]
+                return InputError(
+                    f"{path}: line {number} is not valid {encoding} text (byte 0x{bad.hex()} at "
+                    f"character {exc.start + 1}); if the file was saved in another encoding, "
+                    "pass it (Python: read(path, encoding='cp1252'); CLI: --encoding cp1252)"
+                )
+    return InputError(f"{path}: not valid {encoding} text")
+
+
+def _read_parquet(path: Path, head: bytes) -> tuple[pd.DataFrame, dict]:
+    tail = b""
+    if path.stat().st_size >= 8:
+        with path.open("rb") as fh:
+            fh.seek(-4, os.SEEK_END)
+            tail = fh.read(4)
+    if not (head.startswith(b"PAR1") and tail == b"PAR1"):
+        raise _not_a(path, "a Parquet file", head)
+    import pyarrow as pa
+
+    try:
+        df = pd.read_parquet(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"{path}: a damaged Parquet file ({exc})") from None
+    df.attrs = {}
+    return df, {"format": "parquet"}
+
+
+def _read_excel(path: Path, head: bytes, sheet: str | int | None) -> tuple[pd.DataFrame, dict]:
+    if not head.startswith(b"PK\x03\x04"):
+        raise _not_a(path, "an Excel workbook (.xlsx)", head)
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = pd.ExcelFile(path, engine="openpyxl")
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise InputError(
+            f"{path}: not a readable Excel workbook (.xlsx): {type(exc).__name__}: {exc}"
+        ) from None
+    with book:
+        names = list(book.sheet_names)
+        if sheet is None:
+            chosen = names[0]
+            if len(names) > 1:
+                warnings.warn(
+                    f"{path}: the workbook has {len(names)} sheets "
+                    f"({', '.join(map(repr, names))}); read the first, {chosen!r} "
+                    "(choose another with sheet=..., CLI --sheet)",
+                    DataWarning,
+                    stacklevel=3,
+                )
+        elif isinstance(sheet, int | np.integer) and not isinstance(sheet, bool):
+            if not 0 <= sheet < len(names):
+                raise InputError(
+                    f"{path}: no sheet at position {sheet} (0-based); the workbook has "
+                    f"{len(names)}: {', '.join(map(repr, names))}"
+                )
+            chosen = names[int(sheet)]
+        elif str(sheet) in names:
+            chosen = str(sheet)
+        else:
+            raise InputError(
+                f"{path}: no sheet named {sheet!r}; sheets: {', '.join(map(repr, names))}"
+            )
+        try:
+            header = pd.read_excel(book, sheet_name=chosen, nrows=0).columns
+            df = pd.read_excel(
+                book,
+                sheet_name=chosen,
+                dtype={h: "str" for h in _id_headers(header)},
+                keep_default_na=False,
+                na_values=_NA_TEXT,
+            )
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path}: sheet {chosen!r} cannot be read: {exc}") from None
+    if df.shape[1] == 0:
+        raise InputError(f"{path}: sheet {chosen!r} is empty")
+    return df, {"format": "xlsx", "sheet": chosen}
+
+
+def _read_sav(path: Path, head: bytes) -> tuple[pd.DataFrame, dict]:
+    if not head.startswith((b"$FL2", b"$FL3")):
+        raise _not_a(path, "an SPSS data file (.sav)", head)
+    import pyreadstat
+
+    try:
+        df, meta = pyreadstat.read_sav(str(path), apply_value_formats=False)
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: a damaged SPSS data file ({exc})") from None
+    applied = []
+    for column, labels in (meta.variable_value_labels or {}).items():
+        canon = canonical_column_name(column)
+        if canon in schema.COLUMNS and canon not in _LABELLED:
+            if canon != "clinician" or not {str(v).strip().lower() for v in labels.values()} <= (
+                _YES_NO
+            ):
+                continue  # ids, scores, skill: the codes are the data
+        df[column] = _apply_labels(df[column], labels)
+        applied.append(str(column))
+    return df, {"format": "sav", "labels_applied": applied}
+
+
+def _apply_labels(col: pd.Series, labels: dict[Any, str]) -> pd.Series:
+    """Codes -> labels; unlabelled values stay as they are, missing stays missing."""
+    lookup = {float(k) if isinstance(k, int | float) else k: v for k, v in labels.items()}
+    out = []
+    for v in col.to_numpy(dtype=object):
+        if _is_missing(v):
+            out.append(None)
+            continue
+        key = float(v) if isinstance(v, int | float | np.integer | np.floating) else v
+        out.append(lookup.get(key, v))
+    return pd.Series(out, index=col.index, dtype=object, name=col.name)
+
+
+# --------------------------------------------------------------------------------------------
+# write
+# --------------------------------------------------------------------------------------------
+def write(
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    sheet_name: str = "observations",
+) -> Path:
+    """Write observation data to a CSV, Parquet, Excel (.xlsx) or SPSS (.sav) file.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data, usually a frame returned by :func:`pyramid.validate`. The index is not
+        written.
+    path : str or path-like
+        The file to write (replaced if it exists); its extension gives the format.
+    sheet_name : str, default "observations"
+        Excel only: the sheet's name.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Notes
+    -----
+    CSV files are UTF-8 with missing values as empty fields. In an SPSS file, categorical
+    columns become numeric codes 1, 2, ... in level order with the level names as value labels
+    (measure "ordinal" for ordered levels such as ``training``, else "nominal"), nullable
+    integers become numeric with system-missing values, text stays text (ids keep their
+    leading zeros), and schema columns get their description as the variable label;
+    :func:`read` turns the codes back into level names.
+
+    Raises
+    ------
+    InputError
+        For an unsupported extension, a folder that does not exist, or a frame the format
+        cannot hold (e.g. a column name SPSS does not allow).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import pandas as pd
+    >>> from pyramid import validate
+    >>> df = validate(pd.DataFrame({
+    ...     "observation": ["o1", "o2"], "worker": ["w1", "w2"], "unit": "u1",
+    ...     "authority": "A", "training": ["none", "programme"], "empathy": [2, 4],
+    ... }))
+    >>> path = write(df, pathlib.Path(tempfile.mkdtemp()) / "obs.sav")
+    >>> read(path)["training"].tolist()
+    ['none', 'programme']
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"write needs a pandas DataFrame, got {type(df).__name__}")
+    path = Path(path)
+    ext = _extension(path)
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: cannot write, folder {path.parent} does not exist")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a file name")
+    data = df.reset_index(drop=True)
+    data.attrs = {}
+    try:
+        if ext == ".csv":
+            data.to_csv(path, index=False, encoding="utf-8")
+        elif ext == ".parquet":
+            data.to_parquet(path, index=False)
+        elif ext == ".xlsx":
+            data.to_excel(path, index=False, sheet_name=sheet_name, engine="openpyxl")
+        else:
+            _write_sav(data, path)
+    except PermissionError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+    return path
+
+
+def _write_sav(df: pd.DataFrame, path: Path) -> None:
+    import pyreadstat
+
+    out = {}
+    value_labels: dict[str, dict[float, str]] = {}
+    measure: dict[str, str] = {}
+    labels: dict[str, str | None] = {}
+    for name in df.columns:
+        col = df[name]
+        key = str(name)
+        canon = canonical_column_name(name)
+        labels[key] = schema.COLUMNS[canon].description if canon in schema.COLUMNS else None
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cats = list(col.cat.categories)
+            codes = col.cat.codes.to_numpy().astype("float64")
+            codes[codes < 0] = np.nan
+            out[key] = codes + 1
+            value_labels[key] = {float(i + 1): str(c) for i, c in enumerate(cats)}
+            measure[key] = "ordinal" if col.cat.ordered else "nominal"
+        elif pd.api.types.is_bool_dtype(col.dtype) or (
+            pd.api.types.is_numeric_dtype(col.dtype)
+        ):
+            out[key] = col.astype("float64").to_numpy(na_value=np.nan)
+            measure[key] = "scale"
+        else:
+            out[key] = [None if _is_missing(v) else str(v) for v in col.to_numpy(object)]
+            measure[key] = "nominal"
+    frame = pd.DataFrame(out)
+    try:
+        pyreadstat.write_sav(
+            frame,
+            str(path),
+            column_labels=labels,
+            variable_value_labels=value_labels,
+            variable_measure=measure,
+        )
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, ValueError) as exc:
+        raise InputError(f"{path}: cannot write this frame as SPSS data: {exc}") from None
