@@ -109,11 +109,20 @@ def test_api_index_lists_every_registered_name(ext):
     for e in entries:
         if e.kind == "missing":
             assert f"``pyramid.{e.name}`` (``{e.target}``)" in text
+        elif e.kind == "module":
+            # listed itself, or documented recursively under a listed parent package
+            parts = e.documented_as.split(".")
+            parents = [".".join(parts[:i]) for i in range(2, len(parts) + 1)]
+            assert any(f"   {p}\n" in text for p in parents), e.documented_as
         else:
             assert f"   {e.documented_as}\n" in text
     # published is a module re-exported under a short name: documented by its real name
     pub = next(e for e in entries if e.name == "published")
     assert (pub.kind, pub.documented_as) == ("module", "pyramid.data.published")
+    assert "* ``pyramid.published`` is :mod:`pyramid.data.published`." in text
+    # ... and listed once: under pyramid.data, which is documented recursively
+    if any(e.documented_as == "pyramid.data" for e in entries):
+        assert "   pyramid.data.published\n" not in text
     assert next(e for e in entries if e.name == "InputError").kind == "class"
 
 

@@ -28,6 +28,7 @@ import importlib
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -153,11 +154,10 @@ def api_index_rst(entries: list[ApiEntry]) -> str:
             out.append("")
         if modules:
             out += ["Modules:", "", ".. autosummary::", "   :toctree: .", "   :recursive:", ""]
-            seen = set()
-            for e in modules:
-                if e.documented_as not in seen:
-                    seen.add(e.documented_as)
-                    out.append(f"   {e.documented_as}")
+            real = {e.documented_as for e in modules}
+            # a submodule of a listed package is already documented (recursively) under it
+            top = sorted(m for m in real if not any(m.startswith(p + ".") for p in real))
+            out += [f"   {m}" for m in top]
             out.append("")
             aliases = [e for e in modules if e.documented_as != f"pyramid.{e.name}"]
             for e in aliases:
@@ -179,6 +179,9 @@ def write_api_index(app: Sphinx, config) -> None:
     """``config-inited`` handler: (re)write ``api/generated/index.rst`` before Sphinx looks for
     source files, so autosummary finds its directives and generates one page per name."""
     path = Path(app.srcdir) / "api" / "generated" / "index.rst"
+    # Start from an empty folder: a page left from an earlier build for a name that is no longer
+    # public would otherwise be read again (and fail, or linger in the search index).
+    shutil.rmtree(path.parent, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         entries = public_api()
@@ -188,10 +191,7 @@ def write_api_index(app: Sphinx, config) -> None:
     for e in entries:
         if e.kind == "missing":
             logger.info("pyramid_docs: pyramid.%s not available yet (%s)", e.name, e.reason)
-    text = api_index_rst(entries)
-    # Only touch the file when it changes, so an incremental build does not re-read it.
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+    path.write_text(api_index_rst(entries), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
