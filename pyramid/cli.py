@@ -90,6 +90,61 @@ def tables_cmd(
 
 
 # --------------------------------------------------------------------------------------------
+# validate
+# --------------------------------------------------------------------------------------------
+@app.command("validate")
+def validate_cmd(
+    file: Annotated[str, typer.Argument(help="Data file: .csv, .parquet, .xlsx or .sav.")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="Model name (skill, domains, pyramid) or spec file: also "
+            "check that the data have enough groups and levels for it.",
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None, typer.Option("--sheet", help="Excel: the sheet to read (default: the first).")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option("--encoding", help="CSV: text encoding (default: UTF-8).")
+    ] = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Check a data file against the observation schema: print a summary and 'valid'.
+
+    Problems go to stderr, each with row, column, value and rule; the exit code is then 2.
+    Warnings (blank rows dropped, few groups for the model) go to stderr too.
+    """
+    import warnings
+    from pathlib import Path
+
+    from pyramid.data.readers import read
+    from pyramid.data.validate import summarise, validate
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            df = read(file, sheet=sheet, encoding=encoding)
+            data = validate(df, model=model, source=Path(file).name)
+        finally:
+            for w in caught:
+                info(f"warning: {w.message}")
+    table = summarise(data)
+    if str(fmt) == "csv":
+        emit(table, fmt)
+        info("valid")
+        return
+    shown = table.astype(object).copy()
+    shown["n"] = [("" if pd.isna(v) else str(v)) for v in table["n"]]
+    shown["percent"] = [("" if pd.isna(v) else f"{v:.1f}") for v in table["percent"]]
+    shown["value"] = [("" if pd.isna(v) else f"{v:.3f}") for v in table["value"]]
+    emit(shown, fmt, title=f"{Path(file).name}: {len(data)} observations")
+    for note in data.attrs["validation"]["notes"]:
+        typer.echo(f"note: {note}")
+    typer.echo("valid")
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:

@@ -181,6 +181,10 @@ def read(
     [3.0, nan]
     """
     path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a data file ({_supported()})")
     ext = _extension(path)
     head = _check_file(path)
     if ext == ".csv":

@@ -132,6 +132,8 @@ def canonical_column_name(name: Any) -> str | None:
 # cell parsers: each returns (value, None) or (None, rule); (None, None) means missing
 # --------------------------------------------------------------------------------------------
 def _is_missing(v: Any) -> bool:
+    if type(v) is str:
+        return v.strip().lower() in MISSING_TOKENS
     if v is None or v is pd.NA or v is pd.NaT:
         return True
     if isinstance(v, float | np.floating):
@@ -158,6 +160,9 @@ _ID_RULE = "an id must be non-empty text or a whole number"
 
 
 def _parse_id(v: Any) -> tuple[str | None, str | None]:
+    if type(v) is str:
+        v = v.strip()
+        return (None, None) if v.lower() in MISSING_TOKENS else (v, None)
     if _is_missing(v):
         return None, None
     if isinstance(v, bool | np.bool_):
@@ -255,12 +260,23 @@ def _rows_text(rows: Sequence[int], limit: int = 6) -> str:
     return f"rows {shown}{more}"
 
 
-def _parse_column(values: np.ndarray, parse: Callable[[Any], tuple[Any, str | None]]):
-    """Parse every cell; return parsed values (None = missing) and {index: rule} of failures."""
+def _parse_column(
+    values: np.ndarray, parse: Callable[[Any], tuple[Any, str | None]]
+) -> tuple[list[Any], dict[int, str]]:
+    """Parse every cell; return parsed values (None = missing) and {index: rule} of failures.
+
+    Results are cached by (type, value), so a column of a few distinct values is parsed once
+    per value; 1, 1.0 and True stay distinct.
+    """
     out: list[Any] = [None] * len(values)
     errors: dict[int, str] = {}
+    cache: dict[tuple[type, Any], tuple[Any, str | None]] = {}
     for i, v in enumerate(values):
-        value, rule = parse(v)
+        try:
+            key = (type(v), v)
+            value, rule = cache[key] if key in cache else cache.setdefault(key, parse(v))
+        except TypeError:  # an unhashable cell (a list, say): parse it uncached
+            value, rule = parse(v)
         if rule is not None:
             errors[i] = rule
         else:
@@ -417,13 +433,31 @@ def validate(
         if not col.required and c not in found and c != "skill"
     ]
 
-    # ---- blank rows ------------------------------------------------------------------------
+    # ---- cells: parse every cell of the schema columns ------------------------------------
+    parsers: dict[str, Callable[[Any], tuple[Any, str | None]]] = {
+        **{c: _parse_id for c in schema.ID_COLUMNS},
+        **{c: _level_parser(c) for c in ("group", "training", "discussion")},
+        "clinician": _parse_clinician,
+        **{c: _parse_score for c in schema.ALL_DOMAINS},
+        "skill": _parse_skill,
+    }
     raw = {c: df.iloc[:, p].to_numpy(dtype=object) for c, p in found.items()}
-    all_cells = [df.iloc[:, p].to_numpy(dtype=object) for p in range(df.shape[1])]
-    blank = np.ones(len(df), dtype=bool)
-    for cells in all_cells:
-        blank &= np.fromiter((_is_missing(v) for v in cells), dtype=bool, count=len(cells))
+    parsed: dict[str, list[Any]] = {}
+    errors: dict[str, dict[int, str]] = {}
+    for c in schema.COLUMNS:  # schema order, so that problems come out in a stable order
+        if c in found:
+            parsed[c], errors[c] = _parse_column(raw[c], parsers[c])
+
+    # ---- blank rows: every cell missing (schema columns parsed as missing, extras empty) ----
     rows = np.arange(1, len(df) + 1)
+    blank = np.ones(len(df), dtype=bool)
+    for c in found:
+        blank &= np.fromiter((v is None for v in parsed[c]), dtype=bool, count=len(df))
+        blank[list(errors[c])] = False
+    for p in extra:
+        candidates = np.flatnonzero(blank)
+        cells = df.iloc[candidates, p].to_numpy(dtype=object)
+        blank[candidates[[not _is_missing(v) for v in cells]]] = False
     if blank.all():
         raise ValidationError(
             [Problem(None, None, None, f"all {len(df)} rows are completely blank: no data")],
@@ -431,57 +465,46 @@ def validate(
         )
     if blank.any():
         record["blank_rows"] = rows[blank].tolist()
-        keep = ~blank
+        keep = np.flatnonzero(~blank)
         raw = {c: v[keep] for c, v in raw.items()}
+        parsed = {c: [v[i] for i in keep] for c, v in parsed.items()}
+        position = {int(i): j for j, i in enumerate(keep)}
+        errors = {c: {position[i]: r for i, r in e.items()} for c, e in errors.items()}
         rows = rows[keep]
     n = len(rows)
+    bad = {c: np.zeros(n, dtype=bool) for c in schema.COLUMNS}  # cells that failed a rule
+    for c, errs in errors.items():
+        for i, rule in errs.items():
+            problems.append(Problem(int(rows[i]), shown[c], raw[c][i], rule))
+            bad[c][i] = True
 
-    # ---- cells -----------------------------------------------------------------------------
-    parsed: dict[str, list[Any]] = {}
-    bad: dict[str, set[int]] = defaultdict(set)  # column -> row positions that failed
-
-    def run(column: str, parse: Callable[[Any], tuple[Any, str | None]]) -> None:
-        values, errors = _parse_column(raw[column], parse)
-        parsed[column] = values
-        for i, rule in errors.items():
-            problems.append(Problem(int(rows[i]), shown[column], raw[column][i], rule))
-            bad[column].add(i)
-
+    # ---- required values, ids ----------------------------------------------------------------
+    for c in [*schema.ID_COLUMNS, "training"]:
+        if c not in found:
+            continue
+        rule = (
+            f"missing {c} id: every row needs one (non-empty text or a whole number)"
+            if c != "training"
+            else "missing training: required on every row (none, other, mla, programme); "
+            "the models need it"
+        )
+        for i, v in enumerate(parsed[c]):
+            if v is None and not bad[c][i]:
+                problems.append(Problem(int(rows[i]), shown[c], None, rule))
+                bad[c][i] = True
     for c in schema.ID_COLUMNS:
         if c not in found:
             continue
-        run(c, _parse_id)
-        for i, v in enumerate(parsed[c]):
-            if v is None and i not in bad[c]:
-                problems.append(Problem(int(rows[i]), shown[c], None, (
-                    f"missing {c} id: every row needs one (non-empty text or a whole number)"
-                )))
-                bad[c].add(i)
-        n_numeric = sum(
-            isinstance(v, int | np.integer | float | np.floating) and not _is_missing(v)
-            for v in raw[c]
-        )
+        if pd.api.types.is_numeric_dtype(df.iloc[:, found[c]].dtype):
+            n_numeric = int(df.iloc[:, found[c]].notna().sum())
+        else:
+            n_numeric = sum(
+                isinstance(v, int | np.integer | float | np.floating) and not _is_missing(v)
+                for v in raw[c]
+            )
         if n_numeric:
             record["numeric_ids"][c] = int(n_numeric)
         problems.extend(_same_number_ids(parsed[c], raw[c], rows, shown[c]))
-
-    for c in ("group", "training", "discussion"):
-        if c in found:
-            run(c, _level_parser(c))
-    if "training" in found:
-        for i, v in enumerate(parsed["training"]):
-            if v is None and i not in bad["training"]:
-                problems.append(Problem(int(rows[i]), shown["training"], None, (
-                    "missing training: required on every row (none, other, mla, programme); "
-                    "the models need it"
-                )))
-    if "clinician" in found:
-        run("clinician", _parse_clinician)
-    for c in schema.ALL_DOMAINS:
-        if c in found:
-            run(c, _parse_score)
-    if "skill" in found:
-        run("skill", _parse_skill)
 
     # ---- skill: agree where given, derive where missing, something to analyse ---------------
     domains = [d for d in schema.DOMAINS if d in found]
@@ -489,40 +512,46 @@ def validate(
     for j, d in enumerate(domains):
         scores[:, j] = [np.nan if v is None else v for v in parsed[d]]
     n_scored = (~np.isnan(scores)).sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        mean = np.where(n_scored > 0, np.nansum(scores, axis=1) / np.maximum(n_scored, 1), np.nan)
-    given = parsed.get("skill", [None] * n)
-    skill = np.full(n, np.nan)
+    mean = np.full(n, np.nan)
+    np.divide(np.nansum(scores, axis=1), n_scored, out=mean, where=n_scored > 0)
+    given = np.array(
+        [np.nan if v is None else v for v in parsed.get("skill", [None] * n)], dtype=float
+    )
+    domain_bad = np.zeros(n, dtype=bool)
+    for d in domains:
+        domain_bad |= bad[d]
+    has_given = ~np.isnan(given)
+    derive = ~has_given & (n_scored > 0)
+    skill = np.where(has_given, given, mean)
+    record["skill_derived"] = int(derive.sum())
     if not domains and "skill" not in found:
         problems.append(Problem(None, None, None, (
             "nothing to analyse: no analysed domain column ("
             f"{', '.join(schema.DOMAINS)}) and no skill column"
         )))
     else:
-        for i in range(n):
-            domain_bad = any(i in bad[d] for d in domains)
-            if given[i] is not None:
-                skill[i] = given[i]
-                if n_scored[i] and not domain_bad and (
-                    abs(given[i] - mean[i]) > schema.SKILL_TOLERANCE
-                ):
-                    problems.append(Problem(int(rows[i]), shown["skill"], raw["skill"][i], (
-                        f"skill differs from the mean {mean[i]:.4g} of the {n_scored[i]} "
-                        f"analysed domain score(s) given by more than "
-                        f"{schema.SKILL_TOLERANCE}; correct it or leave it empty to derive it"
-                    )))
-            elif n_scored[i]:
-                skill[i] = mean[i]
-                record["skill_derived"] += 1
-            elif not domain_bad and i not in bad["skill"]:
-                problems.append(Problem(int(rows[i]), None, None, (
-                    "nothing to analyse: no analysed domain score ("
-                    f"{', '.join(schema.DOMAINS)}) and no skill"
-                )))
+        with np.errstate(invalid="ignore"):
+            disagree = has_given & (n_scored > 0) & ~domain_bad & (
+                np.abs(given - mean) > schema.SKILL_TOLERANCE
+            )
+        for i in np.flatnonzero(disagree):
+            problems.append(Problem(int(rows[i]), shown["skill"], raw["skill"][i], (
+                f"skill differs from the mean {mean[i]:.4g} of the {n_scored[i]} analysed "
+                f"domain score(s) given by more than {schema.SKILL_TOLERANCE}; correct it or "
+                "leave it empty to derive it"
+            )))
+        nothing = ~has_given & (n_scored == 0) & ~domain_bad & ~bad["skill"]
+        for i in np.flatnonzero(nothing):
+            problems.append(Problem(int(rows[i]), None, None, (
+                "nothing to analyse: no analysed domain score ("
+                f"{', '.join(schema.DOMAINS)}) and no skill"
+            )))
 
     # ---- uniqueness and nesting --------------------------------------------------------------
     if "observation" in found:
-        problems.extend(_duplicates(parsed["observation"], rows, shown["observation"]))
+        problems.extend(
+            _duplicates(parsed["observation"], raw["observation"], rows, shown["observation"])
+        )
     for inner, outer in (("worker", "unit"), ("unit", "authority")):
         if inner in found and outer in found:
             problems.extend(_nesting(parsed[inner], parsed[outer], rows, inner, outer, shown))
@@ -571,14 +600,16 @@ def _same_number_ids(
     by_number: dict[Decimal, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for i, v in enumerate(ids):
         if v is not None and _NUMBER.fullmatch(v):
-            by_number[Decimal(v)][v].append(int(rows[i]))
+            by_number[Decimal(v)][v].append(i)
     problems = []
     for spellings in by_number.values():
         if len(spellings) < 2:
             continue
-        (first, first_rows), *others = spellings.items()
-        for spelling, where in others:
-            problems.append(Problem(where[0], column, spelling, (
+        (first, first_at), *others = spellings.items()
+        first_rows = rows[first_at].tolist()
+        for spelling, at in others:
+            where = rows[at].tolist()
+            problems.append(Problem(where[0], column, raw[at[0]], (
                 f"ids {first!r} ({_rows_text(first_rows)}) and {spelling!r} "
                 f"({_rows_text(where)}) are the same number written differently; they would "
                 "become two different ids. Write them the same way if they are one, or "
@@ -587,17 +618,19 @@ def _same_number_ids(
     return problems
 
 
-def _duplicates(ids: list[str | None], rows: np.ndarray, column: str) -> list[Problem]:
+def _duplicates(
+    ids: list[str | None], raw: np.ndarray, rows: np.ndarray, column: str
+) -> list[Problem]:
     where: dict[str, list[int]] = defaultdict(list)
     for i, v in enumerate(ids):
         if v is not None:
-            where[v].append(int(rows[i]))
+            where[v].append(i)
     return [
-        Problem(r[1], column, v, (
-            f"observation ids must be unique: {v!r} appears in {_rows_text(r)}"
+        Problem(int(rows[at[1]]), column, raw[at[1]], (
+            f"observation ids must be unique: {v!r} appears in {_rows_text(rows[at].tolist())}"
         ))
-        for v, r in where.items()
-        if len(r) > 1
+        for v, at in where.items()
+        if len(at) > 1
     ]
 
 
