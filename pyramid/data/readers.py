@@ -155,7 +155,8 @@ def read(
         (comma, semicolon or tab) is detected from its header. In an SPSS file, the value
         labels of ``group``, ``training`` and ``discussion``, of ``clinician`` when its labels
         are yes/no, and of columns outside the schema are applied; codes of identifiers,
-        domain scores and ``skill`` are kept as numbers. ``attrs["read"]`` holds ``path``,
+        domain scores and ``skill`` are kept as numbers, and empty text is missing (SPSS
+        has no missing value for text). ``attrs["read"]`` holds ``path``,
         ``format`` and, where they apply, ``sheet`` and ``delimiter``.
 
     Raises
@@ -349,6 +350,10 @@ def _read_sav(path: Path, head: bytes) -> tuple[pd.DataFrame, dict]:
         df, meta = pyreadstat.read_sav(str(path), apply_value_formats=False)
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, OSError, ValueError) as exc:
         raise InputError(f"{path}: a damaged SPSS data file ({exc})") from None
+    for column in df.columns:  # SPSS has no missing text: an empty string means missing
+        if not pd.api.types.is_numeric_dtype(df[column].dtype):
+            text = df[column].astype(object)
+            df[column] = text.where(~text.map(lambda v: isinstance(v, str) and not v.strip()))
     applied = []
     for column, labels in (meta.variable_value_labels or {}).items():
         canon = canonical_column_name(column)
