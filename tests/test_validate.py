@@ -631,3 +631,18 @@ def test_cli_validate_bad_files(tmp_path, capsys):
 def test_cli_validate_help(capsys):
     assert main(["validate", "--help"]) == 0
     assert "--model" in capsys.readouterr().out
+
+
+def test_cli_validate_model_spec_file(tmp_path, capsys):
+    # a user's own spec file: the skill spec with a unit-level term that has a single level
+    text = (pyr.specs.specs_dir("models") / "skill.toml").read_text()
+    spec = tmp_path / "mine.toml"
+    spec.write_text(text.replace('name = "skill"', 'name = "mine"').replace(
+        'terms = ["training", "clinician", "mo(discussion)"]', 'terms = ["training"]'))
+    assert main(["validate", str(DATA), "--model", str(spec)]) == 0
+    capsys.readouterr()
+    path = tmp_path / "no_programme.csv"
+    pd.read_csv(DATA, dtype=str).assign(training="none").to_csv(path, index=False)
+    assert main(["validate", str(path), "--model", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "term 'training' needs at least 2 observed levels of 'training'" in err
