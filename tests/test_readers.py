@@ -325,3 +325,48 @@ def test_cli_bad_files_exit_2(good, tmp_path, capsys):
         assert main(["validate", str(path)]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_csv_utf16_with_byte_order_mark(good, tmp_path):
+    path = tmp_path / "unicode.csv"
+    good.to_csv(path, index=False, encoding="utf-16")
+    df = read(path)
+    assert df.attrs["read"]["encoding"] == "utf-16"
+    pd.testing.assert_frame_equal(validate(df), good)
+
+
+def test_csv_leading_blank_lines(tmp_path):
+    path = tmp_path / "lead.csv"
+    path.write_text("\n\nobservation;worker\no1;w1\n")
+    df = read(path)
+    assert df.attrs["read"]["delimiter"] == ";"
+    assert df["worker"].tolist() == ["w1"]
+
+
+def test_bad_header_names_a_column_twice(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("observation,training,worker,training\no1,none,w1,mla\n")
+    with pytest.raises(InputError, match=r"names column 'training' twice \(columns 2 and 4\)"):
+        read(path)
+    book = tmp_path / "dup.xlsx"
+    pd.DataFrame([["observation", "training", "training"], ["o1", "none", "mla"]]).to_excel(
+        book, index=False, header=False
+    )
+    with pytest.raises(InputError, match=r"names column 'training' twice \(columns 2 and 3\)"):
+        read(book)
+
+
+def test_bad_workbook_contents(tmp_path):
+    import zipfile
+
+    from openpyxl import Workbook
+
+    other_zip = tmp_path / "archive.xlsx"
+    with zipfile.ZipFile(other_zip, "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(InputError, match="not a readable Excel workbook"):
+        read(other_zip)
+    empty = tmp_path / "empty_sheet.xlsx"
+    Workbook().save(empty)
+    with pytest.raises(InputError, match="sheet 'Sheet' is empty"):
+        read(empty)

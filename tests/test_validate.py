@@ -384,7 +384,7 @@ def test_bad_empty_frame(raw):
 
 def test_bad_all_rows_blank(raw):
     p = only_problem(pd.DataFrame("", index=range(3), columns=raw.columns))
-    assert "all 3 rows are completely blank" in p.rule
+    assert "every row (3) is completely blank" in p.rule
 
 
 def test_bad_two_columns_for_one(raw):

@@ -223,12 +223,20 @@ def _ids_as_text(df: pd.DataFrame) -> pd.DataFrame:
 
 def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFrame, dict]:
     seen = _looks_like(head)
-    if seen is not None:
-        raise InputError(f"{path}: not a CSV text file (its content looks like {seen})")
     enc = encoding or "utf-8-sig"
+    bom16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if encoding is None and bom16:
+        enc = "utf-16"  # "Unicode text" saved by Excel: its byte-order mark says so
+    utf16 = enc.lower().replace("_", "-").startswith("utf-16")
+    if seen is not None and not (utf16 and seen == "a binary file"):
+        raise InputError(f"{path}: not a CSV text file (its content looks like {seen})")
     try:
         with path.open(encoding=enc, newline="") as fh:
-            first = fh.readline()
+            first = ""
+            for _, line in zip(range(1000), fh, strict=False):  # the first non-blank line
+                if line.strip():
+                    first = line
+                    break
     except LookupError:
         raise InputError(f"unknown encoding {encoding!r} (try 'utf-8' or 'cp1252')") from None
     except UnicodeDecodeError:
@@ -238,6 +246,9 @@ def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFra
     sep = max([",", ";", "\t"], key=first.count)  # ties (incl. a one-column file) -> ","
     try:
         header = pd.read_csv(path, nrows=0, sep=sep, encoding=enc).columns
+        _check_header(path, pd.read_csv(
+            path, header=None, nrows=1, sep=sep, encoding=enc, dtype=str, keep_default_na=False
+        ))
         df = pd.read_csv(
             path,
             sep=sep,
@@ -253,6 +264,21 @@ def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFra
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: not a well-formed CSV file: {exc}") from None
     return df, {"format": "csv", "delimiter": sep, "encoding": enc}
+
+
+def _check_header(path: Path, first_row: pd.DataFrame) -> None:
+    """A header naming one column twice: pandas would rename the second ('x.1') silently."""
+    if first_row.empty:
+        return
+    names = [str(v).strip() for v in first_row.iloc[0].tolist()]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name and name in seen:
+            raise InputError(
+                f"{path}: the header names column {name!r} twice (columns {seen[name]} and "
+                f"{position}); column names must be unique"
+            )
+        seen.setdefault(name, position)
 
 
 def _undecodable(path: Path, encoding: str) -> InputError:
@@ -327,6 +353,9 @@ def _read_excel(path: Path, head: bytes, sheet: str | int | None) -> tuple[pd.Da
             )
         try:
             header = pd.read_excel(book, sheet_name=chosen, nrows=0).columns
+            _check_header(path, pd.read_excel(
+                book, sheet_name=chosen, header=None, nrows=1, dtype=str, keep_default_na=False
+            ))
             df = pd.read_excel(
                 book,
                 sheet_name=chosen,

@@ -460,7 +460,7 @@ def validate(
         blank[candidates[[not _is_missing(v) for v in cells]]] = False
     if blank.all():
         raise ValidationError(
-            [Problem(None, None, None, f"all {len(df)} rows are completely blank: no data")],
+            [Problem(None, None, None, f"every row ({len(df)}) is completely blank: no data")],
             source,
         )
     if blank.any():
