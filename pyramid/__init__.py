@@ -30,6 +30,8 @@ _LAZY: dict[str, str] = {
     "check_design": "pyramid.data.validate:check_design",
     "DataWarning": "pyramid.data.validate:DataWarning",
     "simulate": "pyramid.data.simulate:simulate",
+    "Design": "pyramid.data.simulate:Design",
+    "Simulation": "pyramid.data.simulate:Simulation",
     # model specs and prior sets
     "specs": "pyramid.specs",
     "load_spec": "pyramid.specs:load_spec",

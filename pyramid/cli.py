@@ -90,6 +90,77 @@ def tables_cmd(
 
 
 # --------------------------------------------------------------------------------------------
+# simulate
+# --------------------------------------------------------------------------------------------
+@app.command("simulate")
+def simulate_cmd(
+    authorities: Annotated[int, typer.Option("--authorities", "-A", help="Local authorities.")],
+    units: Annotated[int, typer.Option("--units", "-U", help="Units per authority.")],
+    workers: Annotated[int, typer.Option("--workers", "-W", help="Workers per unit.")],
+    observations: Annotated[
+        int, typer.Option("--observations", "-O", help="Observations per worker.")
+    ],
+    out: Annotated[
+        str, typer.Option("--out", help="Data file to write (.csv, .parquet, .xlsx, .sav).")
+    ],
+    effect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--effect", "-e",
+            help="True effect NAME=VALUE, repeatable (e.g. clinician=0.5, mla=0.3, "
+            "zeta=0.3,0.7, delta\\[empathy]=0.1); skill points unless latent. Names: "
+            "intercept, training\\[other|mla|programme] (aliases other, mla, programme), "
+            "clinician, discussion, zeta, discussion_clinician, discussion_csw, "
+            "discussion_cutpoints, delta\\[DOMAIN] (the five sum to zero).",
+        ),
+    ] = None,
+    preset: Annotated[
+        str, typer.Option("--preset", help="Starting effects: 'report' (roughly the report's "
+                          "estimates) or 'null' (all effects zero).")
+    ] = "report",
+    sd: Annotated[
+        list[str] | None,
+        typer.Option("--sd", help="Group SD NAME=VALUE, repeatable: sd_authority, sd_unit, "
+                     "sd_worker, sd_observation, sigma_domain."),
+    ] = None,
+    mix: Annotated[
+        list[str] | None,
+        typer.Option("--mix", help="Factor mix NAME=VALUE, repeatable: p_csw, "
+                     "p_clinician_csw, p_clinician_usual, discussion_observed, "
+                     "p_missing_domain, group_csw, group_usual, training_csw=none:0.5,"
+                     "programme:0.5, training_usual=..."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    truth: Annotated[
+        str | None, typer.Option("--truth", help="Also write the truth table here (.csv, ...).")
+    ] = None,
+) -> None:
+    """Simulate observation data with known true effects from the shared generative model."""
+    from pyramid.data.readers import write
+    from pyramid.data.simulate import Design, parse_assignments, simulate
+
+    design = Design(authorities, units, workers, observations)
+    sim = simulate(
+        design,
+        effects=parse_assignments(effect or [], "effect"),
+        group_sds=parse_assignments(sd or [], "sd"),
+        mix=parse_assignments(mix or [], "mix"),
+        seed=seed,
+        preset=preset,
+    )
+    path = write(sim.data, out)
+    info(
+        f"wrote {len(sim.data)} observations ({design.authorities} authorities x "
+        f"{design.units} units x {design.workers} workers x {design.observations} "
+        f"observations, seed {sim.seed}) to {path}"
+    )
+    if truth:
+        tf = sim.truth_frame()
+        tpath = write(tf, truth)
+        info(f"wrote the truth ({len(tf)} rows: parameter, scale, value) to {tpath}")
+
+
+# --------------------------------------------------------------------------------------------
 # validate
 # --------------------------------------------------------------------------------------------
 @app.command("validate")
