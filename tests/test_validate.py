@@ -394,6 +394,13 @@ def test_bad_two_columns_for_one(raw):
     assert "'training' and 'Training' both stand for 'training'" in p.rule
 
 
+def test_bad_same_column_name_twice(raw):
+    df = pd.concat([raw, raw[["notes", "empathy"]]], axis=1)
+    found = problems_of(df)
+    assert [(p.row, p.column) for p in found] == [(None, "notes"), (None, "empathy")]
+    assert "column name 'notes' appears more than once" in found[0].rule
+
+
 def test_bad_not_a_frame():
     with pytest.raises(InputError, match="needs a pandas DataFrame.*got list"):
         validate([{"observation": "o1"}])

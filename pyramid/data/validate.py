@@ -401,9 +401,12 @@ def validate(
     headers = list(df.columns)
     found: dict[str, int] = {}  # canonical column -> position in df
     extra: list[int] = []
+    names: set[str] = set()
     for pos, h in enumerate(headers):
         canon = canonical_column_name(h)
-        if headers.index(h) != pos:
+        duplicate = str(h) in names
+        names.add(str(h))
+        if duplicate:
             problems.append(Problem(None, str(h), None, (
                 f"column name {str(h)!r} appears more than once; column names must be unique"
             )))
