@@ -36,6 +36,10 @@ _LAZY: dict[str, str] = {
     "specs": "pyramid.specs",
     "load_spec": "pyramid.specs:load_spec",
     "load_priors": "pyramid.specs:load_priors",
+    # reanalysis of the report's published statistics, and Figure 4
+    "reanalyse": "pyramid.reanalysis:reanalyse",
+    "bayes_factor_t": "pyramid.reanalysis:bayes_factor_t",
+    "plot_figure4": "pyramid.plots:plot_figure4",
     # errors
     "PyramidError": "pyramid.errors:PyramidError",
     "InputError": "pyramid.errors:InputError",

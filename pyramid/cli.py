@@ -216,6 +216,62 @@ def validate_cmd(
 
 
 # --------------------------------------------------------------------------------------------
+# reanalyse
+# --------------------------------------------------------------------------------------------
+@app.command("reanalyse")
+def reanalyse_cmd(
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table", "-t",
+            help="Table to reanalyse: 7, 9, 10, 11, 12, 14, 15 or correlations (repeatable; "
+            "default all).",
+        ),
+    ] = None,
+    fmt: FormatOpt = Format.text,
+    ci_prob: Annotated[
+        float, typer.Option("--ci-prob", help="Probability of the posterior intervals.")
+    ] = 0.95,
+    posterior: Annotated[
+        str,
+        typer.Option("--posterior", help="Posterior of a mean difference: behrens_fisher or pooled."),
+    ] = "behrens_fisher",
+    all_columns: Annotated[
+        bool, typer.Option("--all-columns", help="Text format: print every column, not the summary.")
+    ] = False,
+) -> None:
+    """Reanalyse the report's published t-tests, correlations and proportions.
+
+    Recomputes each printed statistic from the printed means, SDs and Ns, flags printed values
+    they cannot give (and GRIM-impossible means), and gives the JZS Bayes factor and exact
+    posteriors. CSV output has every column of pyramid.reanalyse.
+    """
+    from pyramid.reanalysis import compact, reanalyse
+
+    res = reanalyse(table or None, ci_prob=ci_prob, posterior=posterior)
+    if str(fmt) == "csv" or all_columns:
+        emit(res, fmt)
+        return
+    view = compact(res)
+    for tid, sub in res.groupby("table", sort=False):
+        head = f"Table {tid}" if tid[0].isdigit() else "Correlations (Part 4 text)"
+        emit(view.loc[sub.index].drop(columns="table"), fmt, title=f"\n{head}")
+        notes = sub[sub["consistency_note"].str.len() > 0]
+        if len(notes):
+            typer.echo("notes:")
+            for _, r in notes.iterrows():
+                typer.echo(f"  {r['comparison']}: {r['consistency_note']}")
+        grim_bad = sub[sub["grim"].fillna(True).eq(False)]
+        for _, r in grim_bad.iterrows():
+            typer.echo(f"  GRIM {r['comparison']}: {r['grim_note']}")
+    typer.echo(
+        f"\nposterior intervals: {ci_prob:.0%}; BF10: JZS (Cauchy r = 0.707) for means, "
+        "beta (Jeffreys) for proportions, uniform prior on rho for correlations. "
+        "--format csv for every column."
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
