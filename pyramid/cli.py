@@ -272,6 +272,46 @@ def reanalyse_cmd(
 
 
 # --------------------------------------------------------------------------------------------
+# figure4
+# --------------------------------------------------------------------------------------------
+def _load_fit_result(path: str):
+    """Read a results file written by ``pyramid fit`` (through pyramid.fit.load)."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise PyramidError(f"no results file {path!r}")
+    try:
+        from pyramid.fit import load
+    except ImportError:
+        raise PyramidError(
+            f"cannot read {path!r}: reading a results file needs pyramid.fit.load, which this "
+            f"installation of pyramid does not have"
+        ) from None
+    return load(path)
+
+
+@app.command("figure4")
+def figure4_cmd(
+    out: Annotated[str, typer.Option("--out", "-o", help="Image file to write (.png, .pdf, .svg).")],
+    result: Annotated[
+        str | None,
+        typer.Option("--result", "-r", help="A fitted result (.nc from pyramid fit) to add "
+                     "the model's posterior effect of each factor."),
+    ] = None,
+    ci_prob: Annotated[
+        float, typer.Option("--ci-prob", help="Probability of the posterior intervals.")
+    ] = 0.95,
+    dpi: Annotated[int, typer.Option("--dpi", help="Resolution of a raster image.")] = 150,
+) -> None:
+    """Redraw the report's Figure 4: what factors influence quality of observed practice."""
+    from pyramid.plots import save_figure4
+
+    fitted = _load_fit_result(result) if result else None
+    path = save_figure4(out, fitted, ci_prob=ci_prob, dpi=dpi)
+    info(f"wrote Figure 4 to {path}")
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
