@@ -696,6 +696,16 @@ def _p_interval(printed: str | None) -> tuple[float, float] | None:
     return (max(v - h, 0.0), min(v + h, 1.0))
 
 
+def _p_number(printed: str | None) -> float | None:
+    """A printed p as a number, or None for a bound ("<0.001"), "Ns" or nothing."""
+    if not printed:
+        return None
+    try:
+        return float(printed)
+    except ValueError:
+        return None
+
+
 def _fmt(x: float, k: int = 3) -> str:
     return "nan" if x is None or not np.isfinite(x) else f"{x:.{k}f}"
 
@@ -1312,6 +1322,26 @@ def _grim_checks(row: _Row) -> tuple[object, str]:
     return grim_ok, "; ".join(notes)
 
 
+def _ns_that_fit(row: _Row, p_int: tuple[float, float]) -> str:
+    """Which smaller Ns would give the printed p (pooled t, rounding allowed), as a phrase."""
+    cm1, cs1, cm2, cs2 = row.summaries(_corners(row.inputs))
+    k1 = np.arange(2, int(row.n1) + 1, dtype=float)[:, None, None]
+    k2 = np.arange(2, int(row.n2) + 1, dtype=float)[None, :, None]
+    t, nu, _, _ = _t_stats(cm1, cs1, k1, cm2, cs2, k2)
+    p = _p_two_sided(t, nu)
+    straddle = (t.min(axis=-1) <= 0) & (t.max(axis=-1) >= 0)
+    p_lo, p_hi = p.min(axis=-1), np.where(straddle, 1.0, p.max(axis=-1))
+    ok = (p_lo <= p_int[1]) & (p_hi >= p_int[0])
+    if not ok.any():
+        return f" (no Ns up to {row.n1:.0f} + {row.n2:.0f} give it)"
+    i, j = np.nonzero(ok)
+    best = int(np.argmax(i + j))
+    return (
+        f" (smaller Ns would give it: the largest such are {i[best] + 2} + {j[best] + 2}, "
+        f"of {row.n1:.0f} + {row.n2:.0f} assumed)"
+    )
+
+
 def _analyse(
     row: _Row, ci_prob: float, r_scale: float, method: str, prior: tuple[float, float]
 ) -> dict:
@@ -1380,12 +1410,9 @@ def _analyse(
     # ---- the printed test ------------------------------------------------------------------
     df_used = row.printed_df if np.isfinite(row.printed_df) else nu
     out["df_used"] = df_used
-    if (
-        p_int is not None
-        and row.printed_p.strip()[0].isdigit()
-        or (row.printed_p or "").startswith(".")
-    ):
-        out["t_from_p"] = float(special.stdtrit(df_used, 1 - float(row.printed_p) / 2))
+    p_value = _p_number(row.printed_p)
+    if p_value is not None:
+        out["t_from_p"] = float(special.stdtrit(df_used, 1 - p_value / 2))
     if row.printed_stat is not None:
         checked = True
         big_t, h = abs(row.printed_stat.value), row.printed_stat.half
@@ -1438,8 +1465,11 @@ def _analyse(
         elif _overlap(p_welch, p_int):
             notes.append(f"p = {row.printed_p} fits only Welch's test ({fits})")
         else:
-            issues.append(f"printed p = {row.printed_p}, but {fits}")
-    if issues and row.n_source.startswith("assumed"):
+            msg = f"printed p = {row.printed_p}, but {fits}"
+            if row.n_source.startswith("assumed"):
+                msg += _ns_that_fit(row, p_int)
+            issues.append(msg)
+    if issues and row.n_source.startswith("assumed") and not any(" Ns " in i for i in issues):
         notes.append("the Ns are assumed (see n_source): other Ns might fit")
 
     # percentages printed beside counts
@@ -1517,16 +1547,13 @@ def _analyse_correlation(row, out, issues, notes, p_int, ci_prob):
         r_pr = -t_pr / math.sqrt(t_pr**2 + df)
         ends = [-t / math.sqrt(t * t + df) for t in (t_pr - h, t_pr + h)]
         r_int = (min(ends), max(ends))
-        out["t_from_p"] = float(special.stdtrit(df, 1 - p_int[1] / 2)) if p_int else np.nan
     out["r_printed"] = r_pr
+    p_value = _p_number(row.printed_p)
+    if p_value is not None:
+        out["t_from_p"] = float(special.stdtrit(df, 1 - p_value / 2))
     t_of_r = [r * math.sqrt(df / (1 - r * r)) for r in r_int]
     t_abs = _abs_range(np.array(t_of_r))
     out["p_from_printed"] = float(_p_two_sided(abs(r_pr) * math.sqrt(df / (1 - r_pr**2)), df))
-    if row.printed_p and row.printed_p.strip()[0].isdigit():
-        p = float(row.printed_p)
-        t_p = float(special.stdtrit(df, 1 - p / 2))
-        if row.stat == "r":
-            out["t_from_p"] = t_p
     if not _overlap(r_int, (float(r_box.min()), float(r_box.max()))):
         issues.append(
             f"printed {'r' if row.stat == 'r' else 't'} = {row.printed_stat.text} (r = "

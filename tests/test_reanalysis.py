@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
+import re
 import time
 
 import numpy as np
@@ -639,3 +641,35 @@ def test_cli_reanalyse_bad_input(capsys):
 def test_cli_reanalyse_help(capsys):
     assert main(["reanalyse", "--help"]) == 0
     assert "--table" in capsys.readouterr().out
+
+
+def test_assumed_ns_that_cannot_give_the_printed_p_are_searched(res):
+    r = row(res, "11", "included")
+    assert not r.consistent
+    m = re.search(r"the largest such are (\d+) \+ (\d+), of 32 \+ 38 assumed", r.consistency_note)
+    assert m, r.consistency_note
+    k1, k2 = int(m.group(1)), int(m.group(2))
+
+    # those Ns give the printed p (.752) from means and SDs that round to the printed ones
+    # (scipy.stats.ttest_ind_from_stats at every corner of the rounding box); the assumed Ns
+    # do not, and neither does one more observation in group 1
+    def p_range(n1, n2):
+        ps = [
+            stats.ttest_ind_from_stats(
+                r.mean1 + a, r.sd1 + b, n1, r.mean2 + c, r.sd2 + d, n2
+            ).pvalue
+            for a, b, c, d in itertools.product((-0.005, 0.005), repeat=4)
+        ]
+        return min(ps), max(ps)
+
+    lo, hi = p_range(k1, k2)
+    assert lo <= 0.7525 and hi >= 0.7515
+    assert p_range(32, 38)[1] < 0.7515
+    assert p_range(k1 + 1, k2)[1] < 0.7515
+
+
+def test_t_implied_by_the_printed_p(res):
+    for _, r in res[res.t_from_p.notna()].iterrows():
+        # reference: scipy.stats.t.isf(p / 2, df)
+        assert r.t_from_p == pytest.approx(stats.t.isf(float(r.printed_p) / 2, r.df_used), rel=1e-9)
+    assert row(res, "7", "neglect").t_from_p == pytest.approx(2.342, abs=1e-3)
