@@ -220,3 +220,16 @@ def test_gallery_script_is_well_formed(path):
     assert len(lines) >= 2 and set(lines[1]) == {"="} and len(lines[1]) >= len(lines[0]), (
         f"{path.name}: the docstring's first line is the title, underlined with '='"
     )
+
+
+def test_models_page_frames_come_from_the_files(ext):
+    from pyramid import specs
+
+    priors = ext.prior_sets_frame()
+    assert list(priors.columns) == ["class", *specs.available_priors(), "what it is"]
+    assert set(specs.PRIOR_CLASSES) <= set(priors["class"])
+    default_b = priors.loc[priors["class"] == "b", "default"].item()
+    assert default_b == str(specs.load_priors("default").classes["b"])
+    models = ext.specs_frame()
+    assert list(models["model"]) == specs.available_specs()
+    assert set(models["family"]) <= set(specs.FAMILIES)

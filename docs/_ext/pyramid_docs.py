@@ -13,8 +13,8 @@ What it adds
 * ``.. pyramid-schema::``: the observation schema as a table, from
   :data:`pyramid.data.schema.COLUMNS` (the one place the columns are defined).
 * ``.. pyramid-frame:: EXPRESSION``: evaluates a Python expression that returns a
-  :class:`pandas.DataFrame` (with ``pyramid`` and ``pyr`` in scope) at build time and shows it
-  as a table; options ``:columns:`` (comma-separated) and ``:query:`` (a pandas query).
+  :class:`pandas.DataFrame` (with ``pyramid``, ``pyr``, ``pd`` and ``docs``, this module, in
+  scope) at build time and shows it as a table; options ``:columns:`` (comma-separated) and ``:query:`` (a pandas query).
 * ``.. pyramid-run:: ARGS``: runs ``pyramid ARGS`` at build time and shows the command and its
   output as a literal block. A non-zero exit is a warning (so ``-W`` fails the build).
 
@@ -416,6 +416,46 @@ def frame_table(df) -> nodes.table:
     return table
 
 
+def prior_sets_frame():
+    """Every shipped prior set side by side: one row per parameter class (then per coefficient
+    override), one column per set, with what the class is. From :func:`pyramid.load_priors`."""
+    import pandas as pd
+
+    from pyramid import specs
+
+    names = specs.available_priors()
+    sets = {n: specs.load_priors(n) for n in names}
+    rows = []
+    for cls, (_, meaning) in specs.PRIOR_CLASSES.items():
+        rows.append({"class": cls, **{n: str(sets[n].classes.get(cls, "")) for n in names},
+                     "what it is": meaning})
+    coefs = sorted({c for p in sets.values() for c in p.coef})
+    for c in coefs:
+        rows.append({"class": f"coef {c}", **{n: str(sets[n].coef.get(c, "")) for n in names},
+                     "what it is": "prior of this one coefficient (overrides its class)"})
+    return pd.DataFrame(rows, columns=["class", *names, "what it is"])
+
+
+def specs_frame():
+    """Every shipped model spec: name, family, outcome, terms, groups. From
+    :func:`pyramid.load_spec`."""
+    import pandas as pd
+
+    from pyramid import specs
+
+    rows = []
+    for name in specs.available_specs():
+        sp = specs.load_spec(name)
+        rows.append({
+            "model": sp.name,
+            "family": sp.family,
+            "outcome": sp.outcome,
+            "terms": ", ".join(sp.terms),
+            "groups": ", ".join(sp.groups),
+        })
+    return pd.DataFrame(rows)
+
+
 class PyramidFrame(SphinxDirective):
     """``.. pyramid-frame:: pyramid.data.published.table(14)``: a frame computed at build time."""
 
@@ -430,7 +470,8 @@ class PyramidFrame(SphinxDirective):
 
         expr = self.arguments[0]
         try:
-            df = eval(expr, {"pyramid": pyramid, "pyr": pyramid, "pd": pd})
+            scope = {"pyramid": pyramid, "pyr": pyramid, "pd": pd, "docs": sys.modules[__name__]}
+            df = eval(expr, scope)
             if not isinstance(df, pd.DataFrame):
                 raise TypeError(f"expected a pandas.DataFrame, got {type(df).__name__}")
             if "query" in self.options:
