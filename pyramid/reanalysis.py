@@ -759,6 +759,7 @@ class _Row:
     printed_p: str | None = None
     # GRIM
     items: int | None = None
+    grim_alt: tuple[str, float, float] | None = None  # (label, n1, n2): another reading of the Ns
     notes: list[str] = field(default_factory=list)
 
 
@@ -859,38 +860,51 @@ def _rows_table7(pub):
 
 
 def _rows_table10(pub):
-    n1 = pub.value("1", "observations", "count", "rsw:subtotal")
-    n2 = pub.value("1", "observations", "count", "usual:subtotal")
+    """Table 10 prints no Ns, only a df per row (63, 65, 65, 65, 64, 62).
+
+    The df give each row's n1 + n2. The split is the one
+    :func:`pyramid.data.reconstruct.table10_design` derives jointly for all rows (the only split
+    of Table 1's 67 observations under which every printed mean and SD passes GRIM and
+    GRIMMER, with the missing scores the df imply), so that the reanalysis and the rsw2017
+    reconstruction agree; Table 1's own split is kept for the GRIM note.
+    """
+    from pyramid.data.reconstruct import table10_design
+
+    r0 = pub.value("1", "observations", "count", "rsw:subtotal")
+    u0 = pub.value("1", "observations", "count", "usual:subtotal")
+    design = table10_design()
+    r_n, u_n = design.n["rsw"], design.n["usual"]
     rows = _two_group_rows(
-        pub, "10", "rsw", "usual", "RSW unit", "Service as usual", n1, n2, "", 1, "score 1-5"
+        pub, "10", "rsw", "usual", "RSW unit", "Service as usual", r_n, u_n, "", 1, "score 1-5"
+    )
+    moved = (
+        f"{abs(design.moved)} of Table 1's {'RSW' if design.moved > 0 else 'usual'} "
+        f"observations analysed with the other group"
+        if design.moved
+        else "Table 1's split"
     )
     for row in rows:
         if row.comparison == "skill":
             row.items = 5
             row.outcome = f"{pub.label('10', 'skill')} (mean of 5 domain scores 1-5)"
+            lost = (design.incomplete["rsw"], design.incomplete["usual"])
+            why = "observations with a domain missing (complete cases)"
+        else:
+            lost = design.missing[row.comparison]
+            why = "missing scores"
+        row.n1, row.n2 = float(r_n - lost[0]), float(u_n - lost[1])
+        row.grim_alt = (f"Table 1's {r0:.0f} + {u0:.0f}", r0 - lost[0], u0 - lost[1])
         total = int(row.printed_df) + 2
-        if total == n1 + n2:
-            row.n_source = (
-                f"Table 1 ({n1:.0f} RSW, {n2:.0f} usual observations), confirmed by the "
-                f"printed df = {int(row.printed_df)}"
-            )
-            continue
-        # Ns not printed: the total follows from df; choose the split that reproduces the printed t
-        best = None
-        x = np.array([c.value for c in row.inputs])
-        for k1 in range(max(2, total - int(n2)), min(int(n1), total - 2) + 1):
-            k2 = total - k1
-            t_p = _t_stats(x[0], x[1], k1, x[2], x[3], k2)[0]
-            err = abs(abs(t_p) - abs(row.printed_stat.value))
-            if best is None or err < best[0]:
-                best = (err, k1, k2)
-        _, k1, k2 = best
-        row.n1, row.n2 = float(k1), float(k2)
         row.n_source = (
-            f"inferred: n1 + n2 = df + 2 = {total} (Table 1 has {n1:.0f} + {n2:.0f} = "
-            f"{n1 + n2:.0f}, so {n1 + n2 - total:.0f} missing); the split {k1} + {k2} is the one "
-            f"whose pooled t is closest to the printed t"
+            f"inferred: Table 10 prints no N; df + 2 = {total} = n1 + n2. Split from "
+            f"pyramid.data.reconstruct.table10_design: {r_n} RSW + {u_n} usual ({moved}; Table 1 "
+            f"prints {r0:.0f} + {u0:.0f}), the only split under which every Table 10 mean and SD "
+            f"is possible, less {lost[0]} + {lost[1]} {why}"
         )
+        if row.n1 + row.n2 != total:
+            row.notes.append(
+                f"the inferred Ns add to {row.n1 + row.n2:.0f}, not the df + 2 = {total} printed"
+            )
     return rows
 
 
@@ -1281,18 +1295,11 @@ def _p_of_abs_range(lo: float, hi: float, df: float) -> tuple[float, float]:
     return float(_p_two_sided(hi, df)), float(_p_two_sided(lo, df))
 
 
-def _grim_checks(row: _Row) -> tuple[object, str]:
-    """GRIM of the printed group means of whole-number scores: (verdict, note).
-
-    The verdict is missing where the test cannot decide: no whole-number scores, a group of
-    ``n * items >= 100`` (every mean to 2 dp is possible), or an N that was not printed
-    (assumed or inferred: a failure would only say the assumption is wrong).
-    """
-    if row.items is None or not np.isfinite(row.n1):
-        return pd.NA, "not applicable"
-    checks = [(row.group1, row.inputs[0], row.n1)]
+def _grim_groups(row: _Row, ns: tuple[float, float]) -> tuple[list[bool], list[str]]:
+    """GRIM of the row's printed group means at group sizes ``ns``: (verdicts, notes)."""
+    checks = [(row.group1, row.inputs[0], ns[0])]
     if row.summaries is _simple_summaries:
-        checks.append((row.group2, row.inputs[2], row.n2))
+        checks.append((row.group2, row.inputs[2], ns[1]))
     results, notes = [], []
     unit = "scores" if row.items == 1 else f"workers x {row.items} domain scores"
     for label, mean, n in checks:
@@ -1315,9 +1322,28 @@ def _grim_checks(row: _Row) -> tuple[object, str]:
         if grim(mean.value, int(n), 2 * row.items, dec):
             msg += ", but possible if scores could be half points (e.g. the mean of two coders)"
         notes.append(msg)
+    return results, notes
+
+
+def _grim_checks(row: _Row) -> tuple[object, str]:
+    """GRIM of the printed group means of whole-number scores: (verdict, note).
+
+    The verdict is missing where the test cannot decide: no whole-number scores, a group of
+    ``n * items >= 100`` (every mean to 2 dp is possible), or an N that was not printed
+    (assumed or inferred: a failure would only say the assumption is wrong).
+    """
+    if row.items is None or not np.isfinite(row.n1):
+        return pd.NA, "not applicable"
+    results, notes = _grim_groups(row, (row.n1, row.n2))
     decided = row.n_source.startswith(("printed", "Table 1", "from the text"))
     if not decided and results:
         notes.insert(0, "no verdict, as the Ns are not printed (see n_source); with the Ns used")
+    if row.grim_alt is not None:
+        label, a1, a2 = row.grim_alt
+        alt, alt_notes = _grim_groups(row, (a1, a2))
+        impossible = [n.split(" (nearest")[0] for n in alt_notes if " impossible " in n]
+        verdict = "; ".join(impossible) if impossible else ("possible" if alt else "uninformative")
+        notes.append(f"with {label} ({a1:.0f} + {a2:.0f} here): {verdict}")
     grim_ok = bool(all(results)) if results and decided else pd.NA
     return grim_ok, "; ".join(notes)
 

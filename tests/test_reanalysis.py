@@ -458,18 +458,25 @@ def test_table14_others_are_the_other_rows_combined(res):
         assert r.n1 == stat[k][2]
 
 
-def test_table10_ns_from_df(res):
+def test_table10_ns_from_df_and_the_reconstruction_split(res):
+    from pyramid.data.reconstruct import table10_design
+
+    design = table10_design()
     t10 = res[res.table == "10"]
-    n_rsw = published.cell(1, "observations", "count", "rsw:subtotal")
-    n_usual = published.cell(1, "observations", "count", "usual:subtotal")
     for _, r in t10.iterrows():
-        assert r.n1 + r.n2 - 2 == r.printed_df
-        assert r.n1 <= n_rsw and r.n2 <= n_usual
-        if r.printed_df == n_rsw + n_usual - 2:
-            assert r.n_source.startswith("Table 1") and (r.n1, r.n2) == (n_rsw, n_usual)
-        else:
-            assert r.n_source.startswith("inferred")
+        assert r.n1 + r.n2 - 2 == r.printed_df  # the df fix each row's total
+        assert r.n_source.startswith("inferred")
+        lost = design.missing.get(r.comparison, tuple(design.incomplete.values()))
+        assert (r.n1 + lost[0], r.n2 + lost[1]) == (design.n["rsw"], design.n["usual"])
     assert t10.consistent.all()
+    # with those Ns the pooled t of overall skill is the printed one to its three decimals
+    skill = row(res, "10", "skill")
+    assert round(skill.t_pooled, 3) == skill.printed_value
+    # Table 1's own split appears in the GRIM note, where it makes means impossible
+    assert (
+        "with Table 1's 27 + 40 (27 + 40 here): RSW unit: 3.08 impossible"
+        in row(res, "10", "empathy").grim_note
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,7 +525,7 @@ def test_correlations(res):
 def test_grim_flags(res):
     assert row(res, "14", "mla_vs_others").grim == False  # noqa: E712
     assert row(res, "15", "systemic_vs_non_systemic").grim == False  # noqa: E712
-    assert row(res, "10", "empathy").grim == False  # noqa: E712  (27 and 40 from Table 1)
+    assert pd.isna(row(res, "10", "empathy").grim)  # Ns inferred: no verdict
     assert row(res, "14", "programme_vs_others").grim == True  # noqa: E712
     assert pd.isna(row(res, "11", "on_time").grim)  # Ns assumed: no verdict
     assert "half points" in row(res, "15", "systemic_vs_non_systemic").grim_note
