@@ -9,6 +9,7 @@ library, so the CLI and the API can never disagree.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from typing import Annotated
@@ -315,11 +316,13 @@ def figure4_cmd(
 # entry point
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (0 ok, 2 bad input or usage, 130 interrupted).
+    """Run the CLI and return its exit code.
 
-    Usage errors are handled by typer (exit 2). Errors pyramid raises on purpose
-    (:class:`~pyramid.errors.PyramidError`, e.g. invalid data) are printed on stderr without a
-    traceback and give exit 2. The console script ``pyramid`` calls ``sys.exit(main())``.
+    Exit codes: 0 success; 2 bad input or usage (typer's usage errors, and every
+    :class:`~pyramid.errors.PyramidError`, e.g. invalid data, printed on stderr without a
+    traceback); 130 interrupted; 1 an unexpected internal error, reported in one line with a
+    request to file an issue (set ``PYRAMID_DEBUG=1`` to see the traceback). The console
+    script ``pyramid`` calls ``sys.exit(main())``.
     """
     try:
         app(args=argv, prog_name="pyramid")
@@ -334,6 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
+    except Exception as exc:  # a bug in pyramid, not the user's input
+        if os.environ.get("PYRAMID_DEBUG"):
+            raise
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in pyramid, not a problem with your input. Please report it with "
+            "the command you ran; set PYRAMID_DEBUG=1 to see the traceback.",
+            err=True,
+        )
+        return 1
     return 0
 
 
