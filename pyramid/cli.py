@@ -313,6 +313,25 @@ def figure4_cmd(
 
 
 # --------------------------------------------------------------------------------------------
+# demo
+# --------------------------------------------------------------------------------------------
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder for the files.")] = "pyramid-output",
+) -> None:
+    """Run the demo on the reference data: validate, reanalyse Tables 14-15, write Figure 4."""
+    from pyramid.demo import run_demo
+    from pyramid.reanalysis import compact
+
+    res = run_demo(out, echo=info)
+    emit(res.summary, Format.text, title="\nThe reference data (validated)")
+    emit(compact(res.reanalysis), Format.text, title="\nReanalysis of Tables 14 and 15")
+    typer.echo("")
+    for name, path in res.files.items():
+        typer.echo(f"wrote {name}: {path}")
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
