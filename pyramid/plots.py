@@ -96,8 +96,9 @@ def figure4_newdata() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``training`` and ``discussion`` (ordered categoricals with the schema's levels)
-        and ``clinician`` (``Int8``), plus ``factor`` and ``level`` naming what each row varies.
+        Columns ``training`` and ``discussion`` (ordered categoricals with the schema's levels),
+        ``clinician`` and ``csw`` (``Int8``; ``csw`` is 1 for the programme row, see
+        docs/architecture.md), plus ``factor`` and ``level`` naming what each row varies.
 
     Examples
     --------
@@ -113,6 +114,9 @@ def figure4_newdata() -> pd.DataFrame:
     nd["training"] = pd.Categorical(nd["training"], categories=TRAINING_LEVELS, ordered=True)
     nd["discussion"] = pd.Categorical(nd["discussion"], categories=DISCUSSION_LEVELS, ordered=True)
     nd["clinician"] = nd["clinician"].astype("Int8")
+    # the unit is led by a consultant social worker on the programme exactly when the worker is
+    # on it here (docs/architecture.md: csw); the ``pyramid`` model's discussion equation needs it
+    nd["csw"] = (nd["training"] == "programme").astype("Int8")
     return nd
 
 
@@ -125,7 +129,7 @@ def _model_effects(result: Any, ci_prob: float) -> pd.DataFrame:
             f"pyramid FitResult); got {type(result).__name__}"
         )
     nd = figure4_newdata()
-    draws = expected(nd[["training", "discussion", "clinician"]])
+    draws = expected(nd[["training", "discussion", "clinician", "csw"]])
     dims = getattr(draws, "dims", None)
     if dims is None or set(dims) != {"chain", "draw", "row"}:
         raise InputError(
@@ -520,22 +524,33 @@ def _draw_model(ax, data: pd.DataFrame, ci_prob: float) -> None:
         )
         ax.plot(xs[ref], sub.estimate[ref], "D", ms=6.5, mfc="white", mec=colour, mew=1.5, zorder=3)
         for x, (_, r) in zip(xs, sub.iterrows(), strict=True):
-            text = (
-                "reference" if r.reference else f"{r.estimate:+.2f}\n{_prob_text(r.prob_positive)}"
-            )
+            if r.reference:  # beside the open marker
+                ax.annotate(
+                    "reference",
+                    (x, 0.0),
+                    xytext=(8, 0),
+                    textcoords="offset points",
+                    ha="left",
+                    va="center",
+                    fontsize=8,
+                    color="0.3",
+                )
+                continue
+            # above the interval, so that neighbouring labels never overlap
             ax.annotate(
-                text,
-                (x, r.estimate),
-                xytext=(9, 0),
+                f"{r.estimate:+.2f}\n{_prob_text(r.prob_positive)}",
+                (x, r.ci_upper),
+                xytext=(0, 4),
                 textcoords="offset points",
-                ha="left",
-                va="center",
-                fontsize=8,
+                ha="center",
+                va="bottom",
+                fontsize=7.5,
                 color="0.15",
+                linespacing=1.1,
             )
     lo = min(-0.25, float(data.ci_lower.min()) - 0.1)
-    hi = max(0.25, float(data.ci_upper.max()) + 0.1)
-    ax.set_ylim(lo, hi)
+    top = max(0.25, float(data.ci_upper.max()))
+    ax.set_ylim(lo, top + 0.45 * (top - lo))
     ax.set_ylabel("Model: effect on skill\n(points vs reference)")
     ax.set_title(
         f"Fitted model: posterior effect of each level, mean and {ci_prob:.0%} interval",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -269,3 +271,72 @@ def test_cli_figure4(tmp_path, capsys):
     assert main(["figure4", "--out", str(out), "--result", str(tmp_path / "missing.nc")]) == 2
     assert "no results file" in capsys.readouterr().err
     assert main(["figure4", "--help"]) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# with a real fitted result
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_fit():
+    fit_mod = pytest.importorskip("pyramid.fit", reason="pyramid.fit is not in this checkout")
+    from pyramid.data.validate import DataWarning
+    from pyramid.datasets import load_rsw2017
+
+    # a tiny fit: enough draws to exercise expected_skill end to end, not to estimate anything.
+    # The DataWarnings (rows the skill model leaves out, one observation per worker) are the
+    # validator's business, tested there.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return fit_mod.fit(
+            load_rsw2017(),
+            model="skill",
+            draws=60,
+            tune=60,
+            chains=2,
+            random_seed=7,
+            progressbar=False,
+            verbose=False,
+        )
+
+
+def test_figure4_from_a_real_fit(small_fit):
+    d = figure4_data(small_fit)
+    model = d[d.source == "model"]
+    assert len(model) == 9 and np.isfinite(model[["estimate", "ci_lower", "ci_upper"]]).all().all()
+    # the model panel is the difference of expected_skill draws, recomputed here directly
+    nd = figure4_newdata()
+    draws = small_fit.expected_skill(nd[["training", "discussion", "clinician", "csw"]])
+    flat = draws.transpose("chain", "draw", "row").values.reshape(-1, len(nd))
+    prog = int(np.flatnonzero(nd.level == "programme")[0])
+    r = model[model.level == "programme"].iloc[0]
+    assert r.estimate == pytest.approx((flat[:, prog] - flat[:, 0]).mean(), rel=1e-12)
+    fig = plot_figure4(small_fit)
+    assert len(fig.axes) == 2
+
+
+@pytest.mark.slow
+def test_figure4_model_panel_recovers_simulated_effects():
+    """A real fit of the skill model to simulated data with known effects (slow: ~1 minute)."""
+    fit_mod = pytest.importorskip("pyramid.fit")
+    from pyramid.data.simulate import expected_skill, simulate
+
+    effects = {"programme": 0.8, "clinician": 0.5, "discussion": 0.3}
+    from pyramid.data.validate import DataWarning
+
+    sim = simulate((8, 4, 3, 2), effects=effects, seed=11, mix={"discussion_observed": 1.0})
+    warnings.simplefilter("ignore", DataWarning)  # design notes, tested in test_validate
+    res = fit_mod.fit(
+        sim.data,
+        model="skill",
+        draws=500,
+        tune=500,
+        random_seed=3,
+        progressbar=False,
+        verbose=False,
+    )
+    model = figure4_data(res, ci_prob=0.95).query("source == 'model' and not reference")
+    nd = figure4_newdata()
+    truth = expected_skill(sim, nd[["training", "discussion", "clinician", "csw"]]).to_numpy()
+    for _, r in model.iterrows():
+        i = int(np.flatnonzero((nd.factor == r.factor) & (nd.level == str(r.level)))[0])
+        assert r.ci_lower < truth[i] - truth[0] < r.ci_upper
