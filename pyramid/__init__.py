@@ -40,6 +40,10 @@ _LAZY: dict[str, str] = {
     "reanalyse": "pyramid.reanalysis:reanalyse",
     "bayes_factor_t": "pyramid.reanalysis:bayes_factor_t",
     "plot_figure4": "pyramid.plots:plot_figure4",
+    # models and fitting
+    "fit": "pyramid.fit:fit",
+    "load": "pyramid.fit:load",
+    "FitResult": "pyramid.fit:FitResult",
     # errors
     "PyramidError": "pyramid.errors:PyramidError",
     "InputError": "pyramid.errors:InputError",

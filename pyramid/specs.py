@@ -35,7 +35,8 @@ domain_effects bool (cumulative_probit with ``outcome = "domains"`` only): sum-t
 [path]         path family only: ``mediator`` (ordered column, cumulative probit, must appear
                in ``terms`` as ``mo(...)``), ``mediator_terms``, ``exposure`` (binary column in
                both ``terms`` and ``mediator_terms``; Bernoulli, integrated out where missing),
-               ``exposure_terms``
+               ``exposure_terms``, ``level`` (``unit``, the default: one discussion and
+               clinician value per unit, shared by its rows; or ``row``)
 [sampling]     optional sampler hints: ``target_accept`` in (0, 1)
 ============== ================================================================================
 
@@ -146,7 +147,10 @@ _SPEC_KEYS = {
     "sampling": dict,
 }
 _SPEC_REQUIRED = ("name", "family", "outcome", "terms", "groups")
-_PATH_KEYS = {"mediator": str, "mediator_terms": list, "exposure": str, "exposure_terms": list}
+_PATH_KEYS = {"mediator": str, "mediator_terms": list, "exposure": str, "exposure_terms": list,
+              "level": str}
+#: Levels at which the path model's mediator and exposure can live.
+PATH_LEVELS = ("unit", "row")
 _SAMPLING_KEYS = {"target_accept": float}
 
 
@@ -295,6 +299,9 @@ class ModelSpec:
         Sum-to-zero domain effects (cumulative probit on ``domains``).
     mediator, exposure : PathPart or None
         The discussion and clinician equations of the ``path`` family.
+    path_level : str or None
+        ``unit`` (one mediator and exposure value per unit: the unit's case discussion) or
+        ``row`` (one per row), path family only.
     target_accept : float or None
         Sampler hint.
     text, source : str
@@ -312,6 +319,7 @@ class ModelSpec:
     domain_effects: bool = False
     mediator: PathPart | None = None
     exposure: PathPart | None = None
+    path_level: str | None = None
     target_accept: float | None = None
     text: str = field(default="", repr=False, compare=False)
     source: str = field(default="", repr=False, compare=False)
@@ -550,10 +558,10 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
                 f"{source}: key 'parametrisation' ({g}) must be one of "
                 f"{', '.join(PARAMETRISATIONS)}, got {p!r}"
             )
-        if p == "marginal" and family != "gaussian":
+        if p == "marginal" and family not in ("gaussian", "path"):
             raise InputError(
                 f"{source}: key 'parametrisation' ({g}): 'marginal' (group effects integrated "
-                f"out exactly) needs family 'gaussian', got {family!r}"
+                f"out exactly) needs family 'gaussian' or 'path', got {family!r}"
             )
     if family == "gaussian":
         kinds = set(par.values())
@@ -570,6 +578,7 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
         )
 
     mediator = exposure = None
+    path_level = None
     if family == "path":
         if "path" not in raw:
             raise InputError(f"{source}: missing key 'path' (the path family needs it)")
@@ -581,6 +590,20 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
         for key, typ in _PATH_KEYS.items():
             if key in p:
                 _check_type(source, f"path.{key}", p[key], typ)
+        path_level = p.get("level", "unit")
+        if path_level not in PATH_LEVELS:
+            raise InputError(
+                f"{source}: key 'path.level' must be one of {', '.join(PATH_LEVELS)}, got "
+                f"{path_level!r}"
+            )
+        inside = {"unit": ("unit", "worker"), "row": ()}[path_level]
+        for g, pg in par.items():
+            if pg == "marginal" and g not in inside:
+                raise InputError(
+                    f"{source}: key 'parametrisation' ({g}): in a path model only group levels "
+                    f"at or inside the level of the mediator ({path_level}: "
+                    f"{', '.join(inside) or 'none'}) can be 'marginal', got {par}"
+                )
         med = p["mediator"]
         if f"mo({med})" not in terms and med not in terms:
             raise InputError(
@@ -641,6 +664,7 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
         domain_effects=domain_effects,
         mediator=mediator,
         exposure=exposure,
+        path_level=path_level,
         target_accept=target_accept,
         text=text,
         source=source,

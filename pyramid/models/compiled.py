@@ -1,0 +1,290 @@
+"""Compile a PyMC model once into stateless functions of a flat parameter vector.
+
+Why not ``nutpie.compile_pymc_model``? It wraps the model in numba C callbacks that are
+compiled afresh every time (about 30 s for the smallest pyramid model on 2 cores, and more
+under load), which would dominate ``make demo`` and every test. Here the log-density, its
+gradient and the "expand" function (constrained values and deterministics) are compiled by
+PyTensor's numba backend, whose compiled code is cached on disk between processes (a warm
+compile takes a few seconds), and handed to nutpie as Python callables
+(``nutpie.from_pyfunc``). The data stay outside the compiled code: every ``pm.Data``
+container is an explicit argument, so :meth:`CompiledModel.with_data` swaps data of the same
+design without compiling again (design analysis, calibration).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+from pymc.initial_point import make_initial_point_fn
+from pymc.pytensorf import compile as compile_pymc
+from pytensor.graph import clone_replace
+
+from pyramid.errors import InputError
+
+__all__ = ["CompiledModel", "compile_model"]
+
+#: PyTensor mode of the compiled functions: numba, cached on disk by PyTensor.
+MODE = "NUMBA"
+
+_INIT_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A model compiled to ``logp_dlogp(x, *data)`` and ``expand(x, *data)``.
+
+    Attributes
+    ----------
+    n_dim : int
+        Length of the flat unconstrained parameter vector.
+    names, shapes : list
+        Names and shapes of what ``expand`` returns (free variables on their constrained scale,
+        then deterministics), in order.
+    dims : dict
+        Variable -> its dims (from the PyMC model).
+    coords : dict
+        Dim -> coordinate values.
+    data : dict
+        Data container name -> current value (numpy array).
+    """
+
+    n_dim: int
+    names: list[str]
+    shapes: list[tuple[int, ...]]
+    dims: dict[str, tuple[str, ...]]
+    coords: dict[str, Any]
+    data: dict[str, np.ndarray]
+    _logp_fn: Any = field(repr=False)
+    _expand_fn: Any = field(repr=False)
+    _logp_shared: list[str] = field(repr=False)
+    _expand_shared: list[str] = field(repr=False)
+    _init_fn: Any = field(repr=False)
+    _free_names: list[str] = field(repr=False)
+    _free_slices: list[slice] = field(repr=False)
+    _free_shapes: list[tuple[int, ...]] = field(repr=False)
+
+    # ---------------------------------------------------------------- evaluation
+    def logp_dlogp(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log-density and gradient at an unconstrained point."""
+        out = self._logp_fn(np.asarray(x, dtype="float64"),
+                            *[self.data[k] for k in self._logp_shared])
+        return float(out[0]), np.asarray(out[1], dtype="float64")
+
+    def expand(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Constrained values and deterministics at an unconstrained point."""
+        (flat,) = self._expand_fn(np.asarray(x, dtype="float64"),
+                                  *[self.data[k] for k in self._expand_shared])
+        out, start = {}, 0
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            n = math.prod(shape)
+            out[name] = np.asarray(flat[start:start + n]).reshape(shape)
+            start += n
+        return out
+
+    def initial_point(self, seed: int) -> np.ndarray:
+        """A jittered initial point (flat, unconstrained).
+
+        PyMC's initial-point function reseeds shared random generators before drawing, so
+        concurrent chains (nutpie calls this from one thread per chain) must take turns, or
+        the same seed would not give the same draws.
+        """
+        with _INIT_LOCK:
+            point = self._init_fn(seed)
+        return np.concatenate([np.asarray(point[n], dtype="float64").ravel()
+                               for n in self._free_names])
+
+    def with_data(self, **updates: np.ndarray) -> CompiledModel:
+        """The same compiled model with some data containers replaced (same design).
+
+        Raises
+        ------
+        InputError
+            For an unknown data name or a value of another number of dimensions.
+        """
+        data = dict(self.data)
+        for name, value in updates.items():
+            if name not in data:
+                raise InputError(
+                    f"unknown data container {name!r}; the model has {', '.join(sorted(data))}"
+                )
+            value = np.asarray(value, dtype=data[name].dtype)
+            if value.ndim != data[name].ndim:
+                raise InputError(
+                    f"data container {name!r} must have {data[name].ndim} dimension(s), "
+                    f"got {value.ndim}"
+                )
+            data[name] = value
+        return replace(self, data=data)
+
+    # ---------------------------------------------------------------- nutpie
+    def to_nutpie(self):
+        """This model as a ``nutpie`` compiled model (``nutpie.from_pyfunc``)."""
+        from nutpie.compiled_pyfunc import from_pyfunc
+
+        logp_fn, expand_fn = self._logp_fn, self._expand_fn
+        logp_keys, expand_keys = list(self._logp_shared), list(self._expand_shared)
+        names, shapes = list(self.names), list(self.shapes)
+
+        def make_logp_fn():
+            def logp(x, **shared):
+                value, grad = logp_fn(x, *[shared[k] for k in logp_keys])
+                return float(value), np.asarray(grad, dtype="float64")
+
+            return logp
+
+        def make_expand_fn(seed1, seed2, chain):
+            def expand(x, **shared):
+                (flat,) = expand_fn(x, *[shared[k] for k in expand_keys])
+                out, start = {}, 0
+                for name, shape in zip(names, shapes, strict=True):
+                    n = math.prod(shape)
+                    out[name] = np.asarray(flat[start:start + n], dtype="float64").reshape(shape)
+                    start += n
+                return out
+
+            return expand
+
+        init = self.initial_point
+
+        return from_pyfunc(
+            ndim=self.n_dim,
+            make_logp_fn=make_logp_fn,
+            make_expand_fn=make_expand_fn,
+            expanded_dtypes=[np.dtype("float64")] * len(names),
+            expanded_shapes=shapes,
+            expanded_names=names,
+            coords={k: [str(x) for x in v] for k, v in self.coords.items() if v is not None},
+            dims={k: v for k, v in self.dims.items() if k in names},
+            shared_data=dict(self.data),
+            make_initial_point_fn=init,
+        )
+
+
+def _data_vars(model: pm.Model) -> dict[str, Any]:
+    """Shared variables of a model: its pm.Data containers and its dim lengths (``dim:<name>``)."""
+    out = {name: var for name, var in model.named_vars.items()
+           if isinstance(var, pytensor.compile.SharedVariable)}
+    for name, var in model.dim_lengths.items():
+        if isinstance(var, pytensor.compile.SharedVariable):
+            out[f"dim:{name}"] = var
+    return out
+
+
+def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None = None,
+                  mode: str = MODE) -> CompiledModel:
+    """Compile a PyMC model's log-density, gradient and expansion.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    jitter : bool, default True
+        Jitter initial points (uniform(-1, 1) on the unconstrained scale), as PyMC and nutpie do.
+    initvals : dict, optional
+        Initial values (variable name -> value on the constrained scale).
+    mode : str, default "NUMBA"
+        PyTensor compile mode.
+
+    Returns
+    -------
+    CompiledModel
+    """
+    value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
+    shapes = {v.name: tuple(int(s) for s in model.initial_point(0)[v.name].shape) for v in value_vars}
+    free_names = [v.name for v in value_vars]
+    free_shapes = [shapes[n] for n in free_names]
+    slices, start = [], 0
+    for shp in free_shapes:
+        n = math.prod(shp)
+        slices.append(slice(start, start + n))
+        start += n
+    n_dim = start
+
+    joined = pt.TensorType("float64", shape=(n_dim,))("_unconstrained_point")
+    replacements = {
+        v: joined[s].reshape(shp).astype(v.dtype)
+        for v, s, shp in zip(value_vars, slices, free_shapes, strict=True)
+    }
+    logp = model.logp()
+    grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
+    logp_r, grad_r = clone_replace([logp, grad], replacements)
+
+    remaining = [v for v in model.unobserved_value_vars if v.name not in free_names]
+    # constrained values of the free RVs first (they are what the trace should hold)
+    outs, names, out_shapes = [], [], []
+    ip = model.initial_point(0)
+    for rv in model.free_RVs:
+        outs.append(rv)
+        names.append(rv.name)
+    for v in remaining:
+        if v.name in names:
+            continue
+        outs.append(v)
+        names.append(v.name)
+    outs_values = model.replace_rvs_by_values(outs)
+    with model:
+        shape_fn = compile_pymc(value_vars, outs_values, on_unused_input="ignore", mode="FAST_COMPILE")
+    example = shape_fn(*[ip[v.name] for v in value_vars])
+    out_shapes = [tuple(np.shape(e)) for e in example]
+    flat = pt.concatenate([pt.as_tensor(o).ravel().astype("float64") for o in outs_values])
+    (flat_r,) = clone_replace([flat], replacements)
+
+    with model:
+        logp_pt = compile_pymc([joined], [logp_r, grad_r], mode=mode)
+        expand_pt = compile_pymc([joined], [flat_r], mode=mode)
+
+    shared_names = {var: name for name, var in _data_vars(model).items()}
+
+    def shared_keys(fn) -> list[str]:
+        keys = []
+        for var in fn.get_shared():
+            if var not in shared_names:
+                raise InputError(  # pragma: no cover - all pyramid data are named pm.Data
+                    f"internal: the model uses a shared variable {var} that is not a pm.Data"
+                )
+            keys.append(shared_names[var])
+        return keys
+
+    data = {name: np.asarray(var.get_value()) for var, name in shared_names.items()}
+    init = make_initial_point_fn(
+        model=model,
+        overrides=initvals,
+        jitter_rvs=set(model.free_RVs) if jitter else set(),
+        return_transformed=True,
+    )
+    dims = {name: tuple(d) for name, d in model.named_vars_to_dims.items() if d is not None}
+    coords = {k: (list(v) if v is not None else None) for k, v in model.coords.items()}
+    return CompiledModel(
+        n_dim=n_dim,
+        names=names,
+        shapes=out_shapes,
+        dims=dims,
+        coords=coords,
+        data=data,
+        _logp_fn=logp_pt.vm.jit_fn if hasattr(logp_pt.vm, "jit_fn") else _stateful(logp_pt),
+        _expand_fn=expand_pt.vm.jit_fn if hasattr(expand_pt.vm, "jit_fn") else _stateful(expand_pt),
+        _logp_shared=shared_keys(logp_pt),
+        _expand_shared=shared_keys(expand_pt),
+        _init_fn=init,
+        _free_names=free_names,
+        _free_slices=slices,
+        _free_shapes=free_shapes,
+    )
+
+
+def _stateful(fn):  # pragma: no cover - only for non-numba modes
+    """Wrap a pytensor Function so it takes the shared values as extra arguments."""
+    shared = fn.get_shared()
+
+    def call(x, *values):
+        for var, val in zip(shared, values, strict=True):
+            var.set_value(val, borrow=True)
+        return fn(x)
+
+    return call
