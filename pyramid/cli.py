@@ -332,6 +332,96 @@ def demo_cmd(
 
 
 # --------------------------------------------------------------------------------------------
+# fit, loo, priors check
+# --------------------------------------------------------------------------------------------
+@app.command("fit")
+def fit_cmd(
+    data: Annotated[str, typer.Argument(help="Observations (.csv, .parquet, .xlsx, .sav).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Results file to write (.nc).")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="skill, domains, pyramid or a spec file.")
+    ] = "pyramid",
+    priors: Annotated[
+        str, typer.Option("--priors", "-p", help="default, sceptical, rsw2017 or a prior file.")
+    ] = "default",
+    draws: Annotated[int, typer.Option("--draws", help="Draws kept per chain.")] = 1000,
+    tune: Annotated[int, typer.Option("--tune", help="Tuning draws per chain.")] = 1000,
+    chains: Annotated[int, typer.Option("--chains", help="Number of chains.")] = 2,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    target_accept: Annotated[
+        float | None, typer.Option("--target-accept", help="Sampler target acceptance.")
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar.")] = True,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Fit a model and write the results file; print the fixed effects and the diagnostics."""
+    from pyramid.data.readers import read
+    from pyramid.fit import fit
+
+    df = read(data)
+    res = fit(df, model=model, priors=priors, draws=draws, tune=tune, chains=chains,
+              random_seed=seed, target_accept=target_accept, progressbar=progress)
+    path = res.save(out)
+    emit(res.coefs().round(4), fmt, title=f"\n{res.spec.name}: fixed effects (90 % intervals)")
+    info(f"wrote {path} (seed {res.info['seed']}, sampler {res.info['sampler']})")
+
+
+@app.command("loo")
+def loo_cmd(
+    results: Annotated[list[str], typer.Argument(help="Results files (.nc) to compare.")],
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Compare fitted models by PSIS-LOO (arviz), with Pareto-k warnings."""
+    from pyramid.fit import load, loo_table
+
+    loaded = {path: load(path) for path in results}
+    table, notes = loo_table(loaded)
+    emit(table, fmt, title="PSIS-LOO (elpd: higher is better)")
+    for note in notes:
+        info(note)
+
+
+priors_app = typer.Typer(
+    help="Prior sets: prior predictive checks.", no_args_is_help=True, add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(priors_app, name="priors")
+
+
+@priors_app.command("check")
+def priors_check_cmd(
+    name: Annotated[str, typer.Argument(help="Prior set: default, sceptical, rsw2017 or a file.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="skill, domains, pyramid or a spec file.")
+    ] = "pyramid",
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Rows to replicate (default: the reference data)."),
+    ] = None,
+    draws: Annotated[int, typer.Option("--draws", help="Prior draws.")] = 1000,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Also draw the implied scores to this image.")
+    ] = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Show the skill scores a prior set implies (prior predictive quantiles)."""
+    from pyramid.fit import plot_prior_check, prior_check
+
+    df = None
+    if data is not None:
+        from pyramid.data.readers import read
+
+        df = read(data)
+    table, draws_ = prior_check(name, model, df, draws=draws, random_seed=seed)
+    emit(table.round(3), fmt,
+         title=f"Prior predictive check: priors {name!r}, model {model!r} (skill scale 1-5)")
+    if plot:
+        path = plot_prior_check(draws_, plot, title=f"priors {name}, model {model}")
+        info(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:

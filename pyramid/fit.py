@@ -37,7 +37,18 @@ from pyramid.specs import (
     spec_from_text,
 )
 
-__all__ = ["fit", "load", "FitResult", "diagnose", "loo_table", "DEFAULT_MODEL", "RESULT_FORMAT"]
+__all__ = [
+    "fit",
+    "load",
+    "FitResult",
+    "diagnose",
+    "loo_table",
+    "prior_check",
+    "plot_prior_check",
+    "data_hash",
+    "DEFAULT_MODEL",
+    "RESULT_FORMAT",
+]
 
 #: The model :func:`fit` uses when none is named. ``pyramid`` keeps every row (it integrates
 #: out a missing discussion or clinician), where ``skill`` and ``domains`` must leave out rows
@@ -180,8 +191,13 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> pd.DataF
 
     post = idata["posterior"].to_dataset()
     if var_names is None:
-        var_names = [v for v in post.data_vars
-                     if float(post[v].std()) > 1e-12 * max(1.0, float(abs(post[v]).max()))]
+        # every varying quantity except the signed SDs and the z of their non-centred levels,
+        # sampling devices whose sign is arbitrary (the SDs and effects r = u * z are checked)
+        signed = {str(v)[: -len("_signed")] for v in post.data_vars if str(v).endswith("_signed")}
+        device = {f"z_{s_[3:]}" for s_ in signed if s_.startswith("sd_")}
+        var_names = [v for v in post.data_vars if not str(v).endswith("_signed")
+                     and str(v) not in device
+                     and float(post[v].std()) > 1e-12 * max(1.0, float(abs(post[v]).max()))]
     post = post[var_names]
     rows = []
     stats = idata["sample_stats"].to_dataset()
@@ -955,3 +971,144 @@ def loo_table(results: dict[str, FitResult]) -> tuple[pd.DataFrame, list[str]]:
     table["n_obs"] = [len(results[m].data) for m in table["model"]]
     table["bad_k"] = [int((np.asarray(loos[m].pareto_k) > loos[m].good_k).sum()) for m in table["model"]]
     return table, notes
+
+
+# --------------------------------------------------------------------------------------------
+# prior predictive check
+# --------------------------------------------------------------------------------------------
+_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def prior_check(
+    priors: str | Path | PriorSet = "default",
+    model: str | Path | ModelSpec = DEFAULT_MODEL,
+    data: pd.DataFrame | None = None,
+    *,
+    draws: int = 1000,
+    random_seed: int | None = None,
+    validate: bool = True,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Prior predictive check: the skill scores a prior set implies for a model.
+
+    Draws the model's parameters from the prior, then replicated outcomes for the rows of
+    ``data`` (the reference data by default), and summarises them on the 1-5 skill scale.
+
+    Parameters
+    ----------
+    priors : str, Path or PriorSet, default "default"
+    model : str, Path or ModelSpec, default "pyramid"
+    data : pandas.DataFrame, optional
+        Rows to replicate; default :func:`pyramid.datasets.load_rsw2017`.
+    draws : int, default 1000
+    random_seed : int, optional
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per quantity, columns ``quantity``, ``q01``, ``q05``, ``q25``, ``q50``,
+        ``q75``, ``q95``, ``q99``, ``outside_1_5`` (share of draws outside the 1-5 scale).
+        Quantities: ``skill of an observation`` (pooled over rows), ``mean skill of the
+        sample``, ``sd of skill in the sample``, ``expected skill at the reference levels``
+        (no training, no clinician, non-systemic discussion), ``expected skill, full pyramid``
+        (programme, clinician, systemic), ``full pyramid minus reference``.
+    draws_ : dict
+        ``skill`` (draws x rows) and the expected-skill draws, for plotting.
+
+    Examples
+    --------
+    >>> table, _ = prior_check("sceptical", "skill", draws=200, random_seed=1)  # doctest: +SKIP
+    """
+    from pyramid.models import generated
+    from pyramid.models.builder import build
+    from pyramid.models.design import prepare
+
+    spec = load_spec(model)
+    prior_set = load_priors(priors)
+    draws = _positive_int("draws", draws)
+    seed = _seed(random_seed)
+    if data is None:
+        from pyramid.datasets import load_rsw2017
+
+        data = load_rsw2017()
+    canon = _as_canonical(data, spec, validate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        md = prepare(spec, canon, warn=False)
+    built = build(md, prior_set)
+    prior = _prior_draws(built, draws, seed)
+    rng = np.random.default_rng([seed, 3])
+    extra, _ = _integrated_draws(md, prior, rng, prior=True)
+    prior.update(extra)
+    rep = generated.predictive(md, prior, rng, condition_latent=False)["skill"]
+    new = pd.DataFrame({
+        "training": [schema.TRAINING_LEVELS[0], "programme"],
+        "clinician": [0, 1],
+        "discussion": [schema.DISCUSSION_LEVELS[0], schema.DISCUSSION_LEVELS[-1]],
+        "csw": [0, 1],
+    })
+    groups = [g.name for g in md.groups]
+    exp = generated.expected_skill(spec, prior, new, groups=groups, domains=list(md.domains))
+    quantities = {
+        "skill of an observation": rep.ravel(),
+        "mean skill of the sample": rep.mean(axis=1),
+        "sd of skill in the sample": rep.std(axis=1, ddof=1) if rep.shape[1] > 1 else np.zeros(len(rep)),
+        "expected skill at the reference levels": exp[:, 0],
+        "expected skill, full pyramid": exp[:, 1],
+        "full pyramid minus reference": exp[:, 1] - exp[:, 0],
+    }
+    rows = []
+    for name, v in quantities.items():
+        q = np.quantile(v, _QUANTILES)
+        outside = (np.nan if "minus" in name or "sd of" in name
+                   else float(np.mean((v < schema.SCORE_MIN) | (v > schema.SCORE_MAX))))
+        rows.append({"quantity": name, **{f"q{int(round(p * 100)):02d}": float(x)
+                                            for p, x in zip(_QUANTILES, q, strict=True)},
+                     "outside_1_5": outside})
+    return pd.DataFrame(rows), {"skill": rep, "expected": exp}
+
+
+def plot_prior_check(draws_: dict[str, np.ndarray], path: str | Path, *, title: str = "") -> Path:
+    """Histogram of the replicated skill scores of a prior predictive check, saved to ``path``.
+
+    Parameters
+    ----------
+    draws_ : dict
+        The second value returned by :func:`prior_check`.
+    path : str or Path
+        Image file (.png, .pdf, .svg).
+
+    Returns
+    -------
+    Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    skill = draws_["skill"].ravel()
+    lo, hi = np.quantile(skill, [0.001, 0.999])
+    axes[0].hist(np.clip(skill, min(lo, 0), max(hi, 6)), bins=80, color="#4c72b0")
+    axes[0].axvspan(schema.SCORE_MIN, schema.SCORE_MAX, color="#dddddd", alpha=0.5, zorder=0,
+                    label="the 1-5 scale")
+    axes[0].set_xlabel("replicated skill of an observation")
+    axes[0].legend(frameon=False)
+    diff = draws_["expected"][:, 1] - draws_["expected"][:, 0]
+    axes[1].hist(diff, bins=60, color="#dd8452")
+    axes[1].set_xlabel("expected skill: full pyramid minus reference")
+    for ax in axes:
+        ax.set_ylabel("draws")
+        ax.spines[["top", "right"]].set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(path, dpi=120)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot write the plot {str(path)!r}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return path

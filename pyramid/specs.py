@@ -832,7 +832,7 @@ def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = ()) 
     ... sigma = 0.2
     ... ''')
     >>> p.get("b"), p.get("intercept")
-    (Normal(mu=0.0, sigma=0.2), Normal(mu=2.5, sigma=1.0))
+    (Normal(mu=0.0, sigma=0.2), Normal(mu=2.5, sigma=0.75))
     """
     raw = _parse_toml(text, source)
     meta = {"name": str, "description": str, "extends": str, "coef": dict}
@@ -913,7 +913,7 @@ def load_priors(name_or_path: str | Path | PriorSet) -> PriorSet:
     --------
     >>> p = load_priors("default")
     >>> p.get("intercept")
-    Normal(mu=2.5, sigma=1.0)
+    Normal(mu=2.5, sigma=0.75)
     """
     if isinstance(name_or_path, PriorSet):
         return name_or_path

@@ -180,6 +180,43 @@ def _rv(name: str, priors: list[PriorDist] | PriorDist, dims=None, **kwargs):
     return getattr(pm, dist)(name, **params, dims=dims, **kwargs)
 
 
+#: Sample the SDs of non-centred levels signed too (``r = u * z``, see :func:`_sd_rv`).
+SIGNED_NONCENTRED = True
+
+#: Half distributions whose symmetric twin can be sampled as a signed SD (see :func:`_sd_rv`).
+_SIGNED = {"HalfNormal": "Normal", "HalfStudentT": "StudentT", "HalfCauchy": "Cauchy",
+           "Exponential": "Laplace"}
+
+
+def _sd_rv(name: str, prior: PriorDist, *, signed: bool, with_scale: bool = False):
+    """A group standard deviation.
+
+    With ``signed=True`` (used where the likelihood depends on the SD only through its square:
+    integrated-out levels) and a half-symmetric prior, a signed value ``u`` is sampled from the
+    symmetric twin of the prior (HalfNormal(s) -> Normal(0, s), HalfStudentT -> StudentT,
+    HalfCauchy -> Cauchy, Exponential(lam) -> Laplace(0, 1/lam)) and ``sd = |u|`` is a
+    deterministic with exactly the prior asked for. The sampler then moves through sd = 0
+    smoothly instead of down the long left tail of log(sd), which is what limits the effective
+    sample size of weakly identified SDs on the log scale. In a non-centred level the effects
+    are ``u * z``: the pair (u, z) and (-u, -z) give the same effects, so ``z`` and ``u`` have
+    no meaningful sign and are left out of the convergence checks (``r`` and ``sd`` are in).
+    With ``with_scale=True`` returns ``(sd, scale)``, the scale being ``u`` (or ``sd``).
+    """
+    if not signed or prior.dist not in _SIGNED:
+        sd = _rv(name, prior)
+        return (sd, sd) if with_scale else sd
+    p = dict(prior.params)
+    twin = _SIGNED[prior.dist]
+    if prior.dist == "Exponential":
+        u = pm.Laplace(f"{name}_signed", mu=0.0, b=1.0 / p["lam"])
+    elif prior.dist == "HalfCauchy":
+        u = pm.Cauchy(f"{name}_signed", alpha=0.0, beta=p["beta"])
+    else:
+        u = getattr(pm, twin)(f"{name}_signed", mu=0.0, **p)
+    sd = pm.Deterministic(name, pt.abs(u))
+    return (sd, u) if with_scale else sd
+
+
 def _dirichlet(name: str, prior: PriorDist, n: int, dims: str):
     return pm.Dirichlet(name, a=np.full(n, prior.params["a"]), dims=dims)
 
@@ -236,13 +273,15 @@ def _group_effects(md: ModelData, priors: PriorSet, sd_cls: str, *, row_index=No
     """Explicit group effects (centred or non-centred); returns their sum per row."""
     total = 0.0
     for g in md.groups:
-        sd = _rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name))
         idx = pm.Data(f"idx_{g.name}", g.index)
         if g.parametrisation == "centred":
+            sd = _rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name))
             r = pm.Normal(f"r_{g.name}", 0.0, sd, dims=g.name)
         else:
+            sd, scale = _sd_rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name),
+                               signed=SIGNED_NONCENTRED, with_scale=True)
             z = pm.Normal(f"z_{g.name}", 0.0, 1.0, dims=g.name)
-            r = pm.Deterministic(f"r_{g.name}", z * sd, dims=g.name)
+            r = pm.Deterministic(f"r_{g.name}", z * scale, dims=g.name)
         total = total + r[idx]
     return total
 
@@ -306,7 +345,8 @@ def _gaussian(md: ModelData, priors: PriorSet) -> Built:
         sigma = _rv("sigma", priors.get("sigma"))
         marginal = md.groups and md.groups[0].parametrisation == "marginal"
         if marginal:
-            sds = [_rv(f"sd_{g.name}", priors.get("sd", group=g.name)) for g in md.groups]
+            sds = [_sd_rv(f"sd_{g.name}", priors.get("sd", group=g.name), signed=True)
+                   for g in md.groups]
             levels = []
             child = None
             for g in reversed(md.groups):
@@ -337,8 +377,16 @@ def _cumulative_probit(md: ModelData, priors: PriorSet) -> Built:
         rating_row = pm.Data("rating_row", md.rating_row)
         effects = _effects(md.terms, priors, prefix="b_", cls_b="latent_b", cls_mo="latent_b_mo",
                            coefs=coefs)
-        eta_row = sum(e.at(_term_data(e.term, f"x_{e.term.column}")) for e in effects)
-        eta_row = eta_row + _group_effects(md, priors, "latent_sd")
+        fixed_row = sum((e.at(_term_data(e.term, f"x_{e.term.column}")) for e in effects),
+                        pt.zeros(1))
+        # thresholds are sampled at the average covariate values (as brms does for an
+        # intercept): the reported cutpoints, at the reference levels, are a shift of them by
+        # the mean fixed part; this removes the strong posterior correlation between the
+        # thresholds and the effects of rare reference levels (the Jacobian of a shift is 1)
+        n_ratings = np.bincount(md.rating_row, minlength=md.n_rows)
+        row_weight = pm.Data("row_weight", n_ratings / n_ratings.sum())
+        mean_fixed = pt.sum(row_weight * fixed_row)
+        eta_row = fixed_row - mean_fixed + _group_effects(md, priors, "latent_sd")
         eta = eta_row[rating_row]
         if md.spec.domain_effects:
             rating_domain = pm.Data("rating_domain", md.rating_domain)
@@ -346,14 +394,15 @@ def _cumulative_probit(md: ModelData, priors: PriorSet) -> Built:
             delta = pm.ZeroSumNormal("delta", sigma=dp.params["sigma"], dims="domain")
             eta = eta + delta[rating_domain]
         cp = priors.get("cutpoints")
-        cuts = getattr(pm, cp.dist)(
-            "cutpoints", **cp.params, dims="threshold",
+        cuts_c = getattr(pm, cp.dist)(
+            "cutpoints_centred", **cp.params, dims="threshold",
             transform=pm.distributions.transforms.ordered, initval=init_cuts,
         )
+        pm.Deterministic("cutpoints", cuts_c + mean_fixed, dims="threshold")
         for j, lab in enumerate(coords["threshold"]):
             coefs[f"kappa[{j + 1}]"] = ("cutpoints", {"threshold": lab})
-        pm.Potential("loglik", ordinal_logp(y, eta, cuts).sum())
-    return Built(model, md, "latent", coefs, initvals={"cutpoints": init_cuts})
+        pm.Potential("loglik", ordinal_logp(y, eta, cuts_c).sum())
+    return Built(model, md, "latent", coefs, initvals={"cutpoints_centred": init_cuts})
 
 
 def _path(md: ModelData, priors: PriorSet) -> Built:
@@ -478,7 +527,7 @@ def _path_unit(md: ModelData, priors: PriorSet) -> Built:
         to_unit = pm.Data("row_unit", md.unit_index)
         if "worker" in marginal:
             w = marginal["worker"]
-            sd_w = _rv("sd_worker", priors.get("sd", group="worker"))
+            sd_w = _sd_rv("sd_worker", priors.get("sd", group="worker"), signed=True)
             idx = pm.Data("idx_worker", w.index)
             P, S, Q, A = _combine(idx, w.n, P, S, Q, A)  # noqa: N806
             P, S, Q, A = _integrate(sd_w, P, S, Q, A)  # noqa: N806
@@ -487,7 +536,7 @@ def _path_unit(md: ModelData, priors: PriorSet) -> Built:
             to_unit = pm.Data("worker_unit", worker_unit)
         P, S, Q, A = _combine(to_unit, n_units, P, S, Q, A)  # noqa: N806
         if "unit" in marginal:
-            sd_u = _rv("sd_unit", priors.get("sd", group="unit"))
+            sd_u = _sd_rv("sd_unit", priors.get("sd", group="unit"), signed=True)
             P, S, Q, A = _integrate(sd_u, P, S, Q, A)  # noqa: N806
         mean = S / P
         # log-likelihood of each unit's rows for each (c, k): message evaluated at the shift

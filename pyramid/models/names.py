@@ -18,7 +18,10 @@ variable                         meaning
 ``sd_<group>``                   SD of a group level's effects
 ``r_<group>`` dims ``(<group>,)`` group effects (coordinates: the ids)
 ``sigma``                        residual SD of skill (gaussian, path)
-``cutpoints`` dims ``(threshold,)`` ordered thresholds (cumulative probit), ``"1|2"`` ...
+``cutpoints`` dims ``(threshold,)`` ordered thresholds (cumulative probit), ``"1|2"`` ...,
+                                 at the reference levels; ``cutpoints_centred`` the same at
+                                 the average covariate values (sampled; its prior is the
+                                 prior set's ``cutpoints``)
 ``delta`` dims ``(domain,)``     sum-to-zero domain effects (cumulative probit on domains)
 ``<mediator>_<term>``            effects in the discussion equation (``discussion_clinician``)
 ``<mediator>_cutpoints``         its thresholds, dims ``(<mediator>_threshold,)``
