@@ -44,6 +44,9 @@ _LAZY: dict[str, str] = {
     "fit": "pyramid.fit:fit",
     "load": "pyramid.fit:load",
     "FitResult": "pyramid.fit:FitResult",
+    # comparing a new project with RSW 2017
+    "compare_project": "pyramid.project:compare_project",
+    "plot_compare_project": "pyramid.project:plot_compare_project",
     # errors
     "PyramidError": "pyramid.errors:PyramidError",
     "InputError": "pyramid.errors:InputError",
