@@ -1,0 +1,261 @@
+"""The executor of many fits: the append-only store, resume, failures, workers, Dask.
+
+These tests use a tiny task (:func:`pyramid.executor._demo_square`) so that they never fit a
+model; tests/test_design.py kills a real design run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from pyramid.errors import InputError
+from pyramid.executor import (
+    RunStore,
+    Task,
+    _demo_square,
+    _flags_with_compiledir,
+    run_tasks,
+    worker_compiledir,
+)
+
+
+def _lines(folder: Path) -> list[dict]:
+    with open(folder / "results.jsonl", encoding="utf-8") as fh:
+        return [json.loads(x) for x in fh if x.strip()]
+
+
+def _tasks(n: int, **extra) -> list[Task]:
+    return [Task(f"t{i:03d}", {"x": i, **extra}) for i in range(n)]
+
+
+# ------------------------------------------------------------------------------------------
+# the store
+# ------------------------------------------------------------------------------------------
+def test_store_writes_manifest_and_reopens(tmp_path):
+    with RunStore(tmp_path, {"kind": "demo", "n": 2}, {"note": "x"}) as st:
+        st.append({"key": "a", "status": "ok", "result": {"y": 1}})
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["identity"] == {"kind": "demo", "n": 2}
+    assert manifest["info"] == {"note": "x"}
+    with RunStore(tmp_path, {"n": 2, "kind": "demo"}) as st:  # key order does not matter
+        assert st.done() == {"a"}
+        assert st.records()[0]["result"] == {"y": 1}
+
+
+def test_store_refuses_other_arguments(tmp_path):
+    with RunStore(tmp_path, {"kind": "demo", "sims": 10, "seed": 1}):
+        pass
+    with pytest.raises(InputError, match=r"other arguments \(sims: 10 in the folder, 20 now\)"):
+        RunStore(tmp_path, {"kind": "demo", "sims": 20, "seed": 1}).open()
+
+
+def test_store_refuses_results_without_manifest(tmp_path):
+    (tmp_path / "results.jsonl").write_text('{"key": "a"}\n')
+    with pytest.raises(InputError, match="no manifest.json"):
+        RunStore(tmp_path, {"kind": "demo"}).open()
+
+
+def test_store_refuses_a_file_as_folder(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(InputError, match="is not a folder"):
+        RunStore(f, {"kind": "demo"}).open()
+
+
+def test_store_lock_stops_a_second_live_run(tmp_path):
+    with RunStore(tmp_path, {"kind": "demo"}):
+        with pytest.raises(InputError, match="another run is writing"):
+            RunStore(tmp_path, {"kind": "demo"}).open()
+    with RunStore(tmp_path, {"kind": "demo"}):  # released on close
+        pass
+
+
+def test_store_cuts_a_line_left_unfinished_by_a_kill(tmp_path):
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        st.append({"key": "a", "status": "ok", "result": {}})
+        st.append({"key": "b", "status": "ok", "result": {}})
+    with open(tmp_path / "results.jsonl", "a") as fh:
+        fh.write('{"key": "c", "status": "o')  # a write cut short
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        assert st.done() == {"a", "b"}
+        st.append({"key": "c", "status": "ok", "result": {}})
+    assert [r["key"] for r in _lines(tmp_path)] == ["a", "b", "c"]
+
+
+def test_store_damaged_line_is_an_error(tmp_path):
+    with RunStore(tmp_path, {"kind": "demo"}):
+        pass
+    (tmp_path / "results.jsonl").write_text("not json\n")
+    with pytest.raises(InputError, match="line 1 is not a result record"):
+        RunStore(tmp_path, {"kind": "demo"}).open()
+
+
+def test_store_counts_a_key_once(tmp_path):
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        st.append({"key": "a", "status": "failed", "error": "boom"})
+        st.append({"key": "a", "status": "ok", "result": {"y": 1}})  # a retry succeeded
+        st.append({"key": "a", "status": "ok", "result": {"y": 2}})  # never written
+        st.append({"key": "b", "status": "ok", "result": {"y": 3}})
+        assert [(r["key"], r["status"]) for r in st.records()] == [("a", "ok"), ("b", "ok")]
+        assert st.records()[0]["result"] == {"y": 1}
+    assert len(_lines(tmp_path)) == 3
+    with RunStore(tmp_path, {"kind": "demo"}) as st:  # the same on reading back
+        assert {r["key"]: r["result"]["y"] for r in st.records()} == {"a": 1, "b": 3}
+
+
+# ------------------------------------------------------------------------------------------
+# running
+# ------------------------------------------------------------------------------------------
+def test_inline_run_records_failures_and_goes_on(tmp_path):
+    tasks = [Task(f"t{i}", {"x": i, "fail": i == 1}) for i in range(4)]
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        rep = run_tasks(_demo_square, tasks, st, jobs=0, progressbar=False)
+        recs = {r["key"]: r for r in st.records()}
+    assert (rep.ok, rep.failed, rep.skipped, rep.backend) == (3, 1, 0, "inline")
+    assert recs["t1"]["status"] == "failed"
+    assert recs["t1"]["error"] == "ValueError: asked to fail on x=1"
+    assert "Traceback" in recs["t1"]["traceback"]
+    assert [recs[f"t{i}"]["result"]["y"] for i in (0, 2, 3)] == [0, 4, 9]
+
+
+def test_resume_skips_finished_and_failed_unless_asked(tmp_path):
+    tasks = [Task(f"t{i}", {"x": i, "fail": i == 1}) for i in range(4)]
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        run_tasks(_demo_square, tasks[:2], st, jobs=0, progressbar=False)
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        rep = run_tasks(_demo_square, tasks, st, jobs=0, progressbar=False)
+    assert (rep.skipped, rep.ok, rep.failed) == (2, 2, 0)
+    fixed = [Task(t.key, {"x": t.payload["x"]}) for t in tasks]
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        rep = run_tasks(_demo_square, fixed, st, jobs=0, progressbar=False, retry_failed=True)
+        assert (rep.skipped, rep.ok) == (3, 1)
+        assert all(r["status"] == "ok" for r in st.records())
+    keys = [r["key"] for r in _lines(tmp_path)]
+    assert sorted(set(keys)) == ["t0", "t1", "t2", "t3"] and keys.count("t1") == 2
+
+
+def test_bad_arguments(tmp_path):
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        with pytest.raises(InputError, match="unique; 't0' is given twice"):
+            run_tasks(_demo_square, [Task("t0", {"x": 0})] * 2, st, jobs=0)
+        with pytest.raises(InputError, match="not both"):
+            run_tasks(_demo_square, _tasks(1), st, scheduler="tcp://x:1", dask_workers=1)
+        with pytest.raises(InputError, match="jobs must be a whole number >= 0"):
+            run_tasks(_demo_square, _tasks(1), st, jobs=-1)
+        with pytest.raises(InputError, match="dask_workers must be a whole number >= 1"):
+            run_tasks(_demo_square, _tasks(1), st, dask_workers=0)
+
+
+def test_compiledir_flags():
+    assert worker_compiledir(0, "/tmp/base").as_posix() == "/tmp/base/pyramid-worker-0"
+    flags = _flags_with_compiledir("floatX=float64,base_compiledir=/x,compiledir=/y",
+                                   Path("/tmp/w1"))
+    assert flags == "floatX=float64,base_compiledir=/tmp/w1"
+
+
+def test_worker_processes_one_thread_and_own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTENSOR_FLAGS", f"base_compiledir={tmp_path / 'pt'}")
+    tasks = _tasks(6, sleep=0.3)
+    with RunStore(tmp_path / "run", {"kind": "demo"}) as st:
+        rep = run_tasks(_demo_square, tasks, st, jobs=2, progressbar=False)
+        recs = st.records()
+    assert (rep.ok, rep.backend, rep.workers) == (6, "processes", 2)
+    assert {r["result"]["threads"] for r in recs} == {"1"}
+    assert {r["worker"] for r in recs} == {"0", "1"}
+    for r in recs:
+        expected = f"base_compiledir={tmp_path / 'pt' / ('pyramid-worker-' + r['worker'])}"
+        assert r["result"]["pytensor_flags"] == expected
+    assert len({r["result"]["pid"] for r in recs}) == 2
+    assert all(r["result"]["pid"] != os.getpid() for r in recs)
+
+
+def test_a_dying_worker_is_retried_then_recorded(tmp_path):
+    tasks = _tasks(4) + [Task("dies", {"x": 9, "die": True})]
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        rep = run_tasks(_demo_square, tasks, st, jobs=2, progressbar=False)
+        recs = {r["key"]: r for r in st.records()}
+    assert rep.ok == 4 and rep.failed == 1
+    assert recs["dies"]["error"].startswith("WorkerDied")
+    assert all(recs[t.key]["status"] == "ok" for t in tasks[:4])
+
+
+def test_dask_local_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        rep = run_tasks(_demo_square, _tasks(4) + [Task("bad", {"x": 1, "fail": True})], st,
+                        dask_workers=2, progressbar=False)
+        recs = {r["key"]: r for r in st.records()}
+    assert (rep.ok, rep.failed, rep.backend, rep.workers) == (4, 1, "dask", 2)
+    assert {recs[f"t{i:03d}"]["result"]["y"] for i in range(4)} == {0, 1, 4, 9}
+    assert {r["result"]["threads"] for k, r in recs.items() if k != "bad"} == {"1"}
+    assert all("pyramid-worker-dask-" in r["result"]["pytensor_flags"]
+               for k, r in recs.items() if k != "bad")
+
+
+def test_progress_bar_shows_done_failed_and_time_left(tmp_path, capsys):
+    tasks = [Task(f"t{i}", {"x": i, "fail": i == 0}) for i in range(3)]
+    with RunStore(tmp_path, {"kind": "demo"}) as st:
+        run_tasks(_demo_square, tasks, st, jobs=0, progressbar=True, description="demo fits")
+    err = capsys.readouterr().err
+    assert "demo fits" in err and "3/3" in err and "failed 1" in err and "left" in err
+
+
+# ------------------------------------------------------------------------------------------
+# a run killed mid-way and started again
+# ------------------------------------------------------------------------------------------
+_SCRIPT = textwrap.dedent("""
+    import sys
+    from pyramid.executor import RunStore, Task, _demo_square, run_tasks
+
+    if __name__ == "__main__":
+        folder, n = sys.argv[1], int(sys.argv[2])
+        tasks = [Task(f"t{i:03d}", {"x": i, "sleep": 0.15}) for i in range(n)]
+        with RunStore(folder, {"kind": "kill-test", "n": n}) as store:
+            run_tasks(_demo_square, tasks, store, jobs=2, progressbar=False)
+""")
+
+
+def _start(script: Path, folder: Path, n: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(script), str(folder), str(n)],
+                            start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _wait_for_lines(folder: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    path = folder / "results.jsonl"
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if path.exists() and len(path.read_text().splitlines()) >= n:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early: {proc.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("the run wrote too few results in time")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_run_resumes_with_every_task_once(tmp_path, sig):
+    script = tmp_path / "run.py"
+    script.write_text(_SCRIPT)
+    folder, n = tmp_path / "out", 40
+    proc = _start(script, folder, n)
+    _wait_for_lines(folder, 5, proc)
+    os.killpg(proc.pid, sig)  # the whole run: the parent and its workers, as Ctrl-C does
+    proc.communicate(timeout=60)
+    before = _lines(folder)
+    assert 5 <= len(before) < n
+    proc = _start(script, folder, n)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    keys = [r["key"] for r in _lines(folder)]
+    assert sorted(keys) == [f"t{i:03d}" for i in range(n)]  # each once, none lost
+    assert keys[: len(before)] == [r["key"] for r in before]  # finished ones kept as written
