@@ -13,6 +13,8 @@ until a model is needed::
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -70,3 +72,25 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _Package(types.ModuleType):
+    """The package's module type: importing a submodule that shares its name with a public
+    function (``pyramid.fit``, ``pyramid.compare``) must not replace the function.
+
+    Python's import system sets ``pyramid.<child>`` to the submodule once it is imported (e.g.
+    by ``from pyramid.fit import load``), which would make ``pyramid.fit(...)`` a call of a
+    module. Such an assignment stores the public function instead; the submodule itself stays
+    importable (``from pyramid.fit import load``, ``sys.modules["pyramid.fit"]``).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        module, _, attr = _LAZY.get(name, "").partition(":")
+        if attr and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
+            if module != value.__name__:
+                return
+            value = getattr(value, attr)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
