@@ -49,6 +49,8 @@ _LAZY: dict[str, str] = {
     # comparing a new project with RSW 2017
     "compare_project": "pyramid.project:compare_project",
     "plot_compare_project": "pyramid.project:plot_compare_project",
+    # posterior comparisons (the t-test replacement)
+    "compare": "pyramid.compare:compare",
     # errors
     "PyramidError": "pyramid.errors:PyramidError",
     "InputError": "pyramid.errors:InputError",

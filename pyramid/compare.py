@@ -1,0 +1,1148 @@
+"""Posterior comparisons: what replaces the report's t-tests.
+
+:func:`compare` turns a fitted result into one tidy table of contrasts on the 1-5 skill scale:
+for each contrast its posterior mean, SD and interval, the probability of direction, the
+probability inside a region of practical equivalence (ROPE), a Savage-Dickey Bayes factor and
+the evidence ratio for the direction. It uses only ``result.expected_skill(newdata, group=)``
+(docs/architecture.md), so it works for every model family: ``skill`` (a contrast is a sum of
+coefficients), ``domains`` (through the expected skill implied by the ordinal probabilities)
+and the ``pyramid`` path model (direct, indirect and total effects).
+
+What a contrast is
+------------------
+A contrast compares two *settings* of the model's covariates, ``A - B``. Each setting names
+some columns; every covariate a setting does not name keeps each row's own value, and the
+expected skill is averaged over the rows the model used (``result.data``): *marginal
+standardisation*, the average effect in this sample. For the Gaussian models this equals the
+sum of coefficients the contrast implies; for the ordinal ``domains`` model, where an effect
+on the skill scale depends on where a row sits on the 1-5 scale, it is the honest summary
+(the coefficient itself is on the probit scale of a rating).
+
+Two rules make the contrasts of the path model clean:
+
+* A covariate a contrast does not name is *held*, not re-inferred: where a row of the
+  ``pyramid`` model's data has no observed ``discussion`` (or ``clinician``), it is held at the
+  values observed in the data, each with its frequency among the rows that have them
+  observed (rows with the same observed part and the same ``csw`` first). Integrating it out
+  over the model's equation instead would let it move with the named covariates (a contrast of
+  ``discussion`` would carry the clinician's effect, inferred back from discussion), so the
+  contrast would no longer be the effect of what it names. With every covariate held, a
+  contrast of the path model is a *direct* effect.
+* A setting can integrate a covariate out over the model's own equation, ``discussion=?``:
+  that gives *total* effects. ``indirect = total - direct``, draw by draw.
+
+``csw`` (the unit is led by a consultant social worker on the MLA programme; derived from the
+data, see docs/architecture.md) is held at each row's own value unless a setting names it.
+
+Contrast syntax
+---------------
+::
+
+    contrast   := [label ":"] side "-" side
+    side       := assignment | "{" assignment ("," assignment)* "}"
+    assignment := column "=" value
+    value      := level ("|" level)*      a level, or a mix of levels weighted as in the data
+                | "?"                     integrated out over the model (pyramid model only)
+
+``column`` is one of the model's covariates (``training``, ``discussion``, ``clinician``, and
+``csw`` where the model uses it); levels are the schema's (``none, other, mla, programme``;
+``non_systemic, green_shoots, systemic``; ``0, 1`` for ``clinician`` and ``csw``, also
+``no``/``yes``). Spaces around tokens are ignored. Examples::
+
+    training=programme - training=none
+    CSW programme vs the rest: training=programme - training=none|other|mla
+    {training=programme, discussion=systemic, clinician=1} - {training=none,
+        discussion=non_systemic, clinician=0}
+    clinician total: {clinician=1, discussion=?} - {clinician=0, discussion=?}
+
+Savage-Dickey Bayes factors
+---------------------------
+``BF10 = p(delta = 0) / p(delta = 0 | data)``: the prior density of the contrast at 0 over its
+posterior density at 0 (Dickey 1971; Wagenmakers et al. 2010). Both densities come from
+draws: the prior draws a fit always stores (``result.idata["prior"]``, through
+``expected_skill(..., group="prior")``) and the posterior draws, by a Gaussian kernel estimate
+at 0 (:func:`savage_dickey`). Where fewer than ``SD_MIN_DRAWS`` effective posterior draws lie
+within one bandwidth of 0, the draws cannot support a density estimate there; then ``bf10`` is
+a lower bound (``bf10_bound = ">"``), from an upper bound on the posterior density at 0 that
+holds for a unimodal posterior. For a
+contrast that is a nonlinear function of the parameters (``domains``, total and indirect
+effects) the ratio is the Bayes factor against the model restricted to ``delta = 0`` with the
+other parameters' prior conditioned on it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pyramid.data import schema
+from pyramid.errors import InputError, check_prob
+
+__all__ = [
+    "compare",
+    "Contrast",
+    "compact",
+    "default_contrasts",
+    "parse_contrast",
+    "savage_dickey",
+    "SD_MIN_DRAWS",
+    "COLUMNS_DOC",
+]
+
+#: Fewest effective posterior draws within one kernel bandwidth of 0 for the Savage-Dickey
+#: density at 0 to be estimated; with fewer, the Bayes factor is reported as a lower bound.
+#: With 20 the kernel estimate's relative error is about 17 % (see :func:`savage_dickey`).
+SD_MIN_DRAWS = 20
+
+#: Roughness of the Gaussian kernel, int K^2 = 1 / (2 sqrt(pi)): the variance of a kernel
+#: density estimate at a point is about ``R_K f / (n h)``.
+_R_K = 1.0 / (2.0 * math.sqrt(math.pi))
+
+#: Windows tried for the bound on the posterior density at 0 (see :func:`savage_dickey`).
+_SD_WINDOWS = 16
+
+_BINARY_WORDS = {"0": 0, "1": 1, "no": 0, "yes": 1, "false": 0, "true": 1}
+
+#: The columns of :func:`compare`'s table, in order, with what each holds.
+COLUMNS_DOC: dict[str, str] = {
+    "contrast": "what is compared, in words",
+    "key": "short machine name (default contrasts: e.g. programme_vs_none; user contrasts: "
+    "the label, else the definition)",
+    "effect": "'direct' (covariates not named held at the rows' values), 'total' (a "
+    "covariate integrated out over the model, '?') or 'indirect' (total - direct, draw by draw)",
+    "definition": "the contrast in the contrast syntax (for an indirect effect: which total "
+    "minus which direct)",
+    "estimate": "posterior mean of the contrast (skill points, 1-5 scale)",
+    "sd": "posterior standard deviation",
+    "ci_lower": "lower bound of the equal-tailed ci_prob posterior interval",
+    "ci_upper": "upper bound of that interval",
+    "ci_prob": "probability of the interval",
+    "p_direction": "probability of direction: max(P(delta > 0), P(delta < 0))",
+    "direction": "'+' if P(delta > 0) >= P(delta < 0), else '-'; '' for a contrast that is "
+    "0 by construction",
+    "evidence_ratio": "odds of the direction: p_direction / (1 - p_direction), i.e. "
+    "P(delta > 0) / P(delta < 0) for '+' and its inverse for '-' (always >= 1)",
+    "evidence_ratio_bound": "'>' where no draw fell on the other side: evidence_ratio is then "
+    "a lower bound, from a 95 % upper bound on the other side's probability; '' otherwise",
+    "rope": "half-width of the region of practical equivalence (skill points)",
+    "p_rope": "posterior probability that |delta| < rope",
+    "bf10": "Savage-Dickey Bayes factor for a non-zero contrast against none: prior density "
+    "of the contrast at 0 over its posterior density at 0; empty where it cannot be computed",
+    "bf10_bound": "'>' where the posterior draws are too far from 0 to estimate its density "
+    "there: bf10 is then a lower bound; '' otherwise",
+    "log_bf10_se": "approximate Monte Carlo standard error of log(bf10) from the two kernel "
+    "density estimates (empty for a bound)",
+    "bf10_note": "why bf10 is empty or a bound ('' otherwise)",
+    "ess": "bulk effective sample size of the contrast's posterior draws",
+    "n_draws": "posterior draws (chains x draws)",
+    "prior_draws": "prior draws used for the Savage-Dickey prior density",
+    "model": "the fitted model's name",
+    "priors": "the prior set's name",
+    "note": "anything else a reader needs about the contrast",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# the covariates a contrast may set
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Covariate:
+    name: str
+    kind: str  # "levels", "binary" or "numeric"
+    levels: tuple[str, ...] = ()
+    integrable: bool = False  # the model integrates it out where missing ("?")
+
+    def allowed(self) -> str:
+        if self.kind == "levels":
+            vals = ", ".join(self.levels)
+        elif self.kind == "binary":
+            vals = "0, 1 (or no, yes)"
+        else:
+            vals = "a number"
+        mix = " or a mix such as a|b" if self.kind != "numeric" else ""
+        q = ", or ? (integrate out)" if self.integrable else ""
+        return vals + mix + q
+
+
+def _term_column(term: str) -> str:
+    return term[3:-1] if term.startswith("mo(") else term
+
+
+def _covariates(spec: Any) -> dict[str, _Covariate]:
+    """The covariates of a model that a contrast may set, in the order the spec names them."""
+    from pyramid.specs import DERIVED_TERMS
+
+    terms = list(spec.terms)
+    for part in (getattr(spec, "mediator", None), getattr(spec, "exposure", None)):
+        if part is not None:
+            terms += list(part.terms)
+    marginalised = set(getattr(spec, "marginalised_columns", []) or [])
+    out: dict[str, _Covariate] = {}
+    for t in terms:
+        col = _term_column(t)
+        if col in out:
+            continue
+        info = schema.COLUMNS.get(col)
+        if col in DERIVED_TERMS or (info is not None and info.kind == "binary"):
+            cov = _Covariate(col, "binary", integrable=col in marginalised)
+        elif info is not None and info.levels:
+            cov = _Covariate(col, "levels", tuple(info.levels), integrable=col in marginalised)
+        else:
+            cov = _Covariate(col, "numeric", integrable=col in marginalised)
+        out[col] = cov
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# parsing
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Setting:
+    """Column -> levels (a tuple; more than one = a mix) or ``None`` (integrated out)."""
+
+    items: tuple[tuple[str, tuple[Any, ...] | None], ...]
+
+    def get(self) -> dict[str, tuple[Any, ...] | None]:
+        return dict(self.items)
+
+    def text(self) -> str:
+        parts = []
+        for col, vals in self.items:
+            v = "?" if vals is None else "|".join(str(x) for x in vals)
+            parts.append(f"{col}={v}")
+        return parts[0] if len(parts) == 1 else "{" + ", ".join(parts) + "}"
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One contrast: ``a - b`` of two settings, or ``total - direct`` of two other contrasts.
+
+    Attributes
+    ----------
+    label : str
+        What is compared, in words.
+    key : str
+        Short machine name.
+    effect : str
+        ``direct``, ``total`` or ``indirect``.
+    a, b : tuple or None
+        The two settings (column, levels-or-None) pairs; ``None`` for an indirect effect.
+    parts : tuple of str or None
+        For an indirect effect, the keys of its total and direct contrasts.
+    note : str
+        Shown in the table's ``note`` column.
+    """
+
+    label: str
+    key: str
+    effect: str
+    a: _Setting | None = None
+    b: _Setting | None = None
+    parts: tuple[str, str] | None = None
+    note: str = ""
+
+    @property
+    def definition(self) -> str:
+        if self.parts is not None:
+            return f"{self.parts[0]} - {self.parts[1]}"
+        return f"{self.a.text()} - {self.b.text()}"
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside braces."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        if ch == sep and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+def _parse_value(cov: _Covariate, raw: str, where: str) -> tuple[Any, ...] | None:
+    token = raw.strip()
+    if token == "?":
+        if not cov.integrable:
+            raise InputError(
+                f"{where}: '{cov.name}=?' (integrate out) is only possible for a covariate the "
+                f"model integrates out where it is missing (the pyramid model's discussion and "
+                f"clinician); for {cov.name!r} this model allows {cov.allowed()}"
+            )
+        return None
+    vals: list[Any] = []
+    for part in token.split("|"):
+        p = part.strip()
+        key = p.lower().replace(" ", "_")
+        if cov.kind == "levels":
+            if key not in cov.levels:
+                raise InputError(
+                    f"{where}: unknown level {p!r} of {cov.name!r}; allowed: {cov.allowed()}"
+                )
+            v: Any = key
+        elif cov.kind == "binary":
+            if key not in _BINARY_WORDS:
+                raise InputError(
+                    f"{where}: {cov.name!r} must be {cov.allowed()}; got {p!r}"
+                )
+            v = _BINARY_WORDS[key]
+        else:
+            try:
+                v = float(p)
+            except ValueError:
+                raise InputError(f"{where}: {cov.name!r} must be a number; got {p!r}") from None
+            if not math.isfinite(v):
+                raise InputError(f"{where}: {cov.name!r} must be a finite number; got {p!r}")
+        if v in vals:
+            raise InputError(f"{where}: level {p!r} of {cov.name!r} is named twice in {token!r}")
+        vals.append(v)
+    return tuple(vals)
+
+
+def _parse_side(side: str, covs: Mapping[str, _Covariate], text: str) -> _Setting:
+    s = side.strip()
+    if not s:
+        raise InputError(
+            f"contrast {text!r}: a side of '-' is empty; write e.g. 'training=programme - "
+            "training=none'"
+        )
+    braced = s.startswith("{")
+    if braced:
+        if not s.endswith("}"):
+            raise InputError(f"contrast {text!r}: {s!r} opens '{{' but does not end with '}}'")
+        s = s[1:-1]
+        if not s.strip():
+            raise InputError(f"contrast {text!r}: '{{}}' sets nothing; name at least one column")
+    elif "{" in s or "}" in s:
+        raise InputError(f"contrast {text!r}: misplaced brace in {s!r}; a side is "
+                         "'column=value' or '{column=value, ...}'")
+    items: dict[str, tuple[Any, ...] | None] = {}
+    for token in s.split(","):
+        tok = token.strip()
+        if "=" not in tok:
+            raise InputError(
+                f"contrast {text!r}: bad token {tok!r}; expected column=value with column one "
+                f"of {', '.join(covs)}"
+            )
+        col, _, val = tok.partition("=")
+        col = col.strip()
+        if col not in covs:
+            raise InputError(
+                f"contrast {text!r}: unknown column {col!r} in {tok!r}; this model's covariates "
+                f"are {', '.join(covs)}"
+            )
+        if col in items:
+            raise InputError(f"contrast {text!r}: column {col!r} is set twice on one side")
+        if not val.strip():
+            raise InputError(f"contrast {text!r}: {tok!r} has no value; allowed: "
+                             f"{covs[col].allowed()}")
+        items[col] = _parse_value(covs[col], val, f"contrast {text!r}")
+    order = list(covs)
+    return _Setting(tuple(sorted(items.items(), key=lambda kv: order.index(kv[0]))))
+
+
+def parse_contrast(text: str, covariates: Mapping[str, Any] | Any) -> Contrast:
+    """Parse one contrast written in the contrast syntax (see the module docstring).
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"training=programme - training=none"`` or ``"my label: {clinician=1,
+        discussion=systemic} - {clinician=0, discussion=non_systemic}"``.
+    covariates : ModelSpec or mapping
+        The model spec (its covariates are what a contrast may set), or the mapping
+        :func:`compare` builds from it.
+
+    Returns
+    -------
+    Contrast
+
+    Raises
+    ------
+    InputError
+        Naming the bad token and what was allowed.
+
+    Examples
+    --------
+    >>> from pyramid.specs import load_spec
+    >>> c = parse_contrast("programme: training=programme - training=none", load_spec("skill"))
+    >>> c.label, c.definition, c.effect
+    ('programme', 'training=programme - training=none', 'direct')
+    >>> parse_contrast("training=prog - training=none", load_spec("skill"))
+    Traceback (most recent call last):
+    ...
+    pyramid.errors.InputError: contrast 'training=prog - training=none': unknown level 'prog' of 'training'; allowed: none, other, mla, programme or a mix such as a|b
+    """
+    covs = covariates if isinstance(covariates, Mapping) else _covariates(covariates)
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"a contrast must be a non-empty string, got {text!r}")
+    raw = text.strip()
+    if raw.count("{") != raw.count("}"):
+        raise InputError(f"contrast {raw!r}: unbalanced braces")
+    depth = 0
+    for ch in raw:
+        depth += (ch == "{") - (ch == "}")
+        if depth not in (0, 1):
+            raise InputError(f"contrast {raw!r}: misplaced brace; a side is 'column=value' or "
+                             "'{column=value, ...}', without nesting")
+    label = ""
+    body = raw
+    if ":" in raw:
+        label, _, body = raw.partition(":")
+        label = label.strip()
+        if not label:
+            raise InputError(f"contrast {raw!r}: empty label before ':'")
+    sides = _split_top(body, "-")
+    if len(sides) != 2:
+        raise InputError(
+            f"contrast {raw!r}: needs exactly one '-' between two settings (outside braces), "
+            f"found {len(sides) - 1}; e.g. 'training=programme - training=none'"
+        )
+    a = _parse_side(sides[0], covs, raw)
+    b = _parse_side(sides[1], covs, raw)
+    if a == b:
+        raise InputError(f"contrast {raw!r}: the two sides are the same setting, so the "
+                         "contrast is 0 by definition")
+    integrates = any(v is None for s in (a, b) for _, v in s.items)
+    body_text = f"{a.text()} - {b.text()}"
+    return Contrast(label=label or body_text, key=label or body_text,
+                    effect="total" if integrates else "direct", a=a, b=b)
+
+
+# --------------------------------------------------------------------------------------------
+# default contrasts
+# --------------------------------------------------------------------------------------------
+def _s(**items: Any) -> _Setting:
+    return _Setting(tuple((k, v if v is None or isinstance(v, tuple) else (v,))
+                          for k, v in items.items()))
+
+
+_TRAINING_WORDS = {"other": "other systemic training", "mla": "MLA systemic training",
+                   "programme": "worker on CSW programme"}
+
+
+def default_contrasts(spec: Any) -> tuple[list[Contrast], list[str]]:
+    """The contrasts a reader of Part 4 asks for, for one model.
+
+    Each training level against none; the programme against every other level (weighted as in
+    the data, the report's Table 14 test); green shoots and systemic discussions against
+    non-systemic, and systemic against green shoots; a clinician present against absent; the
+    complete pyramid (trained CSW lead, systemic discussion, clinician) against none of it; and
+    for a path model the direct, indirect (through discussion and clinician presence) and
+    total effects of clinician presence and of a trained CSW lead (``csw``). A contrast whose
+    covariates the model lacks is left out, with a note.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+
+    Returns
+    -------
+    contrasts : list of Contrast
+    notes : list of str
+        One line per contrast left out, and why.
+
+    Examples
+    --------
+    >>> from pyramid.specs import load_spec
+    >>> cs, notes = default_contrasts(load_spec("pyramid"))
+    >>> [c.key for c in cs][:4]
+    ['other_vs_none', 'mla_vs_none', 'programme_vs_none', 'programme_vs_others']
+    >>> [c.key for c in cs if c.effect != "direct"]
+    ['clinician_indirect', 'clinician_total', 'csw_indirect', 'csw_total']
+    """
+    covs = _covariates(spec)
+    out: list[Contrast] = []
+    notes: list[str] = []
+    path = getattr(spec, "family", "") == "path"
+
+    def missing(*cols: str) -> list[str]:
+        return [c for c in cols if c not in covs]
+
+    def lacks(what: str, cols: list[str]) -> None:
+        notes.append(f"left out {what}: model {spec.name!r} has no term "
+                     f"{' or '.join(repr(c) for c in cols)}")
+
+    # training
+    tr = covs.get("training")
+    if tr is not None and tr.kind == "levels" and tr.levels[:1] == ("none",):
+        for lev in tr.levels[1:]:
+            words = _TRAINING_WORDS.get(lev, lev)
+            out.append(Contrast(f"{words} vs none", f"{lev}_vs_none",
+                                "direct", _s(training=lev), _s(training="none")))
+        if "programme" in tr.levels:
+            rest = tuple(v for v in tr.levels if v != "programme")
+            out.append(Contrast(
+                "worker on CSW programme vs the rest (as mixed in the data)",
+                "programme_vs_others", "direct", _s(training="programme"), _s(training=rest),
+            ))
+    else:
+        lacks("the training contrasts", ["training"])
+    # discussion
+    if "discussion" in covs and covs["discussion"].kind == "levels":
+        pairs = [("green_shoots", "non_systemic"), ("systemic", "non_systemic"),
+                 ("systemic", "green_shoots")]
+        words = {"non_systemic": "non-systemic", "green_shoots": "green shoots",
+                 "systemic": "systemic"}
+        for hi, lo in pairs:
+            out.append(Contrast(
+                f"discussion: {words[hi]} vs {words[lo]}",
+                f"{hi}_vs_{lo}", "direct", _s(discussion=hi), _s(discussion=lo),
+            ))
+    else:
+        lacks("the discussion contrasts", ["discussion"])
+    # clinician
+    if "clinician" in covs:
+        if path and covs["clinician"].integrable and "discussion" in covs \
+                and covs["discussion"].integrable:
+            out += [
+                Contrast("clinician present vs absent: direct",
+                         "clinician_yes_vs_no", "direct", _s(clinician=1), _s(clinician=0)),
+                Contrast("clinician present vs absent: indirect (via discussion)",
+                         "clinician_indirect", "indirect",
+                         parts=("clinician_total", "clinician_yes_vs_no")),
+                Contrast("clinician present vs absent: total", "clinician_total", "total",
+                         _s(clinician=1, discussion=None), _s(clinician=0, discussion=None)),
+            ]
+        else:
+            out.append(Contrast("clinician present vs absent", "clinician_yes_vs_no", "direct",
+                                _s(clinician=1), _s(clinician=0)))
+    else:
+        lacks("the clinician contrast", ["clinician"])
+    # trained CSW lead: path effects
+    if path and "csw" in covs:
+        integrate = {c: None for c in ("discussion", "clinician")
+                     if c in covs and covs[c].integrable}
+        in_skill = "csw" in [_term_column(t) for t in spec.terms]
+        note = "" if in_skill else (
+            "csw is not a term of the skill equation: its direct effect is 0 by construction "
+            "and all of it runs through discussion and clinician presence")
+        out += [
+            Contrast("trained CSW lead vs not: direct",
+                     "csw_direct", "direct", _s(csw=1), _s(csw=0), note=note),
+            Contrast("trained CSW lead vs not: indirect (via clinician, discussion)",
+                     "csw_indirect", "indirect", parts=("csw_total", "csw_direct")),
+            Contrast("trained CSW lead vs not: total", "csw_total", "total",
+                     _s(csw=1, **integrate), _s(csw=0, **integrate)),
+        ]
+    # the complete pyramid
+    need = missing("discussion", "clinician")
+    if need:
+        lacks("the complete pyramid", need)
+    else:
+        hi = {"discussion": "systemic", "clinician": 1}
+        lo = {"discussion": "non_systemic", "clinician": 0}
+        note = ""
+        if "csw" in covs:
+            hi = {"csw": 1, **hi}
+            lo = {"csw": 0, **lo}
+            if "csw" not in [_term_column(t) for t in spec.terms]:
+                note = ("the trained CSW lead acts only through discussion and clinician "
+                        "presence in this model, which the contrast sets")
+        else:
+            note = (f"model {spec.name!r} has no trained-CSW-lead term (csw): the contrast is "
+                    "systemic discussion with a clinician against a non-systemic one without")
+        out.append(Contrast(
+            "complete pyramid (CSW lead, systemic discussion, clinician) vs none",
+            "pyramid_vs_none", "direct", _s(**hi), _s(**lo), note=note,
+        ))
+    return out, notes
+
+
+# --------------------------------------------------------------------------------------------
+# evaluating settings: marginal standardisation over the model's rows
+# --------------------------------------------------------------------------------------------
+class _Evaluator:
+    """Per-draw expected skill of a setting, averaged over the model's rows (cached)."""
+
+    def __init__(self, result: Any, covs: Mapping[str, _Covariate]):
+        self.result = result
+        self.covs = covs
+        data = result.data.reset_index(drop=True)
+        if len(data) == 0:
+            raise InputError("the fitted result has no data rows to average over")
+        pop = pd.DataFrame(index=range(len(data)))
+        for col in covs:
+            if col == "csw":
+                continue
+            if col not in data.columns:
+                raise InputError(f"the fitted result's data have no column {col!r}, which "
+                                 f"model {result.spec.name!r} uses")
+            pop[col] = data[col].astype(object).where(data[col].notna(), None)
+        if "csw" in covs:
+            from pyramid.models.design import derive_csw
+
+            pop["csw"] = derive_csw(data).astype(int)
+        pop["_w"] = 1.0 / len(pop)
+        self.pop = pop
+        self.dtypes = {c: data[c].dtype for c in covs if c in data.columns}
+        self._cache: dict[tuple, np.ndarray] = {}
+        self._held: dict[frozenset, pd.DataFrame] = {}
+
+    # ---- rows whose unnamed, integrable covariates are missing: hold them at observed values
+    def held(self, unnamed: frozenset) -> pd.DataFrame:
+        if unnamed in self._held:
+            return self._held[unnamed]
+        pop = self.pop
+        cols = [c for c in self.covs if c in unnamed and self.covs[c].integrable]
+        miss = pop[cols].isna().any(axis=1) if cols else pd.Series(False, index=pop.index)
+        if not miss.any():
+            self._held[unnamed] = pop
+            return pop
+        complete = pop.loc[~miss]
+        if complete.empty:
+            raise InputError(
+                f"no row of the model's data has {' and '.join(cols)} observed, so a contrast "
+                f"cannot hold {'them' if len(cols) > 1 else 'it'} at observed values: name "
+                f"{'them' if len(cols) > 1 else 'it'} in the contrast (a level, or ? to "
+                "integrate out)"
+            )
+        pieces = [pop.loc[~miss]]
+        inc = pop.loc[miss]
+        match_csw = "csw" in pop.columns
+        keys = [c for c in cols] + (["csw"] if match_csw else [])
+        pattern = inc[keys].astype(object).where(inc[keys].notna(), "\0NA")
+        for _, grp in inc.groupby([pattern[k] for k in keys], sort=False, dropna=False):
+            first = grp.iloc[0]
+            observed = [c for c in cols if first[c] is not None and not pd.isna(first[c])]
+            absent = [c for c in cols if c not in observed]
+            cand = complete
+            for c in observed:
+                cand = cand[cand[c] == first[c]]
+            if match_csw and len(cand[cand["csw"] == first["csw"]]):
+                cand = cand[cand["csw"] == first["csw"]]
+            if cand.empty:  # the observed part never occurs complete: use the columns' margins
+                cand = complete
+            freq = cand.groupby(absent, sort=True).size()
+            freq = freq / freq.sum()
+            combos = freq.index.to_frame(index=False)
+            rep = grp.loc[grp.index.repeat(len(combos))].reset_index(drop=True)
+            tiled = pd.concat([combos] * len(grp), ignore_index=True)
+            for c in absent:
+                rep[c] = tiled[c].to_numpy()
+            rep["_w"] = rep["_w"].to_numpy() * np.tile(freq.to_numpy(), len(grp))
+            pieces.append(rep)
+        out = pd.concat(pieces, ignore_index=True)
+        self._held[unnamed] = out
+        return out
+
+    def frame(self, setting: _Setting) -> pd.DataFrame:
+        named = setting.get()
+        base = self.held(frozenset(c for c in self.covs if c not in named))
+        frame = base.copy()
+        for col, vals in named.items():
+            if vals is None:
+                frame[col] = None
+            elif len(vals) == 1:
+                frame[col] = vals[0]
+            else:
+                counts = self.pop[col].value_counts()
+                w = np.array([float(counts.get(v, 0)) for v in vals])
+                w = w / w.sum() if w.sum() > 0 else np.full(len(vals), 1.0 / len(vals))
+                parts = []
+                for v, wv in zip(vals, w, strict=True):
+                    p = frame.copy()
+                    p[col] = v
+                    p["_w"] = p["_w"] * wv
+                    parts.append(p)
+                frame = pd.concat(parts, ignore_index=True)
+        return frame
+
+    def newdata(self, frame: pd.DataFrame) -> pd.DataFrame:
+        nd = pd.DataFrame(index=frame.index)
+        for col, cov in self.covs.items():
+            vals = frame[col]
+            if cov.kind == "levels":
+                nd[col] = pd.Categorical(vals.where(vals.notna(), None), categories=cov.levels,
+                                         ordered=True)
+            elif cov.kind == "binary":
+                nd[col] = pd.array(pd.to_numeric(vals, errors="coerce"), dtype="Float64").astype(
+                    "Int8")
+            else:
+                nd[col] = pd.to_numeric(vals, errors="coerce").astype(float)
+        return nd
+
+    def mean(self, setting: _Setting, group: str) -> np.ndarray:
+        """(chain, draw) draws of the row-averaged expected skill of ``setting``."""
+        key = (setting, group)
+        if key not in self._cache:
+            frame = self.frame(setting)
+            draws = self.result.expected_skill(self.newdata(frame), group=group)
+            arr = np.asarray(draws.transpose("chain", "draw", "row").values, dtype=float)
+            if arr.shape[-1] != len(frame):
+                raise InputError(f"expected_skill returned {arr.shape[-1]} rows for "
+                                 f"{len(frame)} rows of newdata")
+            self._cache[key] = arr @ frame["_w"].to_numpy()
+        return self._cache[key]
+
+
+# --------------------------------------------------------------------------------------------
+# summaries of draws
+# --------------------------------------------------------------------------------------------
+def _ess(draws: np.ndarray) -> float:
+    import arviz as az
+
+    if draws.ndim != 2 or draws.shape[1] < 4 or not np.isfinite(draws).all():
+        return float(draws.size)
+    return float(az.ess(draws, method="bulk"))
+
+
+def _bandwidth(x: np.ndarray, n_eff: float) -> float:
+    sd = float(np.std(x, ddof=1))
+    iqr = float(np.subtract(*np.percentile(x, [75, 25])))
+    spread = min(sd, iqr / 1.34) if iqr > 0 else sd
+    return 0.9 * spread * max(n_eff, 2.0) ** (-0.2)
+
+
+def savage_dickey(
+    posterior: np.ndarray, prior: np.ndarray, *, ess: float | None = None,
+    min_draws: int = SD_MIN_DRAWS,
+) -> dict[str, Any]:
+    """Savage-Dickey Bayes factor ``BF10 = p(0) / p(0 | data)`` of a contrast from draws.
+
+    Each density at 0 is a Gaussian kernel estimate, ``f(0) = mean(phi(x / h)) / h``, with
+    Silverman's bandwidth ``h = 0.9 min(sd, IQR / 1.34) n^(-1/5)`` (``n``: the effective
+    sample size for the posterior). Written out rather than taken from
+    :class:`scipy.stats.gaussian_kde` because only one point is needed, and the bandwidth and
+    the effective number of draws near 0 are needed for the error and the bound. The
+    relative error of such an estimate is about ``sqrt(R_K / (n h f))`` with ``R_K = 1 / (2
+    sqrt(pi))``; ``log_bf10_se`` combines the two.
+
+    Where fewer than ``min_draws`` effective posterior draws lie within ``h`` of 0, the
+    posterior density at 0 is not estimated: 0 lies in a tail. If the posterior is unimodal,
+    its density rises from 0 to the mode, which lies within ``sqrt(3)`` SD of the mean
+    (Johnson and Rogers 1951), so ``f(0) <= P(0 < x < w) / w`` for every window ``w`` up to
+    ``|mean| - sqrt(3) sd`` on the mean's side. One-sided Clopper-Pearson upper limits on
+    those probabilities (from the effective number of draws, 95 % jointly over 16 windows)
+    give an upper bound on ``f(0)`` and so a lower bound on ``BF10`` (``bound = ">"``). The
+    bound grows with the number of draws: it says what the draws can support, not the Bayes
+    factor.
+
+    Parameters
+    ----------
+    posterior : numpy.ndarray
+        Posterior draws of the contrast, (chain, draw) or flat.
+    prior : numpy.ndarray
+        Prior draws of the same contrast.
+    ess : float, optional
+        Effective sample size of the posterior draws (default: arviz's bulk ESS for 2-D
+        input, else the number of draws).
+    min_draws : int, default SD_MIN_DRAWS
+        Fewest effective posterior draws within one bandwidth of 0 for an estimate.
+
+    Returns
+    -------
+    dict
+        ``bf10`` (float, NaN if not computable), ``bound`` (``""`` or ``">"``),
+        ``log_se`` (float), ``note`` (str: why empty or a bound), ``prior_density``,
+        ``posterior_density`` (the estimate, or its upper bound).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> prior = rng.normal(0, 1, 4000)
+    >>> post = rng.normal(1.0, 0.5, (2, 2000))
+    >>> exact = stats.norm.pdf(0, 0, 1) / stats.norm.pdf(0, 1.0, 0.5)
+    >>> res = savage_dickey(post, prior)
+    >>> bool(abs(np.log(res["bf10"] / exact)) < 0.15), res["bound"]
+    (True, '')
+    >>> savage_dickey(rng.normal(5.0, 0.5, (2, 2000)), prior)["bound"]
+    '>'
+    """
+    post = np.asarray(posterior, dtype=float)
+    pri = np.asarray(prior, dtype=float).ravel()
+    out: dict[str, Any] = {"bf10": np.nan, "bound": "", "log_se": np.nan, "note": "",
+                           "prior_density": np.nan, "posterior_density": np.nan}
+    if pri.size < 10 or not np.isfinite(pri).all():
+        out["note"] = ("the result has no usable prior draws of the contrast (a proper prior "
+                       "is needed, and fit() stores its draws)")
+        return out
+    if not np.isfinite(post).all():
+        out["note"] = "non-finite posterior draws"
+        return out
+    n_eff = float(ess) if ess is not None else (_ess(post) if post.ndim == 2 else post.size)
+    flat = post.ravel()
+    n_eff = max(min(n_eff, flat.size), 2.0)
+    # prior density at 0
+    if np.std(pri) == 0:
+        out["note"] = "the contrast's prior is a point mass: no Bayes factor"
+        return out
+    h0 = _bandwidth(pri, pri.size)
+    f0 = float(stats.norm.pdf(pri / h0).mean() / h0)
+    k0 = int((np.abs(pri) < h0).sum())
+    out["prior_density"] = f0
+    if k0 < min_draws:
+        out["note"] = (f"the prior puts too little mass near 0 ({k0} of {pri.size} prior draws "
+                       f"within {h0:.3g} of 0) to estimate its density there")
+        return out
+    # posterior density at 0
+    h1 = _bandwidth(flat, n_eff)
+    if not h1 > 0:
+        out["note"] = "the contrast's posterior is a point mass: no Bayes factor"
+        return out
+    k1 = int((np.abs(flat) < h1).sum())
+    k1_eff = k1 * n_eff / flat.size
+    if k1_eff < min_draws:
+        # 0 lies in a tail. A unimodal density rises from 0 to its mode, which lies within
+        # sqrt(3) SD of the mean (Johnson & Rogers 1951), so for any w up to |mean| - sqrt(3)
+        # SD, f(0) <= P(0 < x < w) / w on the mean's side. Each window's probability gets a
+        # one-sided Clopper-Pearson upper limit from the effective number of draws in it, at
+        # 95 % jointly over the windows tried (Bonferroni), and the smallest bound is kept.
+        mean, sd = float(flat.mean()), float(flat.std(ddof=1))
+        w_max = max(h1, abs(mean) - math.sqrt(3.0) * sd)
+        windows = np.geomspace(h1, w_max, _SD_WINDOWS) if w_max > h1 else np.array([h1])
+        side = flat * np.sign(mean)
+        k = np.array([int(((side > 0) & (side < w)).sum()) for w in windows])
+        k_eff = k * n_eff / flat.size
+        level = 1.0 - 0.05 / len(windows)
+        p_up = stats.beta.ppf(level, k_eff + 1.0, np.maximum(n_eff - k_eff, 1e-9))
+        best = int(np.argmin(p_up / windows))
+        f1_up = float(p_up[best] / windows[best])
+        out.update(bf10=f0 / f1_up, bound=">", posterior_density=f1_up, note=(
+            f"lower bound: only {k1} of {flat.size} posterior draws (about {k1_eff:.0f} "
+            f"effective) lie within {h1:.3g} of 0, too few to estimate the density there; "
+            f"the bound takes the posterior as unimodal ({k[best]} draws between 0 and "
+            f"{np.sign(mean) * windows[best]:.3g}); more draws give a higher bound"))
+        return out
+    f1 = float(stats.norm.pdf(flat / h1).mean() / h1)
+    out["posterior_density"] = f1
+    out["bf10"] = f0 / f1
+    out["log_se"] = math.sqrt(_R_K / (pri.size * h0 * f0) + _R_K / (n_eff * h1 * f1))
+    return out
+
+
+def _summarise(c: Contrast, post: np.ndarray, prior: np.ndarray | None, *, rope: float,
+               ci_prob: float, prior_note: str) -> dict[str, Any]:
+    flat = post.ravel()
+    n = flat.size
+    mean = float(flat.mean())
+    sd = float(flat.std(ddof=1)) if n > 1 else 0.0
+    lo, hi = np.quantile(flat, [(1 - ci_prob) / 2, (1 + ci_prob) / 2])
+    row: dict[str, Any] = {
+        "contrast": c.label, "key": c.key, "effect": c.effect, "definition": c.definition,
+        "estimate": mean, "sd": sd, "ci_lower": float(lo), "ci_upper": float(hi),
+        "ci_prob": ci_prob, "rope": rope, "p_rope": float((np.abs(flat) < rope).mean()),
+        "n_draws": n, "note": c.note,
+    }
+    constant = sd <= 1e-12 * max(1.0, abs(mean))
+    ess = float("nan") if constant else _ess(post)
+    row["ess"] = ess
+    if constant:
+        row.update(p_direction=np.nan, direction="", evidence_ratio=np.nan,
+                   evidence_ratio_bound="", bf10=np.nan, bf10_bound="", log_bf10_se=np.nan,
+                   bf10_note=f"the contrast is {mean:.3g} by construction in this model: "
+                   "nothing to test")
+        return row
+    p_pos = float((flat > 0).mean())
+    p_neg = float((flat < 0).mean())
+    direction = "+" if p_pos >= p_neg else "-"
+    pd_ = max(p_pos, p_neg)
+    row["p_direction"] = pd_
+    row["direction"] = direction
+    other = 1.0 - pd_
+    if other <= 0:
+        # no draw on the other side: a 95 % upper bound on its probability (rule of three)
+        up = 1.0 - 0.05 ** (1.0 / max(ess, 1.0))
+        row.update(evidence_ratio=(1.0 - up) / up, evidence_ratio_bound=">")
+    else:
+        row.update(evidence_ratio=pd_ / other, evidence_ratio_bound="")
+    if prior is None:
+        row.update(bf10=np.nan, bf10_bound="", log_bf10_se=np.nan, bf10_note=prior_note)
+    else:
+        sd_res = savage_dickey(post, prior, ess=ess)
+        row.update(bf10=sd_res["bf10"], bf10_bound=sd_res["bound"],
+                   log_bf10_se=sd_res["log_se"], bf10_note=sd_res["note"])
+    return row
+
+
+# --------------------------------------------------------------------------------------------
+# the public function
+# --------------------------------------------------------------------------------------------
+def _check_rope(rope: Any) -> float:
+    # a ROPE is a half-width in skill points; wider than one point (a quarter of the 1-5
+    # scale) it would call almost any effect negligible, so the same [0, 1] check as a
+    # probability applies (pyramid.errors.check_prob, the one place arguments are checked)
+    return check_prob("rope", rope, closed_low=True)
+
+
+def _as_result(result: Any) -> Any:
+    if isinstance(result, str | Path):
+        from pyramid.fit import load
+
+        return load(result)
+    missing = [a for a in ("expected_skill", "spec", "data") if not hasattr(result, a)]
+    if missing:
+        raise InputError(
+            f"result must be a fitted result (pyramid.fit() or pyramid.load()) or the path of "
+            f"a results file; got {type(result).__name__} without {', '.join(missing)}"
+        )
+    return result
+
+
+def _prior_available(result: Any) -> tuple[bool, str]:
+    idata = getattr(result, "idata", None)
+    children = getattr(idata, "children", {}) if idata is not None else {}
+    if "prior" not in children:
+        return False, ("the result has no prior draws (fit() stores them; a result without "
+                       "them cannot give a Savage-Dickey Bayes factor)")
+    return True, ""
+
+
+def compare(
+    result: Any,
+    contrasts: str | Sequence[str] | None = None,
+    rope: float = 0.1,
+    ci_prob: float = 0.95,
+) -> pd.DataFrame:
+    """Posterior contrasts on the skill scale: the Bayesian replacement of the report's t-tests.
+
+    Parameters
+    ----------
+    result : FitResult or str or Path
+        A fitted result (:func:`pyramid.fit`, :func:`pyramid.load`) or a results file. Only
+        its ``expected_skill(newdata, group=)``, ``spec``, ``data`` and prior draws are used.
+    contrasts : str or list of str, optional
+        Contrasts in the contrast syntax (module docstring), e.g.
+        ``"training=programme - training=none"`` or ``"label: {clinician=1,
+        discussion=systemic} - {clinician=0, discussion=non_systemic}"``. The word
+        ``"default"`` in the list stands for the default contrasts. ``None`` (default): the
+        default contrasts (:func:`default_contrasts`): each training level against none, the
+        programme against the rest, the discussion levels against each other, clinician
+        present against absent, the complete pyramid against none of it, and for the path
+        model the direct, indirect and total effects of clinician presence and of a trained
+        CSW lead. Contrasts whose covariates the model lacks are left out with a note in
+        ``attrs["notes"]``.
+    rope : float, default 0.1
+        Half-width of the region of practical equivalence, in skill points, in [0, 1].
+    ci_prob : float, default 0.95
+        Probability of the equal-tailed posterior intervals, in (0, 1].
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per contrast, with the columns below (also in :data:`COLUMNS_DOC`). A
+        contrast ``A - B`` is the expected skill (group effects at zero) under setting A minus
+        that under B, each averaged over the rows the model used with every covariate not
+        named held at the row's value (marginal standardisation; see the module docstring).
+
+        ==================== ================================================================
+        contrast             what is compared, in words
+        key                  short machine name (default contrasts: ``programme_vs_none``,
+                             ``clinician_total``, ...; user contrasts: the label, else the
+                             definition)
+        effect               ``direct`` (covariates not named held), ``total`` (a covariate
+                             integrated out over the model, ``?``) or ``indirect``
+                             (total - direct, draw by draw)
+        definition           the contrast in the contrast syntax (indirect: ``TOTAL -
+                             DIRECT`` keys)
+        estimate             posterior mean (skill points, 1-5 scale)
+        sd                   posterior standard deviation
+        ci_lower, ci_upper   equal-tailed ``ci_prob`` posterior interval
+        ci_prob              the interval's probability
+        p_direction          max(P(delta > 0), P(delta < 0))
+        direction            ``+`` or ``-``: the more probable sign (``""`` for a contrast
+                             that is 0 by construction)
+        evidence_ratio       p_direction / (1 - p_direction): P(delta > 0) / P(delta < 0)
+                             for ``+``, the inverse for ``-`` (always >= 1)
+        evidence_ratio_bound ``>`` where no draw fell on the other side (then a lower bound
+                             from a 95 % upper bound on that side's probability), else ``""``
+        rope                 the ROPE half-width (skill points)
+        p_rope               P(|delta| < rope)
+        bf10                 Savage-Dickey Bayes factor, non-zero contrast against none
+                             (:func:`savage_dickey`); NaN where not computable
+        bf10_bound           ``>`` where the draws lie too far from 0 to estimate the
+                             posterior density there (bf10 is then a lower bound), else ``""``
+        log_bf10_se          approximate Monte Carlo SE of log(bf10) (NaN for a bound)
+        bf10_note            why bf10 is empty or a bound, else ``""``
+        ess                  bulk effective sample size of the contrast's draws
+        n_draws              posterior draws (chains x draws)
+        prior_draws          prior draws behind the Savage-Dickey prior density
+        model, priors        the fitted model's and prior set's names
+        note                 anything else about the contrast
+        ==================== ================================================================
+
+        ``attrs["notes"]`` lists default contrasts left out and how covariates were set.
+
+    Raises
+    ------
+    InputError
+        A bad contrast (naming the bad token and what was allowed), ``rope`` outside [0, 1],
+        ``ci_prob`` outside (0, 1], or something that is not a fitted result.
+
+    Examples
+    --------
+    Fitting takes a minute, so these lines are not run as tests (tests/test_compare.py
+    does that):
+
+    >>> import pyramid as pyr
+    >>> res = pyr.fit(pyr.datasets.load_rsw2017(), random_seed=1)   # doctest: +SKIP
+    >>> table = pyr.compare(res)                                     # doctest: +SKIP
+    >>> pyr.compare(res, ["programme vs rest: training=programme - training=none|other|mla",
+    ...                   "clinician total: {clinician=1, discussion=?} - "
+    ...                   "{clinician=0, discussion=?}"], rope=0.2)  # doctest: +SKIP
+
+    Arguments are checked before anything is computed:
+
+    >>> compare("result.nc", rope=1.5)
+    Traceback (most recent call last):
+    ...
+    pyramid.errors.InputError: rope must be in [0, 1], got 1.5
+    >>> compare("no-such-file.nc")
+    Traceback (most recent call last):
+    ...
+    pyramid.errors.InputError: results file 'no-such-file.nc' does not exist
+    """
+    rope = _check_rope(rope)
+    ci_prob = check_prob("ci_prob", ci_prob)
+    result = _as_result(result)
+    spec = result.spec
+    covs = _covariates(spec)
+    notes: list[str] = []
+
+    if contrasts is None:
+        wanted: list[Any] = ["default"]
+    elif isinstance(contrasts, str):
+        wanted = [contrasts]
+    elif isinstance(contrasts, Iterable):
+        wanted = list(contrasts)
+        if not wanted:
+            raise InputError("contrasts is empty: give at least one contrast, or None for the "
+                             "default contrasts")
+    else:
+        raise InputError(f"contrasts must be a string, a list of strings or None, got "
+                         f"{type(contrasts).__name__}")
+    todo: list[Contrast] = []
+    for w in wanted:
+        if isinstance(w, Contrast):
+            todo.append(w)
+        elif isinstance(w, str) and w.strip().lower() == "default":
+            defaults, left_out = default_contrasts(spec)
+            todo += defaults
+            notes += left_out
+        else:
+            todo.append(parse_contrast(w, covs))
+    keys = [c.key for c in todo]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise InputError(f"contrasts named twice: {', '.join(dup)}; give each a distinct label "
+                         "('label: ...')")
+    by_key = {c.key: c for c in todo}
+
+    ev = _Evaluator(result, covs)
+    has_prior, prior_note = _prior_available(result)
+    prior_n = 0
+    post_draws: dict[str, np.ndarray] = {}
+    prior_draws: dict[str, np.ndarray | None] = {}
+
+    def draws_of(c: Contrast, group: str) -> np.ndarray:
+        if c.parts is not None:
+            total, direct = (by_key[k] for k in c.parts)
+            return draws_of(total, group) - draws_of(direct, group)
+        return ev.mean(c.a, group) - ev.mean(c.b, group)
+
+    rows = []
+    for c in todo:
+        if c.parts is not None and not all(k in by_key for k in c.parts):
+            raise InputError(f"contrast {c.key!r} needs the contrasts {c.parts}")
+        post = draws_of(c, "posterior")
+        prior = None
+        note = prior_note
+        if has_prior:
+            try:
+                prior = draws_of(c, "prior").ravel()
+                prior_n = prior.size
+            except (KeyError, ValueError) as exc:  # prior group lacks a variable
+                prior, note = None, f"the prior draws cannot give this contrast ({exc})"
+        post_draws[c.key], prior_draws[c.key] = post, prior
+        row = _summarise(c, post, prior, rope=rope, ci_prob=ci_prob, prior_note=note)
+        row["prior_draws"] = 0 if prior is None else prior.size
+        rows.append(row)
+
+    table = pd.DataFrame(rows)
+    table["model"] = spec.name
+    table["priors"] = getattr(getattr(result, "priors", None), "name", "")
+    table = table[list(COLUMNS_DOC)]
+    held = ("every covariate a contrast does not name is held at each row's value and the "
+            f"expected skill averaged over the model's {len(ev.pop)} rows (marginal "
+            "standardisation)")
+    if any(cov.integrable for cov in covs.values()):
+        held += ("; where a row's discussion or clinician was not observed it is held at the "
+                 "values observed in the data, with their frequencies")
+    notes.append(held)
+    table.attrs["notes"] = notes
+    table.attrs["prior_draws"] = prior_n
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# printing
+# --------------------------------------------------------------------------------------------
+def _fmt_big(v: float, bound: str) -> str:
+    if not np.isfinite(v):
+        return ""
+    if v >= 1000:
+        s = f"{v:.3g}".replace("e+0", "e").replace("e+", "e")
+    elif v >= 10:
+        s = f"{v:.0f}"
+    elif v >= 0.1:
+        s = f"{v:.2f}"
+    else:
+        s = f"{v:.2g}"
+    return f"{bound}{s}" if bound else s
+
+
+def compact(table: pd.DataFrame) -> pd.DataFrame:
+    """A short printable view of :func:`compare`'s table (what ``pyramid compare`` prints).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The frame :func:`compare` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Strings: ``contrast``, ``effect``, ``estimate`` (posterior mean and interval),
+        ``P(dir)`` (probability of direction and the sign), ``P(ROPE)``, ``BF10`` (``>`` for
+        a lower bound) and ``odds(dir)`` (the evidence ratio of the direction).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame([{"contrast": "a vs b", "effect": "direct", "estimate": 0.5,
+    ...     "ci_lower": 0.2, "ci_upper": 0.8, "p_direction": 0.999, "direction": "+",
+    ...     "p_rope": 0.01, "bf10": 41.7, "bf10_bound": ">", "evidence_ratio": 999.0,
+    ...     "evidence_ratio_bound": ""}])
+    >>> compact(t).iloc[0].tolist()
+    ['a vs b', 'direct', '0.50 [0.20, 0.80]', '0.999 +', '0.010', '>42', '999']
+    """
+    need = ["contrast", "effect", "estimate", "ci_lower", "ci_upper", "p_direction",
+            "direction", "p_rope", "bf10", "bf10_bound", "evidence_ratio",
+            "evidence_ratio_bound"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise InputError(f"compact needs a frame from compare(); missing columns {missing}")
+    out = pd.DataFrame({
+        "contrast": table["contrast"],
+        "effect": table["effect"],
+        "estimate": [f"{e:.2f} [{lo:.2f}, {hi:.2f}]" for e, lo, hi in
+                     zip(table["estimate"], table["ci_lower"], table["ci_upper"], strict=True)],
+        "P(dir)": ["" if not np.isfinite(p) else f"{p:.3f} {d}" for p, d in
+                   zip(table["p_direction"], table["direction"], strict=True)],
+        "P(ROPE)": [f"{p:.3f}" for p in table["p_rope"]],
+        "BF10": [_fmt_big(v, b) for v, b in zip(table["bf10"], table["bf10_bound"], strict=True)],
+        "odds(dir)": [_fmt_big(v, b) for v, b in
+                      zip(table["evidence_ratio"], table["evidence_ratio_bound"], strict=True)],
+    })
+    return out
