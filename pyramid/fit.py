@@ -192,11 +192,14 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> pd.DataF
     post = idata["posterior"].to_dataset()
     if var_names is None:
         # every varying quantity except the signed SDs and the z of their non-centred levels,
-        # sampling devices whose sign is arbitrary (the SDs and effects r = u * z are checked)
+        # sampling devices whose sign is arbitrary (the SDs and effects r = u * z are checked),
+        # and the discrete per-unit values drawn after sampling (<mediator>_unit)
         signed = {str(v)[: -len("_signed")] for v in post.data_vars if str(v).endswith("_signed")}
         device = {f"z_{s_[3:]}" for s_ in signed if s_.startswith("sd_")}
+        discrete = set(idata.attrs.get("discrete", [])) | {
+            v for v in post.data_vars if str(v).endswith("_unit")}
         var_names = [v for v in post.data_vars if not str(v).endswith("_signed")
-                     and str(v) not in device
+                     and str(v) not in device and str(v) not in discrete
                      and float(post[v].std()) > 1e-12 * max(1.0, float(abs(post[v]).max()))]
     post = post[var_names]
     rows = []
@@ -222,9 +225,12 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> pd.DataF
                 best_v, best_at = v, at
         return (float("nan") if best_v is None else best_v), best_at
 
-    rhat, rhat_at = worst(az.rhat(post), max)
-    ess_b, ess_b_at = worst(az.ess(post, method="bulk"), min)
-    ess_t, ess_t_at = worst(az.ess(post, method="tail"), min)
+    with warnings.catch_warnings():
+        # an element that never changes (a level fixed by the data) gives 0/0: NaN, skipped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rhat, rhat_at = worst(az.rhat(post), max)
+        ess_b, ess_b_at = worst(az.ess(post, method="bulk"), min)
+        ess_t, ess_t_at = worst(az.ess(post, method="tail"), min)
     rows.append(("r_hat", rhat, rhat_at, THRESHOLDS["r_hat"], bool(rhat <= THRESHOLDS["r_hat"])))
     rows.append(("ess_bulk", ess_b, ess_b_at, THRESHOLDS["ess_bulk"],
                  bool(ess_b >= THRESHOLDS["ess_bulk"])))
@@ -365,8 +371,10 @@ class FitResult:
 
         ci_prob = check_prob("ci_prob", ci_prob)
         post = self.posterior
-        rhat = az.rhat(post)
-        ess = az.ess(post, method="bulk")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # constant elements: NaN
+            rhat = az.rhat(post)
+            ess = az.ess(post, method="bulk")
         rows = []
         scale = self.info.get("scale", "skill")
         for name, (var, sel) in json.loads(self.info["coefs"]).items():
@@ -599,14 +607,15 @@ def load(path: str | Path) -> FitResult:
 # --------------------------------------------------------------------------------------------
 # fitting
 # --------------------------------------------------------------------------------------------
-def _sample_nutpie(built, *, draws, tune, chains, cores, seed, progressbar, target_accept,
+def _sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressbar, target_accept,
                    adaptation):
     import nutpie
 
-    from pyramid.models.compiled import compile_model
+    from pyramid.models.compiled import compile_cached
 
     t0 = time.perf_counter()
-    cm = compile_model(built.model, initvals=built.initvals)
+    key = (built.data.spec.text, json.dumps(_priors_to_dict(priors), sort_keys=True))
+    cm = compile_cached(built.model, key, initvals=built.initvals)
     compiled = cm.to_nutpie()
     t1 = time.perf_counter()
     kwargs = {"target_accept": target_accept} if target_accept else {}
@@ -729,7 +738,8 @@ def fit(
 
     canon = _as_canonical(data, spec, validate)
     sha = data_hash(canon)
-    md = prepare(spec, canon)
+    # pyramid.validate(model=...) already warned about the rows the model leaves out
+    md = prepare(spec, canon, warn=not validate)
     if verbose:
         for note in md.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -752,7 +762,7 @@ def fit(
     if used == "nutpie":
         try:
             dt, timings = _sample_nutpie(
-                built, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
+                built, prior_set, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                 progressbar=progressbar, target_accept=target_accept, adaptation=adaptation,
             )
         except (RuntimeError, ValueError, TypeError, ImportError, OSError) as exc:
@@ -819,6 +829,7 @@ def fit(
     if prior_predictive:
         pp = generated.predictive(md, prior, prior_rng, condition_latent=False)
         groups["prior_predictive"] = _predictive_dataset(pp, (1, prior_draws), md)
+    groups["constant_data"] = _frame_to_dataset(md.frame)
     idata = xr.DataTree.from_dict(groups)
     timings["post_s"] = time.perf_counter() - t_post
 
@@ -953,16 +964,22 @@ def loo_table(results: dict[str, FitResult]) -> tuple[pd.DataFrame, list[str]]:
                 "refit without them (reloo) or use k-fold cross-validation"
             )
         outcome[label] = (res.spec.family, res.spec.outcome, len(res.data), res.info.get("data_sha256"))
-    if len({(o[1], o[3]) for o in outcome.values()}) > 1:
+    comparable = len({(o[1], o[2], o[3]) for o in outcome.values()}) == 1
+    if not comparable:
         notes.append(
-            "warning: the models were not fitted to the same outcome and rows (different "
-            "outcome, rows left out or data): their elpd values are not comparable"
+            "warning: the models were not fitted to the same outcome and rows (outcomes "
+            + ", ".join(f"{k}: {o[1]} on {o[2]} rows" for k, o in outcome.items())
+            + "): their elpd values are not comparable, so each model's LOO is shown alone "
+            "(no ranking, differences or weights)"
         )
-    if len(loos) == 1:
-        (label, lo), = loos.items()
-        table = pd.DataFrame([{"model": label, "rank": 0, "elpd": lo.elpd, "p": lo.p,
-                               "elpd_diff": 0.0, "weight": 1.0, "se": lo.se, "dse": 0.0,
-                               "warning": bool(lo.warning)}])
+    if len(loos) == 1 or not comparable:
+        table = pd.DataFrame([
+            {"model": label, "rank": np.nan if not comparable else 0, "elpd": lo.elpd,
+             "p": lo.p, "elpd_diff": np.nan if not comparable else 0.0,
+             "weight": np.nan if not comparable else 1.0, "se": lo.se,
+             "dse": np.nan if not comparable else 0.0, "warning": bool(lo.warning)}
+            for label, lo in loos.items()
+        ])
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -1030,9 +1047,10 @@ def prior_check(
         from pyramid.datasets import load_rsw2017
 
         data = load_rsw2017()
-    canon = _as_canonical(data, spec, validate)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # rows the model leaves out do not matter to a check of what the priors imply
+        warnings.simplefilter("ignore", UserWarning)
+        canon = _as_canonical(data, spec, validate)
         md = prepare(spec, canon, warn=False)
     built = build(md, prior_set)
     prior = _prior_draws(built, draws, seed)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc.distributions.dist_math import normal_lcdf
 from scipy import stats
 
 from pyramid.errors import InputError
@@ -74,8 +73,8 @@ def ordinal_logp(y, eta, cuts):
     ``log P(y = k) = log(Phi(c_k - eta) - Phi(c_{k-1} - eta))`` with ``c_{-1} = -inf``,
     ``c_{K-1} = inf``. The difference is taken on the tail with the larger mass:
     ``Phi(b) - Phi(a) = Phi(-a) - Phi(-b)``, and ``log(Phi(b) - Phi(a)) = log Phi(b) +
-    log1mexp(log Phi(a) - log Phi(b))`` with log-CDFs from ``erfcx`` (PyMC's
-    ``normal_lcdf``), so probabilities far in the tails keep their precision. The open end of
+    log1mexp(log Phi(a) - log Phi(b))`` with log-CDFs from ``erfcx`` (:func:`log_ndtr`), so
+    probabilities far in the tails keep their precision. The open end of
     the first and last categories is replaced by a finite bound 40 units away, whose
     contribution (below ``Phi(-40) / Phi(0)``, about 1e-350) vanishes in double precision;
     this keeps infinities, and NaN gradients, out of the graph and needs two log-CDFs a rating.
@@ -102,13 +101,30 @@ def ordinal_logp(y, eta, cuts):
     flip = pt.gt(a + b, 0.0)
     lo = pt.switch(flip, -b, a)
     hi = pt.switch(flip, -a, b)
-    l_hi = normal_lcdf(0.0, 1.0, hi)
-    l_lo = normal_lcdf(0.0, 1.0, lo)
+    l_hi = log_ndtr(hi)
+    l_lo = log_ndtr(lo)
     return l_hi + pt.log1mexp(pt.minimum(l_lo - l_hi, -1e-300))
 
 
 #: Distance of the stand-in for an open end of the first / last category.
 _OPEN = 40.0
+
+_SQRT2 = np.sqrt(2.0)  # float64: a Python 2.0 would become a float32 constant in PyTensor
+
+
+def log_ndtr(x):
+    """log Phi(x) in float64, accurate in both tails (``erfcx`` below -1, ``erfc`` above).
+
+    PyMC's ``normal_lcdf`` computes ``sqrt(2.0)`` from a float32 constant, which costs about
+    1e-8 relative precision; this keeps every constant in float64.
+    """
+    sqrt2 = pt.constant(_SQRT2, dtype="float64")
+    half = pt.constant(0.5, dtype="float64")
+    return pt.switch(
+        pt.lt(x, -1.0),
+        pt.log(pt.erfcx(-x / sqrt2) * half) - half * pt.sqr(x),
+        pt.log1p(-pt.erfc(x / sqrt2) * half),
+    )
 
 
 def gaussian_marginal_logp(resid, sigma, levels, sds):
@@ -156,6 +172,14 @@ def gaussian_marginal_logp(resid, sigma, levels, sds):
         S = P * mg  # noqa: N806
         Q = S * mg  # noqa: N806
     return pt.sum(A - 0.5 * Q)
+
+
+def _loglik(ll):
+    """Add the model's log-likelihood (a Potential) and keep its value per draw as
+    ``loglik_total`` (a deterministic: a check of the likelihood code and a convergence
+    diagnostic of its own)."""
+    pm.Potential("loglik", ll)
+    pm.Deterministic("loglik_total", ll)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,10 +381,10 @@ def _gaussian(md: ModelData, priors: PriorSet) -> Built:
                 levels.append((index, g.n))
                 child = g
             ll = gaussian_marginal_logp(y - eta, sigma, levels, list(reversed(sds)))
-            pm.Potential("loglik", ll)
+            _loglik(ll)
         else:
             mu = eta + _group_effects(md, priors, "sd")
-            pm.Potential("loglik", pm.logp(pm.Normal.dist(mu, sigma), y).sum())
+            _loglik(pm.logp(pm.Normal.dist(mu, sigma), y).sum())
     return Built(model, md, "skill", coefs)
 
 
@@ -401,7 +425,7 @@ def _cumulative_probit(md: ModelData, priors: PriorSet) -> Built:
         pm.Deterministic("cutpoints", cuts_c + mean_fixed, dims="threshold")
         for j, lab in enumerate(coords["threshold"]):
             coefs[f"kappa[{j + 1}]"] = ("cutpoints", {"threshold": lab})
-        pm.Potential("loglik", ordinal_logp(y, eta, cuts_c).sum())
+        _loglik(ordinal_logp(y, eta, cuts_c).sum())
     return Built(model, md, "latent", coefs, initvals={"cutpoints_centred": init_cuts})
 
 
@@ -554,7 +578,7 @@ def _path_unit(md: ModelData, priors: PriorSet) -> Built:
             c_ok = pt.ones((n_units, 1), dtype=bool)
         ok = c_ok[:, :, None] & k_ok[:, None, :]
         joint = pt.switch(ok, ll_units + ll_med + ll_expo, -np.inf)
-        pm.Potential("loglik", pt.special.logsumexp(joint, axis=(1, 2)).sum())
+        _loglik(pt.special.logsumexp(joint, axis=(1, 2)).sum())
         derived = _path_effects(md, pat_terms, m["pat_data"], weights, m["e_expo"], m["med_vec"],
                                 m["m_effects"], m["m_expo"], m["m_cuts"], m["effects"], m["rate"],
                                 m["k_med"])
@@ -673,7 +697,7 @@ def _path_row(md: ModelData, priors: PriorSet) -> Built:
         k_ok = pt.eq(med_obs[:, None], -1) | pt.eq(med_obs[:, None], ks[None, :])
         ok = c_ok[:, :, None] & k_ok[:, None, :]
         joint = pt.switch(ok, ll_skill + ll_med + ll_expo, -np.inf)
-        pm.Potential("loglik", pt.special.logsumexp(joint, axis=(1, 2)).sum())
+        _loglik(pt.special.logsumexp(joint, axis=(1, 2)).sum())
 
         # ---- derived effects on skill ----
         derived = _path_effects(md, pat_terms, pat_data, weights, e_expo, med_vec, m_effects,

@@ -28,7 +28,7 @@ from pytensor.graph import clone_replace
 
 from pyramid.errors import InputError
 
-__all__ = ["CompiledModel", "compile_model"]
+__all__ = ["CompiledModel", "compile_model", "compile_cached"]
 
 #: PyTensor mode of the compiled functions: numba, cached on disk by PyTensor.
 MODE = "NUMBA"
@@ -79,14 +79,9 @@ class CompiledModel:
 
     def expand(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Constrained values and deterministics at an unconstrained point."""
-        (flat,) = self._expand_fn(np.asarray(x, dtype="float64"),
-                                  *[self.data[k] for k in self._expand_shared])
-        out, start = {}, 0
-        for name, shape in zip(self.names, self.shapes, strict=True):
-            n = math.prod(shape)
-            out[name] = np.asarray(flat[start:start + n]).reshape(shape)
-            start += n
-        return out
+        values = self._expand_fn(np.asarray(x, dtype="float64"),
+                                 *[self.data[k] for k in self._expand_shared])
+        return {name: np.asarray(v) for name, v in zip(self.names, values, strict=True)}
 
     def initial_point(self, seed: int) -> np.ndarray:
         """A jittered initial point (flat, unconstrained).
@@ -141,13 +136,9 @@ class CompiledModel:
 
         def make_expand_fn(seed1, seed2, chain):
             def expand(x, **shared):
-                (flat,) = expand_fn(x, *[shared[k] for k in expand_keys])
-                out, start = {}, 0
-                for name, shape in zip(names, shapes, strict=True):
-                    n = math.prod(shape)
-                    out[name] = np.asarray(flat[start:start + n], dtype="float64").reshape(shape)
-                    start += n
-                return out
+                values = expand_fn(x, *[shared[k] for k in expand_keys])
+                return {name: np.asarray(v, dtype="float64").reshape(shape)
+                        for name, v, shape in zip(names, values, shapes, strict=True)}
 
             return expand
 
@@ -196,9 +187,16 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
     CompiledModel
     """
     value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
-    shapes = {v.name: tuple(int(s) for s in model.initial_point(0)[v.name].shape) for v in value_vars}
+    init = make_initial_point_fn(
+        model=model,
+        overrides=initvals,
+        jitter_rvs=set(model.free_RVs) if jitter else set(),
+        return_transformed=True,
+    )
+    with _INIT_LOCK:
+        ip = init(0)
     free_names = [v.name for v in value_vars]
-    free_shapes = [shapes[n] for n in free_names]
+    free_shapes = [tuple(int(d) for d in np.shape(ip[n])) for n in free_names]
     slices, start = [], 0
     for shp in free_shapes:
         n = math.prod(shp)
@@ -215,29 +213,19 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
     grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
     logp_r, grad_r = clone_replace([logp, grad], replacements)
 
-    remaining = [v for v in model.unobserved_value_vars if v.name not in free_names]
-    # constrained values of the free RVs first (they are what the trace should hold)
-    outs, names, out_shapes = [], [], []
-    ip = model.initial_point(0)
-    for rv in model.free_RVs:
-        outs.append(rv)
-        names.append(rv.name)
-    for v in remaining:
-        if v.name in names:
-            continue
-        outs.append(v)
-        names.append(v.name)
+    # constrained values of the free RVs first (they are what the trace holds), then the
+    # deterministics
+    outs, names = list(model.free_RVs), [rv.name for rv in model.free_RVs]
+    for v in model.unobserved_value_vars:
+        if v.name not in free_names and v.name not in names:
+            outs.append(v)
+            names.append(v.name)
     outs_values = model.replace_rvs_by_values(outs)
-    with model:
-        shape_fn = compile_pymc(value_vars, outs_values, on_unused_input="ignore", mode="FAST_COMPILE")
-    example = shape_fn(*[ip[v.name] for v in value_vars])
-    out_shapes = [tuple(np.shape(e)) for e in example]
-    flat = pt.concatenate([pt.as_tensor(o).ravel().astype("float64") for o in outs_values])
-    (flat_r,) = clone_replace([flat], replacements)
+    outs_r = clone_replace([pt.as_tensor(o).astype("float64") for o in outs_values], replacements)
 
     with model:
         logp_pt = compile_pymc([joined], [logp_r, grad_r], mode=mode)
-        expand_pt = compile_pymc([joined], [flat_r], mode=mode)
+        expand_pt = compile_pymc([joined], outs_r, mode=mode)
 
     shared_names = {var: name for name, var in _data_vars(model).items()}
 
@@ -252,12 +240,10 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
         return keys
 
     data = {name: np.asarray(var.get_value()) for var, name in shared_names.items()}
-    init = make_initial_point_fn(
-        model=model,
-        overrides=initvals,
-        jitter_rvs=set(model.free_RVs) if jitter else set(),
-        return_transformed=True,
-    )
+    expand_fn = expand_pt.vm.jit_fn if hasattr(expand_pt.vm, "jit_fn") else _stateful(expand_pt)
+    expand_keys = shared_keys(expand_pt)
+    x0 = np.concatenate([np.asarray(ip[n], dtype="float64").ravel() for n in free_names])
+    out_shapes = [tuple(np.shape(o)) for o in expand_fn(x0, *[data[k] for k in expand_keys])]
     dims = {name: tuple(d) for name, d in model.named_vars_to_dims.items() if d is not None}
     coords = {k: (list(v) if v is not None else None) for k, v in model.coords.items()}
     return CompiledModel(
@@ -268,14 +254,50 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
         coords=coords,
         data=data,
         _logp_fn=logp_pt.vm.jit_fn if hasattr(logp_pt.vm, "jit_fn") else _stateful(logp_pt),
-        _expand_fn=expand_pt.vm.jit_fn if hasattr(expand_pt.vm, "jit_fn") else _stateful(expand_pt),
+        _expand_fn=expand_fn,
         _logp_shared=shared_keys(logp_pt),
-        _expand_shared=shared_keys(expand_pt),
+        _expand_shared=expand_keys,
         _init_fn=init,
         _free_names=free_names,
         _free_slices=slices,
         _free_shapes=free_shapes,
     )
+
+
+_CACHE: dict[tuple, CompiledModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _signature(model: pm.Model, key: Any) -> tuple:
+    """What the compiled graph depends on besides data values: the caller's key (spec and
+    priors), the data containers' names, shapes and dtypes, and the dims' lengths."""
+    data = tuple(sorted((n, tuple(np.shape(v.get_value())), str(v.get_value().dtype))
+                        for n, v in _data_vars(model).items()))
+    dims = tuple(sorted((k, len(v) if v is not None else -1) for k, v in model.coords.items()))
+    return (key, data, dims)
+
+
+def compile_cached(model: pm.Model, key: Any, *, initvals: dict | None = None) -> CompiledModel:
+    """:func:`compile_model`, reusing an earlier compilation of the same design in this process.
+
+    Two models with the same ``key`` (e.g. spec text and prior set) and the same data shapes
+    and dims have the same graph, so the compiled functions are reused with the new model's
+    data, coordinates and initial values (no rewriting or JIT again): what repeated fits of
+    simulated data sets of one design need.
+    """
+    sig = _signature(model, key)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(sig)
+    if cached is None:
+        cm = compile_model(model, initvals=initvals)
+        with _CACHE_LOCK:
+            _CACHE[sig] = cm
+        return cm
+    data = {name: np.asarray(var.get_value()) for name, var in _data_vars(model).items()}
+    init = make_initial_point_fn(model=model, overrides=initvals,
+                                 jitter_rvs=set(model.free_RVs), return_transformed=True)
+    coords = {k: (list(v) if v is not None else None) for k, v in model.coords.items()}
+    return replace(cached, data={k: data[k] for k in cached.data}, coords=coords, _init_fn=init)
 
 
 def _stateful(fn):  # pragma: no cover - only for non-numba modes

@@ -1,0 +1,275 @@
+"""Fitting, results and results files: small fitted fixtures with a fixed seed."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from pyramid.cli import main
+from pyramid.data.simulate import simulate
+from pyramid.errors import InputError
+
+pytest.importorskip("nutpie")
+
+from pyramid.fit import FitResult, diagnose, fit, load, loo_table, prior_check  # noqa: E402
+
+DRAWS = dict(draws=300, tune=300, progressbar=False, verbose=False)
+
+
+def _quiet_fit(data, **kw):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="pyramid")
+        return fit(data, **{**DRAWS, **kw})
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from pyramid.datasets import load_rsw2017
+
+    return load_rsw2017()
+
+
+@pytest.fixture(scope="module")
+def sim():
+    # the same design as tests/test_models.py: the compiled graph is reused from the cache
+    return simulate((6, 3, 2, 2), seed=5, mix={"discussion_observed": 0.6})
+
+
+@pytest.fixture(scope="module")
+def skill_fit(reference):
+    return _quiet_fit(reference, model="skill", random_seed=11, posterior_predictive=True,
+                      prior_predictive=True)
+
+
+@pytest.fixture(scope="module")
+def pyramid_fit(sim):
+    return _quiet_fit(sim.data, model="pyramid", random_seed=12)
+
+
+def test_result_holds_every_group(skill_fit, pyramid_fit):
+    for res in (skill_fit, pyramid_fit):
+        assert isinstance(res, FitResult)
+        for group in ("posterior", "prior", "sample_stats", "observed_data", "log_likelihood",
+                      "constant_data"):
+            assert group in res.idata.children, group
+        post = res.idata["posterior"]
+        assert post.sizes["chain"] == 2 and post.sizes["draw"] == 300
+        prior = res.idata["prior"]
+        assert prior.sizes["chain"] == 1 and prior.sizes["draw"] == 500
+        assert res.idata["log_likelihood"]["obs"].dims == ("chain", "draw", "row")
+        assert res.info["sampler"] == "nutpie"
+        assert len(res.info["data_sha256"]) == 64
+    for group in ("posterior_predictive", "prior_predictive"):
+        assert skill_fit.idata[group]["skill"].shape[-1] == len(skill_fit.data)
+    # the integrated-out effects are drawn afterwards and named by their ids
+    post = skill_fit.posterior
+    assert list(post["r_unit"].coords["unit"].values) == list(
+        pd.unique(skill_fit.data["unit"].astype(str)))
+    post = pyramid_fit.posterior
+    for name in ("r_unit", "r_worker", "r_authority", "discussion_unit", "clinician_unit",
+                 "indirect_clinician", "total_csw"):
+        assert name in post, name
+    # a unit whose discussion was observed keeps it in every draw
+    codes = pyramid_fit.posterior["discussion_unit"].values
+    frame = pyramid_fit.data
+    observed = frame.dropna(subset=["discussion"]).groupby("unit")["discussion"].first()
+    units = list(post["discussion_unit"].coords["path_unit"].values)
+    for unit, level in observed.items():
+        j = units.index(str(unit))
+        assert np.all(codes[..., j] == list(frame["discussion"].cat.categories).index(level))
+
+
+def test_rows_left_out_are_counted(skill_fit, pyramid_fit, reference):
+    assert skill_fit.dropped == {"clinician": 50, "discussion": 50}
+    assert skill_fit.n_dropped == 50 and len(skill_fit.data) == 22
+    assert pyramid_fit.dropped == {} and pyramid_fit.n_dropped == 0
+    assert any("worker effects left out" in n for n in skill_fit.info["notes"])
+
+
+def test_same_seed_same_draws(skill_fit, reference):
+    again = _quiet_fit(reference, model="skill", random_seed=11, posterior_predictive=True,
+                       prior_predictive=True)
+    for group in ("posterior", "prior", "posterior_predictive", "log_likelihood"):
+        a, b = skill_fit.idata[group].to_dataset(), again.idata[group].to_dataset()
+        for v in a.data_vars:
+            np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=f"{group}/{v}")
+    other = _quiet_fit(reference, model="skill", random_seed=12)
+    assert not np.array_equal(other.posterior["sigma"].values, skill_fit.posterior["sigma"].values)
+
+
+def test_diagnostics_table(skill_fit):
+    diag = skill_fit.diagnostics
+    assert list(diag.columns) == ["check", "value", "where", "threshold", "passed", "advice"]
+    assert list(diag["check"]) == ["divergences", "r_hat", "ess_bulk", "ess_tail", "e_bfmi"]
+    assert diag.loc[diag.check == "r_hat", "value"].item() < 1.05
+    # a failing check says what to do
+    bad = skill_fit.idata.copy()
+    stats = bad["sample_stats"].to_dataset()
+    stats["diverging"] = stats["diverging"] | True
+    bad["sample_stats"] = xr.DataTree(stats)
+    d2 = diagnose(bad)
+    row = d2[d2.check == "divergences"].iloc[0]
+    assert not row.passed and "target_accept" in row.advice
+
+
+def test_expected_skill_skill_model_is_the_linear_predictor(skill_fit):
+    new = pd.DataFrame({"training": ["none", "programme"], "clinician": [0, 1],
+                        "discussion": ["non_systemic", "systemic"]})
+    e = skill_fit.expected_skill(new)
+    assert e.dims == ("chain", "draw", "row") and e.shape == (2, 300, 2)
+    post = skill_fit.posterior
+    np.testing.assert_allclose(e.isel(row=0).values, post["intercept"].values, rtol=1e-12)
+    full = (post["intercept"] + post["b_training"].sel(training="programme")
+            + post["b_clinician"] + 2 * post["b_discussion"])
+    np.testing.assert_allclose(e.isel(row=1).values, full.values, rtol=1e-12)
+    prior = skill_fit.expected_skill(new, group="prior")
+    assert prior.shape == (1, 500, 2)
+    with pytest.raises(InputError, match="missing on 1 row"):
+        skill_fit.expected_skill(new.assign(discussion=["systemic", None]))
+    with pytest.raises(InputError, match="group must be"):
+        skill_fit.expected_skill(new, group="likelihood")
+
+
+def test_expected_skill_pyramid_integrates_a_missing_discussion(pyramid_fit):
+    levels = ["non_systemic", "green_shoots", "systemic"]
+    fixed = pd.DataFrame({"training": "none", "clinician": 1, "csw": 1, "discussion": levels})
+    missing = pd.DataFrame({"training": ["none"], "clinician": [1], "csw": [1],
+                            "discussion": [None]})
+    e_fixed = pyramid_fit.expected_skill(fixed).values
+    e_miss = pyramid_fit.expected_skill(missing).values[..., 0]
+    # a weighted average of the three conditional values, draw by draw
+    assert np.all(e_miss >= e_fixed.min(axis=-1) - 1e-12)
+    assert np.all(e_miss <= e_fixed.max(axis=-1) + 1e-12)
+    # the derived total effect of clinician equals the expected-skill difference averaged
+    # over the rows' csw, with discussion integrated out (a total effect)
+    rows = pyramid_fit.data
+    from pyramid.models.design import derive_csw
+
+    csw = derive_csw(rows)
+    both = pd.concat([pd.DataFrame({"training": "none", "clinician": c, "csw": csw,
+                                    "discussion": None}) for c in (0, 1)], ignore_index=True)
+    e = pyramid_fit.expected_skill(both).values
+    n = len(csw)
+    total = (e[..., n:] - e[..., :n]).mean(axis=-1)
+    np.testing.assert_allclose(total, pyramid_fit.posterior["total_clinician"].values, rtol=1e-6)
+
+
+def test_coefs_use_truth_names(skill_fit):
+    table = skill_fit.coefs()
+    assert list(table["name"]) == ["intercept", "training[other]", "training[mla]",
+                                   "training[programme]", "clinician", "discussion"]
+    assert (table["lower"] < table["mean"]).all() and (table["mean"] < table["upper"]).all()
+
+
+def test_save_and_load_round_trip(pyramid_fit, tmp_path):
+    path = pyramid_fit.save(tmp_path / "fit.nc")
+    res = load(path)
+    assert res.spec == pyramid_fit.spec and res.spec.text == pyramid_fit.spec.text
+    assert res.priors.classes == pyramid_fit.priors.classes
+    assert res.info["seed"] == 12 and res.info["sampler"] == "nutpie"
+    assert res.info["data_sha256"] == pyramid_fit.info["data_sha256"]
+    assert "pymc" in res.info["versions"]
+    pd.testing.assert_frame_equal(res.data, pyramid_fit.data, check_dtype=True)
+    new = pd.DataFrame({"training": ["mla"], "clinician": [None], "csw": [0],
+                        "discussion": [None]})
+    np.testing.assert_array_equal(res.expected_skill(new).values,
+                                  pyramid_fit.expected_skill(new).values)
+    pd.testing.assert_frame_equal(res.coefs(), pyramid_fit.coefs())
+    assert res.diagnostics["check"].tolist() == pyramid_fit.diagnostics["check"].tolist()
+    with pytest.raises(InputError, match=r"must end in \.nc"):
+        pyramid_fit.save(tmp_path / "fit.csv")
+
+
+def test_load_refuses_other_files(pyramid_fit, tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load(tmp_path / "nothing.nc")
+    plain = tmp_path / "plain.nc"
+    xr.DataTree.from_dict({"posterior": pyramid_fit.posterior}).to_netcdf(plain, engine="h5netcdf")
+    with pytest.raises(InputError, match="not a pyramid results file"):
+        load(plain)
+    good = pyramid_fit.save(tmp_path / "good.nc")
+    raw = good.read_bytes()
+    truncated = tmp_path / "truncated.nc"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(InputError, match="damaged, truncated"):
+        load(truncated)
+    text = tmp_path / "text.nc"
+    text.write_text("not a netcdf file")
+    with pytest.raises(InputError, match="cannot read"):
+        load(text)
+
+
+def test_loo_table(skill_fit, pyramid_fit):
+    table, notes = loo_table({"skill": skill_fit})
+    assert table.loc[0, "model"] == "skill" and np.isfinite(table.loc[0, "elpd"])
+    table, notes = loo_table({"skill": skill_fit, "pyramid": pyramid_fit})
+    assert any("not comparable" in n for n in notes)
+    assert table["rank"].isna().all()
+
+
+def test_bad_arguments(reference):
+    for kwargs, match in [
+        ({"draws": 0}, "draws"),
+        ({"chains": 1.5}, "chains"),
+        ({"random_seed": -1}, "random_seed"),
+        ({"sampler": "stan"}, "sampler"),
+        ({"target_accept": 1.2}, "target_accept"),
+        ({"model": "nonsense"}, "unknown model spec"),
+        ({"priors": "vague"}, "unknown prior set"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            fit(reference, **{**DRAWS, **kwargs})
+    with pytest.raises(InputError, match="DataFrame"):
+        fit([1, 2], **DRAWS)
+
+
+def test_prior_check_table():
+    table, draws_ = prior_check("sceptical", "skill", draws=200, random_seed=3)
+    assert list(table.columns) == ["quantity", "q01", "q05", "q25", "q50", "q75", "q95", "q99",
+                                   "outside_1_5"]
+    row = table.set_index("quantity").loc["full pyramid minus reference"]
+    wide, _ = prior_check("default", "skill", draws=200, random_seed=3)
+    wrow = wide.set_index("quantity").loc["full pyramid minus reference"]
+    # the sceptical set implies a much narrower effect of the whole pyramid
+    assert row["q95"] - row["q05"] < 0.5 * (wrow["q95"] - wrow["q05"])
+    assert draws_["skill"].shape[0] == 200
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------------
+def test_cli_fit_loo_and_priors_check(reference, tmp_path, capsys):
+    csv = tmp_path / "rsw.csv"
+    reference.to_csv(csv, index=False)
+    out = tmp_path / "skill.nc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        code = main(["fit", str(csv), "--model", "skill", "--out", str(out), "--draws", "150",
+                     "--tune", "150", "--seed", "3", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert out.is_file()
+    assert "training[programme]" in captured.out
+    assert "convergence checks" in captured.err and "min bulk ESS" in captured.err
+    assert main(["loo", str(out)]) == 0
+    assert "elpd" in capsys.readouterr().out
+    png = tmp_path / "prior.png"
+    code = main(["priors", "check", "sceptical", "--model", "skill", "--draws", "100",
+                 "--seed", "1", "--plot", str(png)])
+    assert code == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "skill of an observation" in captured.out and png.is_file()
+
+
+def test_cli_bad_input_exits_2(tmp_path, capsys):
+    assert main(["fit", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x.nc")]) == 2
+    assert main(["loo", str(tmp_path / "none.nc")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["priors", "check", "vague"]) == 2
+    assert "unknown prior set" in capsys.readouterr().err
+    for cmd in (["fit", "--help"], ["loo", "--help"], ["priors", "check", "--help"]):
+        assert main(cmd) == 0
