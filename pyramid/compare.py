@@ -674,11 +674,24 @@ class _Evaluator:
                 nd[col] = pd.to_numeric(vals, errors="coerce").astype(float)
         return nd
 
+    def _collapse(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One row per distinct covariate setting, weights summed: the average is linear in
+        the weights, and expected_skill's cost grows with the rows (72 rows of the reference
+        data held and mixed become a few hundred, but only a few dozen distinct settings)."""
+        cols = list(self.covs)
+        keys = frame[cols].astype(object).where(frame[cols].notna(), "\0NA")
+        weights = frame["_w"].groupby([keys[c] for c in cols], sort=False).sum()
+        out = weights.index.to_frame(index=False)
+        out.columns = cols
+        out = out.astype(object).where(out != "\0NA", None)
+        out["_w"] = weights.to_numpy()
+        return out
+
     def mean(self, setting: _Setting, group: str) -> np.ndarray:
         """(chain, draw) draws of the row-averaged expected skill of ``setting``."""
         key = (setting, group)
         if key not in self._cache:
-            frame = self.frame(setting)
+            frame = self._collapse(self.frame(setting))
             draws = self.result.expected_skill(self.newdata(frame), group=group)
             arr = np.asarray(draws.transpose("chain", "draw", "row").values, dtype=float)
             if arr.shape[-1] != len(frame):
