@@ -21,6 +21,8 @@ fewer draws than the defaults (2 x 500 instead of 2 x 1000) to keep the gallery 
 # -----------------------
 # Eight authorities of five units with three workers each, one observation per worker, every
 # case discussion observed (the ``skill`` model leaves out rows without one).
+import warnings
+
 import pyramid as pyr
 from pyramid.data.simulate import default_effects
 from pyramid.project import compact
@@ -38,8 +40,6 @@ print(sim)
 # Each row: a factor's effect (skill points) in the new project and in RSW 2017, the
 # difference with its 95 % interval, and the posterior probability that the new project's
 # effect is the larger. ``n_new`` counts the new project's rows behind each effect.
-import warnings
-
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", pyr.DataWarning)  # one observation per worker: noted
     cmp = pyr.compare_project(sim.data, draws=500, tune=500, random_seed=1)

@@ -549,30 +549,24 @@ def compare_project(
     ProjectComparison
         ``.table`` has one row per analysis and quantity, with columns:
 
-        =================== =========================================================
-        analysis            ``default_priors``, ``rsw2017_priors`` or ``joint``
-        quantity            ``training[other]`` ... ``discussion``, ``mean_skill``
-        label               the quantity in words
-        new_estimate,       posterior mean and ``ci_prob`` interval in the new project
-        new_ci_lower,
-        new_ci_upper
-        reference_estimate, the same for RSW 2017
-        reference_ci_lower,
-        reference_ci_upper
-        difference_estimate, new minus RSW 2017
-        difference_ci_lower,
-        difference_ci_upper
-        prob_new_greater    posterior probability that new > RSW 2017
-        n_new               new project's rows behind it (rows at the factor's
-                            non-reference levels; all rows for mean skill): 0 means
-                            the new project's value is its prior
-        n_reference         RSW 2017's workers behind it (published Ns)
-        prob_below_typical  mean skill rows: P(new mean skill < 2)
-        prob_typical        P(2 <= new mean skill <= 2.5), the report's typical range
-        prob_above_typical  P(new mean skill > 2.5)
-        prob_above_highest  P(new mean skill > 3.24), the highest mean seen before
-        converged           every convergence check of the models behind the row passed
-        =================== =========================================================
+        - ``analysis``: ``default_priors``, ``rsw2017_priors`` or ``joint``;
+        - ``quantity``: ``training[other]`` ... ``discussion``, ``mean_skill``; ``label``: it
+          in words;
+        - ``new_estimate``, ``new_ci_lower``, ``new_ci_upper``: posterior mean and
+          ``ci_prob`` interval in the new project;
+        - ``reference_estimate``, ``reference_ci_lower``, ``reference_ci_upper``: the same for
+          RSW 2017;
+        - ``difference_estimate``, ``difference_ci_lower``, ``difference_ci_upper``: new minus
+          RSW 2017, draw by draw;
+        - ``prob_new_greater``: posterior probability that new > RSW 2017;
+        - ``n_new``: the new project's rows behind it (rows at the factor's non-reference
+          levels; all rows for mean skill): 0 means the new project's value is its prior;
+        - ``n_reference``: RSW 2017's workers behind it (published Ns);
+        - ``prob_below_typical``, ``prob_typical``, ``prob_above_typical``,
+          ``prob_above_highest`` (mean skill rows, else missing): P(new mean skill < 2),
+          P(2 <= it <= 2.5) (the report's typical range), P(> 2.5) and P(> 3.24) (the highest
+          mean seen before);
+        - ``converged``: every convergence check of the models behind the row passed.
 
     Raises
     ------
