@@ -51,6 +51,9 @@ _LAZY: dict[str, str] = {
     "plot_compare_project": "pyramid.project:plot_compare_project",
     # posterior comparisons (the t-test replacement)
     "compare": "pyramid.compare:compare",
+    # design analysis and calibration (many fits)
+    "design": "pyramid.design:design",
+    "calibrate": "pyramid.design:calibrate",
     # errors
     "PyramidError": "pyramid.errors:PyramidError",
     "InputError": "pyramid.errors:InputError",

@@ -599,6 +599,197 @@ def compare_project_cmd(
 
 
 # --------------------------------------------------------------------------------------------
+# design analysis and calibration (many fits)
+# --------------------------------------------------------------------------------------------
+JobsOpt = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", help="Local worker processes (default: one per core; 0: run "
+                 "in this process)."),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Run the fits on this Dask distributed scheduler "
+                 "(tcp://HOST:PORT) instead of local processes."),
+]
+DaskWorkersOpt = Annotated[
+    int | None,
+    typer.Option("--dask-workers", help="Start a local Dask cluster of this many "
+                 "single-threaded workers and run the fits there."),
+]
+NoProgressOpt = Annotated[
+    bool, typer.Option("--no-progress", help="No progress bar.")
+]
+
+
+def _run_summary(table) -> None:
+    rep = table.attrs.get("report", {})
+    info(f"{rep.get('ok', 0)} fits now, {rep.get('skipped', 0)} already in the folder, "
+         f"{rep.get('failed', 0)} failed now ({rep.get('backend', '')}, "
+         f"{rep.get('workers', 0)} workers, {rep.get('seconds', 0.0):.0f} s)")
+    failed = table.attrs.get("failed") or []
+    if failed:
+        info(f"warning: {len(failed)} fits failed (recorded in results.jsonl); the first: "
+             f"{failed[0]}")
+
+
+@app.command("design")
+def design_cmd(
+    out: Annotated[str, typer.Option("--out", "-o", help="Output folder (results.jsonl, "
+                                     "summary.csv, fits.csv, assurance.png); rerun with the "
+                                     "same arguments to resume.")],
+    authorities: Annotated[int, typer.Option("--authorities", "-A", help="Authorities.")] = 5,
+    units: Annotated[int, typer.Option("--units", "-U", help="Units per authority.")] = 4,
+    workers: Annotated[int, typer.Option("--workers", "-W", help="Workers per unit.")] = 4,
+    observations: Annotated[
+        int, typer.Option("--observations", "-O", help="Observations per worker.")
+    ] = 1,
+    effect: Annotated[
+        list[str] | None,
+        typer.Option("--effect", "-e", help="Planned true effect NAME=VALUE, repeatable "
+                     "(skill points; names as in 'pyramid simulate --help')."),
+    ] = None,
+    preset: Annotated[
+        str, typer.Option("--preset", help="Starting effects: 'report' (Tables 14-15) or "
+                          "'null'.")
+    ] = "report",
+    sd: Annotated[
+        list[str] | None,
+        typer.Option("--sd", help="Group SD NAME=VALUE, repeatable (default: the medians of "
+                     "the default prior set's SD priors for authority, unit and worker)."),
+    ] = None,
+    mix: Annotated[
+        list[str] | None,
+        typer.Option("--mix", help="Factor mix NAME=VALUE, repeatable (default: the "
+                     "simulator's, with discussion_observed=1)."),
+    ] = None,
+    sims: Annotated[int, typer.Option("--sims", "-n", help="Simulated data sets per design "
+                                      "point.")] = 100,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed of the run.")] = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option("--sweep", help="One design dimension and its values, e.g. "
+                     "units=2,4,8: an assurance curve."),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Analysis model.")] = "skill",
+    priors: Annotated[str, typer.Option("--priors", "-p", help="Prior set.")] = "default",
+    criterion: Annotated[
+        str, typer.Option("--criterion", help="Assurance criterion: direction (P(true sign) "
+                          ">= level), rope (P(beyond +/-rope on the true side) >= level) or "
+                          "width (interval width <= --width).")
+    ] = "direction",
+    level: Annotated[float, typer.Option("--level", help="Posterior probability the "
+                                         "criterion needs.")] = 0.95,
+    rope: Annotated[float, typer.Option("--rope", help="Half-width of the region of "
+                                        "practical equivalence.")] = 0.1,
+    width: Annotated[
+        float | None, typer.Option("--width", help="Target interval width (width criterion).")
+    ] = None,
+    ci_prob: Annotated[float, typer.Option("--ci-prob", help="Interval probability (width, "
+                                           "coverage).")] = 0.9,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Effect to report, repeatable (default: every effect "
+                     "of the model but the intercept)."),
+    ] = None,
+    draws: Annotated[int, typer.Option("--draws", help="Draws per chain.")] = 500,
+    tune: Annotated[int, typer.Option("--tune", help="Tuning draws per chain.")] = 500,
+    chains: Annotated[int, typer.Option("--chains", help="Chains per fit.")] = 2,
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
+    dask_workers: DaskWorkersOpt = None,
+    no_progress: NoProgressOpt = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Design analysis: assurance, interval width, coverage and bias of a planned study.
+
+    Simulates data sets of the planned design with the planned effects, fits each, and prints
+    per effect the share of fits that show it (assurance) with its Monte Carlo standard error,
+    the mean interval width, the coverage of the true value and the bias.
+    """
+    from pyramid.data.simulate import parse_assignments
+    from pyramid.design import design
+
+    table = design(
+        authorities, units, workers, observations,
+        effects=parse_assignments(effect or [], "effect"), preset=preset,
+        group_sds=parse_assignments(sd or [], "sd"), mix=parse_assignments(mix or [], "mix"),
+        sims=sims, sweep=sweep, model=model, priors=priors, criterion=criterion, level=level,
+        rope=rope, width=width, ci_prob=ci_prob, targets=target, draws=draws, tune=tune,
+        chains=chains, random_seed=seed, out=out, jobs=jobs, scheduler=scheduler,
+        dask_workers=dask_workers, progressbar=not no_progress,
+    )
+    _run_summary(table)
+    if str(fmt) == "csv":
+        emit(table, fmt)
+    else:
+        dims = [table["sweep"].iloc[0]] if table["sweep"].iloc[0] else []
+        shown = table[[*dims, "effect", "truth", "n_fits", "assurance",
+                       "assurance_mcse", "mean_width", "coverage", "coverage_mcse", "bias",
+                       "bias_mcse"]].round(3)
+        emit(shown, fmt, title=f"design analysis ({criterion} criterion at {level:g}; "
+             f"{ci_prob:.0%} intervals; Monte Carlo standard errors in *_mcse)")
+    info(f"wrote summary.csv, fits.csv and assurance.png to {out}")
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    out: Annotated[str, typer.Option("--out", "-o", help="Output folder (results.jsonl, "
+                                     "calibration.csv, ranks.csv, ranks.png); rerun with the "
+                                     "same arguments to resume.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model: skill or domains.")] = "skill",
+    sims: Annotated[int, typer.Option("--sims", "-n", help="Simulations.")] = 100,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed of the run.")] = None,
+    priors: Annotated[str, typer.Option("--priors", "-p", help="Prior set.")] = "default",
+    authorities: Annotated[int, typer.Option("--authorities", "-A", help="Authorities.")] = 5,
+    units: Annotated[int, typer.Option("--units", "-U", help="Units per authority.")] = 4,
+    workers: Annotated[int, typer.Option("--workers", "-W", help="Workers per unit.")] = 2,
+    observations: Annotated[
+        int, typer.Option("--observations", "-O", help="Observations per worker.")
+    ] = 2,
+    draws: Annotated[int, typer.Option("--draws", help="Draws per chain.")] = 500,
+    tune: Annotated[int, typer.Option("--tune", help="Tuning draws per chain.")] = 500,
+    chains: Annotated[int, typer.Option("--chains", help="Chains per fit.")] = 2,
+    thin_to: Annotated[int, typer.Option("--thin-to", help="Posterior draws each true value "
+                                         "is ranked among.")] = 99,
+    test: Annotated[str, typer.Option("--test", help="Test deciding 'pass': ecdf "
+                                      "(simultaneous ECDF) or chi2 (binned ranks).")] = "ecdf",
+    alpha: Annotated[float, typer.Option("--alpha", help="A parameter passes when its "
+                                         "p-value is at least this.")] = 0.01,
+    bins: Annotated[int | None, typer.Option("--bins", help="Bins of the chi-square test "
+                                             "and the histograms.")] = None,
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
+    dask_workers: DaskWorkersOpt = None,
+    no_progress: NoProgressOpt = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Simulation-based calibration: rank of each true value among posterior draws.
+
+    Draws parameters from the prior, outcomes from the model given them (on designs simulated
+    by the shared generative model), fits, and tests per parameter that the ranks of the true
+    values are uniform; writes rank histograms.
+    """
+    from pyramid.design import calibrate
+
+    table = calibrate(
+        model, sims, priors=priors, authorities=authorities, units=units, workers=workers,
+        observations=observations, draws=draws, tune=tune, chains=chains, thin_to=thin_to,
+        test=test, alpha=alpha, bins=bins, random_seed=seed, out=out, jobs=jobs,
+        scheduler=scheduler, dask_workers=dask_workers, progressbar=not no_progress,
+    )
+    _run_summary(table)
+    if str(fmt) == "csv":
+        emit(table, fmt)
+    else:
+        shown = table[["parameter", "fixed_effect", "n_sims", "statistic", "p_value",
+                       "chi2_p_value", "pass"]].round(4)
+        n_fail = int((~table["pass"]).sum())
+        emit(shown, fmt, title=f"simulation-based calibration of {model!r} ({test} test, "
+             f"alpha {alpha:g}): {len(table) - n_fail} of {len(table)} parameters pass")
+    info(f"wrote calibration.csv, ranks.csv and ranks.png to {out}")
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:

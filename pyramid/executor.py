@@ -342,13 +342,18 @@ def _keep(records: dict[str, dict], rec: dict) -> None:
         records[rec["key"]] = rec
 
 
-def _differences(old: dict, new: dict) -> str:
+def _differences(old: dict, new: dict, prefix: str = "") -> str:
+    """What differs between two identities, key by key (one level into nested dicts)."""
     keys = sorted(set(old) | set(new))
     parts = []
     for k in keys:
-        if _canonical(old.get(k)) != _canonical(new.get(k)):
-            a, b = _short(old.get(k)), _short(new.get(k))
-            parts.append(f"{k}: {a} in the folder, {b} now")
+        a, b = old.get(k), new.get(k)
+        if _canonical(a) == _canonical(b):
+            continue
+        if isinstance(a, dict) and isinstance(b, dict) and not prefix:
+            parts.append(_differences(a, b, prefix=f"{k}."))
+        else:
+            parts.append(f"{prefix}{k}: {_short(a)} in the folder, {_short(b)} now")
     return "; ".join(parts) or "the manifests differ"
 
 

@@ -1,0 +1,198 @@
+"""Simulation-based calibration: the uniformity tests, the prior draw, a tiny run, the CLI, and
+(slow) SBC of the skill model over 100 simulations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import pyramid as pyr
+from pyramid.cli import main
+from pyramid.design import plot_ranks, summarise_calibration, uniformity_test
+from pyramid.errors import InputError
+
+FAST = {"draws": 100, "tune": 100, "jobs": 0, "progressbar": False}
+
+
+# ------------------------------------------------------------------------------------------
+# the uniformity tests
+# ------------------------------------------------------------------------------------------
+def _ecdf_min_tail_by_hand(ranks, n_values):
+    """The ECDF statistic written out with scipy.stats.binom, point by point."""
+    n = len(ranks)
+    tails = []
+    for j in range(1, n_values):
+        c = int(np.sum(np.asarray(ranks) < j))
+        z = j / n_values
+        tails.append(min(stats.binom.cdf(c, n, z), stats.binom.sf(c - 1, n, z)))
+    return min(tails)
+
+
+def test_ecdf_statistic_matches_a_direct_computation():
+    ranks = np.random.default_rng(1).integers(0, 100, size=60)
+    u = uniformity_test(ranks, 100)
+    assert u["statistic"] == pytest.approx(_ecdf_min_tail_by_hand(ranks, 100), rel=1e-10)
+    cdf = np.array([np.mean(ranks < j) for j in range(1, 100)])
+    assert u["max_ecdf_diff"] == pytest.approx(np.max(np.abs(cdf - np.arange(1, 100) / 100)),
+                                               rel=1e-10)
+
+
+def test_chi_square_matches_scipy():
+    ranks = np.random.default_rng(2).integers(0, 100, size=200)
+    u = uniformity_test(ranks, 100)
+    assert u["bins"] == 20 and u["chi2_df"] == 19
+    # reference: scipy.stats.chisquare(np.histogram(ranks, bins=20, range=(0, 100))[0])
+    ref = stats.chisquare(np.histogram(ranks, bins=20, range=(0, 100))[0])
+    assert u["chi2"] == pytest.approx(ref.statistic, rel=1e-10)
+    assert u["chi2_p_value"] == pytest.approx(ref.pvalue, rel=1e-10)
+    assert uniformity_test(ranks, 100, bins=4)["chi2_df"] == 3
+
+
+def test_uniformity_p_values_are_calibrated_under_the_null():
+    # 400 samples of 50 uniform ranks: the share of p < 0.05 is binomial(400, 0.05) if the
+    # test is exact (mean 20, sd 4.4); allow 3.5 sd either side
+    rng = np.random.default_rng(3)
+    p = np.array([uniformity_test(rng.integers(0, 100, 50), 100)["p_value"]
+                  for _ in range(400)])
+    assert 0.05 * 400 - 15 <= np.sum(p < 0.05) <= 0.05 * 400 + 15
+
+
+@pytest.mark.parametrize("name, ranks", [
+    # posterior too narrow: the truth falls in the tails (a U shape)
+    ("overconfident", np.concatenate([np.arange(0, 10).repeat(5), np.arange(90, 100).repeat(5)])),
+    # posterior biased upwards: the truth ranks low
+    ("biased", (np.random.default_rng(4).beta(1, 2, 100) * 100).astype(int)),
+])
+def test_uniformity_tests_detect_miscalibration(name, ranks):
+    u = uniformity_test(ranks, 100)
+    assert u["p_value"] < 0.01 and u["chi2_p_value"] < 0.01, name
+
+
+@pytest.mark.parametrize("args, match", [
+    (([], 100), "at least one rank"),
+    (([0, 100], 100), r"ranks must lie in 0\.\.99"),
+    (([0, 1], 1), "n_values must be a whole number >= 2"),
+])
+def test_uniformity_test_bad_input(args, match):
+    with pytest.raises(InputError, match=match):
+        uniformity_test(*args)
+    with pytest.raises(InputError, match="bins must be >= 2 and divide 100"):
+        uniformity_test([1, 2], 100, bins=7)
+
+
+def test_summarise_calibration_and_plot():
+    rng = np.random.default_rng(5)
+    recs = [{"key": f"s{i}", "status": "ok", "result": {
+        "ranks": {"clinician": int(rng.integers(0, 100)), "sigma": int(i // 4)},  # 0..49 only
+        "fixed_effects": ["clinician"], "n_draws_ranked": 99, "divergences": int(i == 0)}}
+        for i in range(200)] + [{"key": "bad", "status": "failed", "error": "x"}]
+    table, ranks = summarise_calibration(recs)
+    t = table.set_index("parameter")
+    assert list(table["parameter"]) == ["clinician", "sigma"]  # fixed effects first
+    assert bool(t.loc["clinician", "pass"]) and not bool(t.loc["sigma", "pass"])
+    assert t.loc["clinician", "n_sims"] == 200 and t.loc["clinician", "n_ranks"] == 99
+    assert t.loc["clinician", "share_divergent"] == pytest.approx(1 / 200)
+    assert len(ranks) == 400
+    fig = plot_ranks(ranks, table)
+    assert [ax.get_title().split()[0] for ax in fig.axes if ax.get_visible()] == \
+        ["clinician", "sigma"]
+    chi = summarise_calibration(recs, test="chi2")[0].set_index("parameter")
+    assert chi.loc["sigma", "test"] == "chi2" and not bool(chi.loc["sigma", "pass"])
+
+
+# ------------------------------------------------------------------------------------------
+# the prior draw
+# ------------------------------------------------------------------------------------------
+def _built(model):
+    from pyramid.models.builder import build
+    from pyramid.models.design import prepare
+
+    sim = pyr.simulate((3, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
+    return build(prepare(pyr.load_spec(model), sim.data, warn=False), pyr.load_priors("default"))
+
+
+def test_prior_draw_of_the_skill_model():
+    from pyramid.design import _prior_draw
+
+    built = _built("skill")
+    d = _prior_draw(built, 3, np.random.default_rng(3))
+    for g in built.data.groups:
+        assert d[f"sd_{g.name}"][0] == pytest.approx(abs(d[f"sd_{g.name}_signed"][0]))
+        assert d[f"r_{g.name}"].shape == (1, g.n)
+    assert d["zeta_discussion"].sum() == pytest.approx(1.0)
+    assert d["sigma"][0] > 0
+
+
+def test_prior_draw_orders_ordered_variables():
+    from pyramid.design import _prior_draw
+
+    built = _built("domains")
+    for seed in range(5):
+        d = _prior_draw(built, seed, np.random.default_rng(seed))
+        cuts = d["cutpoints_centred"][0]
+        assert np.all(np.diff(cuts) > 0)
+        # the deterministic thresholds are recomputed from the sorted ones (a common shift)
+        shift = d["cutpoints"][0] - cuts
+        np.testing.assert_allclose(shift, shift[0], rtol=1e-10)
+
+
+# ------------------------------------------------------------------------------------------
+# tiny runs
+# ------------------------------------------------------------------------------------------
+def test_tiny_calibration(tmp_path):
+    out = tmp_path / "sbc"
+    t = pyr.calibrate("skill", sims=3, authorities=3, units=2, workers=2, observations=2,
+                      random_seed=7, out=out, thin_to=49, **FAST)
+    assert {"calibration.csv", "ranks.csv", "ranks.png", "results.jsonl"} <= \
+        {p.name for p in out.iterdir()}
+    fixed = set(t.loc[t["fixed_effect"], "parameter"])
+    assert fixed == {"intercept", "training[other]", "training[mla]", "training[programme]",
+                     "clinician", "discussion"}
+    assert {"sigma", "sd_authority", "sd_unit", "sd_worker"} <= set(t["parameter"])
+    assert not any(p.endswith("_signed") for p in t["parameter"])
+    assert (t["n_sims"] == 3).all() and (t["n_ranks"] == 49).all()
+    ranks = t.attrs["ranks"]
+    assert ranks["rank"].between(0, 49).all()
+    again = pyr.calibrate("skill", sims=3, authorities=3, units=2, workers=2, observations=2,
+                          random_seed=7, out=out, thin_to=49, **FAST)
+    assert again.attrs["report"]["skipped"] == 3
+    pd.testing.assert_frame_equal(again, t)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"model": "pyramid"}, "gaussian and cumulative_probit"),
+    ({"thin_to": 500}, r"thin_to \(500\) must not exceed chains x draws \(200\)"),
+    ({"test": "ks"}, "test must be 'ecdf' or 'chi2'"),
+    ({"bins": 7}, "bins must divide thin_to \\+ 1 = 100"),
+    ({"alpha": 0}, "alpha must be in"),
+    ({"mix": {"discussion_observed": 2}}, "discussion_observed"),
+])
+def test_calibrate_bad_arguments(tmp_path, kwargs, match):
+    args = {"sims": 2, "out": tmp_path, **FAST, **kwargs}
+    with pytest.raises(InputError, match=match):
+        pyr.calibrate(**args)
+
+
+def test_cli_calibrate(tmp_path, capsys):
+    code = main(["calibrate", "--model", "skill", "--sims", "2", "-A", "3", "-U", "2", "-W",
+                 "2", "-O", "2", "--draws", "100", "--tune", "100", "--thin-to", "49",
+                 "--jobs", "0", "--no-progress", "--seed", "2", "--out", str(tmp_path / "c")])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert "parameters pass" in cap.out and "clinician" in cap.out
+    assert main(["calibrate", "--model", "pyramid", "--out", str(tmp_path / "x")]) == 2
+    assert "gaussian and cumulative_probit" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------
+# slow: SBC of the skill model (issue 5, "Done when")
+# ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_sbc_of_the_skill_model(tmp_path):
+    t = pyr.calibrate("skill", sims=100, random_seed=2026, out=tmp_path / "sbc",
+                      progressbar=False)
+    fixed = t[t["fixed_effect"]]
+    assert len(fixed) == 6 and (fixed["n_sims"] == 100).all()
+    assert fixed["pass"].all(), fixed[["parameter", "p_value", "chi2_p_value"]]
