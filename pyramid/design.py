@@ -949,6 +949,17 @@ def _group_dims(built) -> set[str]:
     return {g.name for g in built.data.groups} | {"path_unit"}
 
 
+def _outcome_dependent(built) -> set[str]:
+    """Deterministics computed from the outcome (e.g. a log-likelihood): not parameters."""
+    from pytensor.graph.traversal import ancestors
+
+    model = built.model
+    outcome = model.named_vars.get("y")
+    if outcome is None:
+        return set()
+    return {d.name for d in model.deterministics if outcome in set(ancestors([d]))}
+
+
 def _sbc_fit(p: dict) -> dict:
     """One SBC fit: prior draw, data from the model given it, fit, ranks."""
     from pyramid.data.simulate import simulate
@@ -978,13 +989,15 @@ def _sbc_fit(p: dict) -> dict:
     names = {(var, tuple(sorted(sel.items()))): name for name, (var, sel) in built.coefs.items()}
     dims = {k: tuple(v) for k, v in built.model.named_vars_to_dims.items() if v}
     skip_dims = _group_dims(built)
+    not_parameters = _outcome_dependent(built)
     n_total = post.sizes["chain"] * post.sizes["draw"]
     idx = np.unique(np.linspace(0, n_total - 1, p["thin_to"]).round().astype(int))
     ranks, fixed = {}, []
     used = []
     for var in post.data_vars:
         var = str(var)
-        if var.endswith("_signed") or var not in theta or set(dims.get(var, ())) & skip_dims:
+        if (var.endswith("_signed") or var not in theta or var in not_parameters
+                or set(dims.get(var, ())) & skip_dims):
             continue
         da = post[var].transpose("chain", "draw", ...)
         arr = np.asarray(da.values, dtype=float).reshape(n_total, -1)[idx]

@@ -152,6 +152,7 @@ def test_tiny_calibration(tmp_path):
                      "clinician", "discussion"}
     assert {"sigma", "sd_authority", "sd_unit", "sd_worker"} <= set(t["parameter"])
     assert not any(p.endswith("_signed") for p in t["parameter"])
+    assert "loglik_total" not in set(t["parameter"])  # computed from the data: not ranked
     assert (t["n_sims"] == 3).all() and (t["n_ranks"] == 49).all()
     ranks = t.attrs["ranks"]
     assert ranks["rank"].between(0, 49).all()
