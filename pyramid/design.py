@@ -152,7 +152,6 @@ def design_defaults() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 @dataclass
 class _Entry:
-    key: tuple
     outputs: list
     inputs: list
     compiled: Any
@@ -178,27 +177,33 @@ def _data_values(model) -> dict[str, np.ndarray]:
     return {name: np.asarray(var.get_value()) for name, var in _data_vars(model).items()}
 
 
-def _cached(built, key: tuple) -> tuple[Any, list, list]:
-    """The cached compiled model whose graph equals ``built``'s (or None), and its graph."""
+def _cached(built) -> tuple[Any, list, list]:
+    """The cached compiled model whose graph equals ``built``'s (or None), and its graph.
+
+    Equal graphs (up to the data containers, the value variables and the random generators)
+    mean the same compiled functions: the priors' parameters, the numbers of groups and every
+    other constant are part of the graph, so a model of another spec, prior set or structure
+    never matches.
+    """
     from pytensor.graph.basic import equal_computations
 
     outputs, inputs = _graph(built.model)
     for entry in _CACHE:
-        if entry.key != key or len(entry.inputs) != len(inputs):
+        if len(entry.inputs) != len(inputs):
             continue
         if equal_computations(outputs, entry.outputs, in_xs=inputs, in_ys=entry.inputs):
             return entry.compiled, outputs, inputs
     return None, outputs, inputs
 
 
-def _compiled_for(built, key: tuple, reuse: bool):
+def _compiled_for(built, reuse: bool = True):
     """A compiled model for ``built``: from the process cache when its graph is the same."""
     from pymc.initial_point import make_initial_point_fn
 
     from pyramid.models.compiled import compile_model
 
     if reuse:
-        cm, outputs, inputs = _cached(built, key)
+        cm, outputs, inputs = _cached(built)
         if cm is not None:
             # the new data, and initial points from the new model (its initvals may come
             # from the data, e.g. empirical thresholds)
@@ -208,19 +213,14 @@ def _compiled_for(built, key: tuple, reuse: bool):
             return replace(cm.with_data(**_data_values(built.model)), _init_fn=init), False
     cm = compile_model(built.model, initvals=built.initvals)
     if reuse:
-        _CACHE.insert(0, _Entry(key, outputs, inputs, cm))
+        _CACHE.insert(0, _Entry(outputs, inputs, cm))
         del _CACHE[_CACHE_SIZE:]
     return cm, True
 
 
-def _cache_key(p: dict) -> tuple:
-    """Cache key of a payload's model: its spec and prior set."""
-    return (p["spec_text"], json.dumps(p["priors"], sort_keys=True))
-
-
 def fit_compiled(built, *, draws: int = 500, tune: int = 500, chains: int = 2,
                  random_seed: int = 0, target_accept: float | None = None,
-                 reuse: bool = True, cache_key: tuple = ()) -> tuple[Any, Any, dict]:
+                 reuse: bool = True) -> tuple[Any, Any, dict]:
     """Sample a built model with nutpie on one thread, compiling only when needed.
 
     The fast path of many fits: the first model of a structure is compiled
@@ -237,19 +237,31 @@ def fit_compiled(built, *, draws: int = 500, tune: int = 500, chains: int = 2,
     target_accept : float, optional
     reuse : bool, default True
         ``False`` compiles every time (the slow path, for comparison).
-    cache_key : tuple
-        Extra key of the cache (e.g. the spec and prior texts).
 
     Returns
     -------
     posterior, sample_stats : xarray.Dataset
     info : dict
         ``compiled`` (bool: compiled now), ``compile_s``, ``sample_s``.
+
+    Examples
+    --------
+    >>> import pyramid as pyr
+    >>> from pyramid.models.builder import build
+    >>> from pyramid.models.design import prepare
+    >>> spec, priors = pyr.load_spec("skill"), pyr.load_priors("default")
+    >>> def built(seed):
+    ...     sim = pyr.simulate((3, 2, 2, 2), seed=seed, mix={"discussion_observed": 1.0})
+    ...     return build(prepare(spec, sim.data, warn=False), priors)
+    >>> _ = fit_compiled(built(1), draws=50, tune=50)
+    >>> post, stats, info = fit_compiled(built(2), draws=50, tune=50)
+    >>> info["compiled"], dict(post.sizes)
+    (False, {'chain': 2, 'draw': 50, 'training': 3, 'discussion_step': 2})
     """
     import nutpie
 
     t0 = time.perf_counter()
-    cm, compiled_now = _compiled_for(built, cache_key, reuse)
+    cm, compiled_now = _compiled_for(built, reuse)
     t1 = time.perf_counter()
     kwargs = {"target_accept": float(target_accept)} if target_accept else {}
     dt = nutpie.sample(cm.to_nutpie(), draws=draws, tune=tune, chains=chains, cores=1,
@@ -318,7 +330,6 @@ def _design_fit(p: dict) -> dict:
         post, stats, info = fit_compiled(
             built, draws=p["draws"], tune=p["tune"], chains=p["chains"],
             random_seed=p["fit_seed"], target_accept=spec.target_accept, reuse=p["reuse"],
-            cache_key=_cache_key(p),
         )
     prefix = "latent:" if built.scale == "latent" else ""
     ci, rope = p["ci_prob"], p["rope"]
@@ -551,11 +562,20 @@ def design(
 
     Examples
     --------
+    A tiny run in this process (real studies want ``sims=100`` or more, on worker processes):
+
     >>> import pyramid as pyr
-    >>> table = pyr.design(3, 2, 2, 1, effects={"clinician": 0.5}, sims=2, draws=100,
-    ...                    tune=100, random_seed=1, jobs=0,
-    ...                    progressbar=False)  # doctest: +SKIP
-    >>> table[["effect", "truth", "assurance", "coverage"]]  # doctest: +SKIP
+    >>> table = pyr.design(3, 2, 2, 2, effects={"clinician": 0.5}, sims=2, draws=100,
+    ...                    tune=100, random_seed=1, jobs=0, progressbar=False)
+    >>> table[["effect", "truth", "n_fits"]]
+                    effect  truth  n_fits
+    0      training[other]   0.21       2
+    1        training[mla]   0.47       2
+    2  training[programme]   1.06       2
+    3            clinician   0.50       2
+    4           discussion   0.17       2
+    >>> bool(table["assurance"].between(0, 1).all())
+    True
     """
     from pyramid.data.simulate import Design, simulate
     from pyramid.specs import load_priors, load_spec
@@ -784,7 +804,7 @@ def summarise_design(
         fits = fits[fits["effect"].isin(list(targets))]
     rows = []
     point_ids = sorted(set(fits["point"]) | set(range(len(points or []))))
-    effect_order = list(dict.fromkeys(fits["effect"]))
+    effect_order = sorted(dict.fromkeys(fits["effect"]), key=_effect_rank)
     for j in point_ids:
         sub = fits[fits["point"] == j]
         if points is not None and j < len(points):
@@ -838,6 +858,14 @@ def summarise_design(
                 "share_unconverged": float(np.mean(unconv)) if len(f) else float("nan"),
             })
     return pd.DataFrame(rows)
+
+
+def _effect_rank(name: str) -> tuple[int, str]:
+    """Order of effects in tables: the simulator's order of effect names, then the rest."""
+    from pyramid.data.simulate import EFFECT_NAMES
+
+    base = name.split("[")[0] if name.split("[")[0] in ("zeta", "discussion_cutpoints") else name
+    return (EFFECT_NAMES.index(base) if base in EFFECT_NAMES else len(EFFECT_NAMES), name)
 
 
 def plot_assurance(summary: pd.DataFrame):
@@ -984,7 +1012,6 @@ def _sbc_fit(p: dict) -> dict:
         post, stats, info = fit_compiled(
             built, draws=p["draws"], tune=p["tune"], chains=p["chains"],
             random_seed=p["fit_seed"], target_accept=spec.target_accept, reuse=p["reuse"],
-            cache_key=_cache_key(p),
         )
     names = {(var, tuple(sorted(sel.items()))): name for name, (var, sel) in built.coefs.items()}
     dims = {k: tuple(v) for k, v in built.model.named_vars_to_dims.items() if v}
@@ -1188,10 +1215,16 @@ def calibrate(
 
     Examples
     --------
+    A tiny run in this process (a real check wants ``sims=100`` or more):
+
     >>> import pyramid as pyr
-    >>> table = pyr.calibrate("skill", sims=3, draws=100, tune=100, random_seed=1, jobs=0,
-    ...                       progressbar=False)  # doctest: +SKIP
-    >>> table[["parameter", "n_sims", "p_value", "pass"]]  # doctest: +SKIP
+    >>> table = pyr.calibrate("skill", sims=2, authorities=3, units=2, workers=2,
+    ...                       observations=2, draws=100, tune=100, thin_to=49,
+    ...                       random_seed=1, jobs=0, progressbar=False)
+    >>> table.loc[table["fixed_effect"], "parameter"].tolist()
+    ['clinician', 'discussion', 'intercept', 'training[mla]', 'training[other]', 'training[programme]']
+    >>> table["n_sims"].unique().tolist()
+    [2]
     """
     from pyramid.data.simulate import Design, simulate
     from pyramid.specs import load_priors, load_spec
