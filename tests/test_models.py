@@ -178,6 +178,21 @@ def test_numpy_and_pytensor_ordinal_agree():
         generated.ordinal_logp(y, eta[None, :], cuts[None, :])[0], f(y, eta, cuts), rtol=1e-9)
 
 
+def test_ordinal_logp_all_equals_per_category():
+    from pyramid.models.builder import ordinal_logp_all
+
+    eta = pt.dvector("eta")
+    cuts = pt.dvector("cuts")
+    f = pytensor.function([eta, cuts], ordinal_logp_all(eta, cuts), mode="FAST_COMPILE")
+    g = _ordinal_fn()
+    e = np.array([-45.0, -3.0, 0.0, 0.4, 5.0, 45.0])
+    c = np.array([-1.0, 0.5, 2.0])
+    allk = f(e, c)
+    assert allk.shape == (6, 4)
+    for k in range(4):
+        np.testing.assert_allclose(allk[:, k], g(np.full(6, k), e, c), rtol=1e-12)
+
+
 def test_gaussian_marginal_logp_equals_dense_mvnormal():
     rng = np.random.default_rng(0)
     unit_auth = np.array([0, 0, 1, 1, 1, 2, 2])
