@@ -99,6 +99,20 @@ def test_coordinates_carry_level_names(compiled, name):
         assert isinstance(coords[g.name][0], str)  # the ids themselves, not integers
     dims = built.model.named_vars_to_dims
     assert dims["b_training"] == ("training",)
+    # the one map from the simulator's truth to the posterior agrees with the built model
+    from pyramid.models import TRUTH_NAMES
+
+    truth = TRUTH_NAMES[name]
+    pre = "latent:" if built.scale == "latent" else ""
+    for coef, where in built.coefs.items():
+        assert truth[pre + coef] == where, coef
+    kept = {f"sd_{g.name}" for g in md.groups}
+    for tname, (var, sel) in truth.items():
+        if var.startswith("sd_") and var not in kept:
+            continue
+        assert var in built.model.named_vars, tname
+        for dim, label in sel.items():
+            assert label in list(coords[dim]), tname
     if name == "domains":
         assert list(coords["domain"]) == ["collaboration", "empathy", "purposefulness",
                                           "clarity", "child_focus"]

@@ -32,11 +32,18 @@ variable                         meaning
 
 In the ``domains`` model every effect is on the probit scale of a domain rating; the
 simulator's truth names for that scale carry the prefix ``latent:``.
+
+:data:`TRUTH_NAMES` (model -> truth name -> (variable, coordinates)) is the one map between the
+simulator's truth (:mod:`pyramid.data.simulate`) and the posterior of each shipped model; the
+recovery tests, the calibration and the design analysis use it (:func:`truth_names` for a spec
+of one's own).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "truth_names",
+    "TRUTH_NAMES",
     "coef_name",
     "COEF_SUPPORT",
     "step_labels",
@@ -99,3 +106,86 @@ def _coef_support() -> dict[str, str]:
 
 #: Coefficient names a prior set may override in ``[coef."<name>"]``, with their support.
 COEF_SUPPORT: dict[str, str] = _coef_support()
+
+
+def truth_names(spec) -> dict[str, tuple[str, dict]]:
+    """Map the simulator's truth names to posterior variables for a model spec.
+
+    Parameters
+    ----------
+    spec : pyramid.specs.ModelSpec
+
+    Returns
+    -------
+    dict
+        Truth name (as in :attr:`pyramid.data.simulate.Simulation.truth`; ``latent:`` prefixed
+        for the probit scale of the ``domains`` model) -> ``(variable, {dim: coordinate})``.
+        Group SDs are included for every level of the spec; a level the data make a fit leave
+        out (see ``FitResult.groups_kept``) is absent from that fit's posterior.
+
+    Examples
+    --------
+    >>> from pyramid.specs import load_spec
+    >>> truth_names(load_spec("skill"))["training[mla]"]
+    ('b_training', {'training': 'mla'})
+    >>> truth_names(load_spec("domains"))["latent:kappa[2]"]
+    ('cutpoints', {'threshold': '2|3'})
+    >>> truth_names(load_spec("pyramid"))["p_clinician_csw"]
+    ('clinician_rate', {'clinician_given': 'csw=1'})
+    """
+    from pyramid.data import schema
+
+    latent = spec.family == "cumulative_probit"
+    pre = "latent:" if latent else ""
+    out: dict[str, tuple[str, dict]] = {}
+    if not latent:
+        out["intercept"] = ("intercept", {})
+    for term in spec.terms:
+        col = term[3:-1] if term.startswith("mo(") else term
+        info = schema.COLUMNS.get(col)
+        if term.startswith("mo("):
+            out[pre + col] = (f"b_{col}", {})
+            for k, lvl in enumerate(step_labels(list(info.levels)), start=1):
+                out[f"{pre}zeta[{k}]" if col == "discussion" else f"{pre}zeta_{col}[{k}]"] = (
+                    f"zeta_{col}", {f"{col}_step": lvl})
+        elif info is not None and info.kind in ("ordered", "category"):
+            for lvl in info.levels[1:]:
+                out[pre + coef_name(col, lvl)] = (f"b_{col}", {col: lvl})
+        else:
+            out[pre + col] = (f"b_{col}", {})
+    if latent:
+        labels = threshold_labels(list(range(schema.SCORE_MIN, schema.SCORE_MAX + 1)))
+        for k, lab in enumerate(labels, start=1):
+            out[f"latent:kappa[{k}]"] = ("cutpoints", {"threshold": lab})
+        if spec.domain_effects:
+            for d in schema.DOMAINS:
+                out[f"latent:delta[{d}]"] = ("delta", {"domain": d})
+    for g in spec.groups:
+        out[f"{pre}sd_{g}"] = (f"sd_{g}", {})
+    if spec.mediator is not None:
+        med = spec.mediator.outcome
+        for t in spec.mediator.terms:
+            out[f"{med}_{t}"] = (f"{med}_{t}", {})
+        levels = list(schema.COLUMNS[med].levels)
+        for k, lab in enumerate(threshold_labels(levels), start=1):
+            out[f"{med}_cutpoints[{k}]"] = (f"{med}_cutpoints", {f"{med}_threshold": lab})
+    if spec.exposure is not None and spec.exposure.terms == ["csw"]:
+        expo = spec.exposure.outcome
+        out[f"p_{expo}_csw"] = (f"{expo}_rate", {f"{expo}_given": "csw=1"})
+        out[f"p_{expo}_usual"] = (f"{expo}_rate", {f"{expo}_given": "csw=0"})
+    return out
+
+
+def _shipped_truth_names() -> dict[str, dict[str, tuple[str, dict]]]:
+    from pyramid.specs import available_specs, load_spec
+
+    return {name: truth_names(load_spec(name)) for name in available_specs()}
+
+
+def __getattr__(name: str):
+    # TRUTH_NAMES reads the shipped spec files, so it is built on first use
+    if name == "TRUTH_NAMES":
+        value = _shipped_truth_names()
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
