@@ -43,7 +43,7 @@ from __future__ import annotations
 
 __all__ = [
     "truth_names",
-    "TRUTH_NAMES",
+    "TRUTH_NAMES",  # noqa: F822 - built on first use by the module __getattr__
     "coef_name",
     "COEF_SUPPORT",
     "step_labels",
