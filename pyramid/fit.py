@@ -338,7 +338,7 @@ class FitResult:
         post = self.idata["posterior"]
         return (
             f"FitResult(model={self.spec.name!r}, priors={self.priors.name!r}, "
-            f"rows={len(self.data)}, dropped={sum(self.dropped.values()) and self.n_dropped}, "
+            f"rows={len(self.data)}, dropped={self.n_dropped}, "
             f"chains={post.sizes['chain']}, draws={post.sizes['draw']}, "
             f"sampler={self.info.get('sampler')!r}, converged={ok})"
         )

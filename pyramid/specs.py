@@ -26,7 +26,8 @@ terms          list of terms: a schema column (categorical columns get one coeff
                level after the first; binary and numeric columns a slope), the derived ``csw``,
                or ``mo(col)`` for a monotonic effect of an ordered categorical column
 groups         list of identifier columns (``authority``, ``unit``, ``worker``, ``observation``)
-parametrisation ``marginal`` (gaussian only: group effects integrated out exactly),
+parametrisation ``marginal`` (gaussian, and path at or inside the mediator's level: group
+               effects integrated out exactly),
                ``non_centred`` or ``centred``; one string, or a table ``{group = value}``
 drop_aliased   bool (default true): leave out a group level whose every group holds exactly one
                member of the next level below (it cannot be told apart from it); reported
