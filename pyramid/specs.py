@@ -172,7 +172,10 @@ def specs_dir(kind: str) -> Path:
     if kind not in ("models", "priors"):
         raise InputError(f"kind must be 'models' or 'priors', got {kind!r}")
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / kind, here / "_specs" / kind):
+    candidates = [here / "_specs" / kind]  # an installed wheel
+    if (here.parent / "pyproject.toml").is_file():  # a source checkout, not site-packages
+        candidates.append(here.parent / kind)
+    for candidate in candidates:
         if candidate.is_dir() and any(candidate.glob("*.toml")):
             return candidate
     raise InputError(
