@@ -443,16 +443,17 @@ def _init_pool_worker(slots, base: str) -> None:
 
 def _run_one(fn: Callable[[dict], dict], key: str, payload: dict) -> dict:
     """Run one task; an exception becomes a ``failed`` record (never raised)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     slot = os.environ.get("PYRAMID_WORKER_SLOT", "main")
     try:
         result = fn(payload)
     except Exception as exc:  # a failing fit is recorded and the run goes on
         tb = traceback.format_exc(limit=8)
         return {"key": key, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                "traceback": tb[-4000:], "seconds": time.perf_counter() - t0, "worker": slot}
-    return {"key": key, "status": "ok", "result": result,
-            "seconds": time.perf_counter() - t0, "worker": slot}
+                "traceback": tb[-4000:], "seconds": time.perf_counter() - t0,
+                "cpu_seconds": time.process_time() - c0, "worker": slot}
+    return {"key": key, "status": "ok", "result": result, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0, "worker": slot}
 
 
 # --------------------------------------------------------------------------------------------
