@@ -201,6 +201,17 @@ def test_dask_local_cluster(tmp_path):
                for k, r in recs.items() if k != "bad")
 
 
+def test_dask_scheduler_address(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        with RunStore(tmp_path, {"kind": "demo"}) as st:
+            rep = run_tasks(_demo_square, _tasks(3), st, scheduler=cluster.scheduler_address,
+                            progressbar=False)
+            assert sorted(r["result"]["y"] for r in st.records()) == [0, 1, 4]
+    assert (rep.ok, rep.backend, rep.workers) == (3, "dask", 1)
+
+
 def test_progress_bar_shows_done_failed_and_time_left(tmp_path, capsys):
     tasks = [Task(f"t{i}", {"x": i, "fail": i == 0}) for i in range(3)]
     with RunStore(tmp_path, {"kind": "demo"}) as st:
