@@ -31,10 +31,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import signal
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -264,11 +267,50 @@ def fit_compiled(built, *, draws: int = 500, tune: int = 500, chains: int = 2,
     cm, compiled_now = _compiled_for(built, reuse)
     t1 = time.perf_counter()
     kwargs = {"target_accept": float(target_accept)} if target_accept else {}
-    dt = nutpie.sample(cm.to_nutpie(), draws=draws, tune=tune, chains=chains, cores=1,
-                       seed=int(random_seed), progress_bar=False, save_warmup=False, **kwargs)
+    with _interrupt_guard() as interrupted:
+        try:
+            dt = nutpie.sample(cm.to_nutpie(), draws=draws, tune=tune, chains=chains, cores=1,
+                               seed=int(random_seed), progress_bar=False, save_warmup=False,
+                               **kwargs)
+        except Exception:
+            if interrupted:  # e.g. a warning about the cut trace, raised as an error
+                raise KeyboardInterrupt("sampling was interrupted") from None
+            raise
+    if interrupted:
+        raise KeyboardInterrupt("sampling was interrupted")
     t2 = time.perf_counter()
+    if "posterior" not in dt.children or dt["posterior"].sizes.get("draw") != draws \
+            or dt["posterior"].sizes.get("chain") != chains:
+        got = dict(dt["posterior"].sizes) if "posterior" in dt.children else {}
+        raise PyramidError(f"nutpie returned an incomplete trace ({got}; asked for {chains} "
+                           f"chains x {draws} draws)")
     return (dt["posterior"].to_dataset(), dt["sample_stats"].to_dataset(),
             {"compiled": compiled_now, "compile_s": t1 - t0, "sample_s": t2 - t1})
+
+
+@contextmanager
+def _interrupt_guard():
+    """Notice Ctrl-C during sampling.
+
+    ``nutpie.sample`` catches KeyboardInterrupt and returns the draws made so far, which would
+    turn an interrupted fit into a short one and let the run go on. In the main thread (a run
+    in this process) a SIGINT is noted here, still interrupts nutpie, and the caller raises
+    KeyboardInterrupt afterwards. Worker processes ignore SIGINT (their parent stops them).
+    """
+    flag: list[bool] = []
+    previous = None
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        def handler(signum, frame):
+            flag.append(True)
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _spec_payload(spec, priors) -> dict:

@@ -246,6 +246,39 @@ def test_compiled_model_is_reused_with_the_new_data():
     assert not info["compiled"] and info["compile_s"] < info["sample_s"] + 5
 
 
+def test_ctrl_c_during_sampling_stops_the_fit():
+    # nutpie.sample catches KeyboardInterrupt and returns the draws made so far; a fit must
+    # not pass that off as a finished (short) one
+    import threading
+
+    from pyramid.design import fit_compiled
+
+    b = _built(1)
+    fit_compiled(b, draws=20, tune=20)  # compiled (or reused) before the clock starts
+    timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="sampling was interrupted"):
+            fit_compiled(b, draws=200_000, tune=100)
+    finally:
+        timer.cancel()
+
+
+def test_an_incomplete_trace_is_an_error(monkeypatch):
+    import nutpie
+
+    from pyramid.design import fit_compiled
+
+    real = nutpie.sample
+
+    def short(*args, **kwargs):
+        return real(*args, **{**kwargs, "draws": 10})
+
+    monkeypatch.setattr(nutpie, "sample", short)
+    with pytest.raises(pyr.PyramidError, match="incomplete trace .*asked for 2 chains x 50"):
+        fit_compiled(_built(2), draws=50, tune=20)
+
+
 # ------------------------------------------------------------------------------------------
 # a tiny run end to end, resumed
 # ------------------------------------------------------------------------------------------
@@ -315,7 +348,8 @@ def _n_lines(path: Path) -> int:
 
 @pytest.mark.slow  # two runs in fresh processes, each compiling (tests/test_executor.py kills
 # runs of a cheap task in the default tier)
-def test_killed_design_run_resumes_with_every_fit_once(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_design_run_resumes_with_every_fit_once(tmp_path, sig):
     out, sims = tmp_path / "run", 8
     proc = subprocess.Popen(_design_cmd(out, sims), start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -324,10 +358,14 @@ def test_killed_design_run_resumes_with_every_fit_once(tmp_path):
         assert proc.poll() is None, proc.communicate()
         assert time.time() - t0 < 300, "no fit finished in time"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    if sig == signal.SIGINT:  # Ctrl-C stops the run (not just the fit in progress)
+        assert proc.returncode == 130, err.decode()
     n_before = _n_lines(out / "results.jsonl")
     assert 2 <= n_before < sims
+    recs = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert all(r["status"] == "ok" for r in recs)  # no fit cut short was recorded
     done = subprocess.run(_design_cmd(out, sims), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"{sims - n_before} fits now, {n_before} already in the folder" in done.stderr
