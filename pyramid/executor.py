@@ -428,7 +428,7 @@ def _setup_worker(slot: int | str, base: str) -> None:
     os.environ["PYTENSOR_FLAGS"] = _flags_with_compiledir(os.environ.get("PYTENSOR_FLAGS", ""), cdir)
     try:
         from threadpoolctl import threadpool_limits
-    except ModuleNotFoundError:  # pragma: no cover - threadpoolctl is a dependency
+    except ModuleNotFoundError:  # pragma: no cover - a dependency (pyproject.toml)
         pass
     else:
         threadpool_limits(1)
