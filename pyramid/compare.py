@@ -972,7 +972,7 @@ def compare(
         evidence_ratio_bound ``>`` where no draw fell on the other side (then a lower bound
                              from a 95 % upper bound on that side's probability), else ``""``
         rope                 the ROPE half-width (skill points)
-        p_rope               P(|delta| < rope)
+        p_rope               P(abs(delta) < rope)
         bf10                 Savage-Dickey Bayes factor, non-zero contrast against none
                              (:func:`savage_dickey`); NaN where not computable
         bf10_bound           ``>`` where the draws lie too far from 0 to estimate the

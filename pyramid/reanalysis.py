@@ -1747,12 +1747,12 @@ def reanalyse(
                            also where the text says the other rows were not significant
         df_used            df of the checks: the printed df, else ``n1 + n2 - 2`` (``n - 2``)
         p_from_printed     two-sided p of the printed statistic at ``df_used``
-        t_from_p           the |t| that the printed p gives at ``df_used``
-        t_pooled, df_pooled, p_pooled
-                           Student's t-test recomputed from the printed summaries (for
-                           correlations, the t of the recomputed r)
-        t_welch, df_welch, p_welch
-                           Welch's t-test from the same summaries
+        t_from_p           the absolute t that the printed p gives at ``df_used``
+        t_pooled           Student's t-test recomputed from the printed summaries (for
+                           correlations, the t of the recomputed r); ``df_pooled``,
+                           ``p_pooled``: its df and two-sided p
+        t_welch            Welch's t-test from the same summaries; ``df_welch``,
+                           ``p_welch``: its Welch-Satterthwaite df and two-sided p
         r_printed          correlations: the printed r, or the point-biserial r of the
                            printed t
         r_recomputed       correlations: r recomputed from Table 15's group summaries
@@ -1773,10 +1773,11 @@ def reanalyse(
         estimate           posterior mean of the estimand
         ci_lower, ci_upper equal-tailed ``ci_prob`` posterior interval
         prob_positive      posterior probability that the estimand is > 0
-        d_estimate, d_ci_lower, d_ci_upper
-                           posterior mean and interval of Cohen's d (t-tests; pooled model)
-        group1_estimate, group1_ci_lower, group1_ci_upper, group2_...
-                           posterior mean and interval of each group's mean or proportion
+        d_estimate         posterior mean of Cohen's d (t-tests; pooled model), with its
+                           interval ``d_ci_lower``, ``d_ci_upper``
+        group1_estimate    posterior mean of group 1's mean or proportion, with its interval
+                           ``group1_ci_lower``, ``group1_ci_upper``; ``group2_*`` the same
+                           for group 2
         ================== ====================================================================
 
     Raises

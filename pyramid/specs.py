@@ -14,32 +14,32 @@ term or group column, TOML syntax error with its line).
 
 Spec file keys
 --------------
-============== ================================================================================
-key            meaning
-============== ================================================================================
-name           short name (str)
-description    one paragraph (str)
-family         ``gaussian`` | ``cumulative_probit`` | ``path``
-outcome        ``skill`` or a score column (gaussian, path); ``domains`` (the five analysed
-               domain ratings in long format) or one score column (cumulative_probit)
-terms          list of terms: a schema column (categorical columns get one coefficient per
-               level after the first; binary and numeric columns a slope), the derived ``csw``,
-               or ``mo(col)`` for a monotonic effect of an ordered categorical column
-groups         list of identifier columns (``authority``, ``unit``, ``worker``, ``observation``)
+=============== ================================================================================
+key             meaning
+=============== ================================================================================
+name            short name (str)
+description     one paragraph (str)
+family          ``gaussian`` | ``cumulative_probit`` | ``path``
+outcome         ``skill`` or a score column (gaussian, path); ``domains`` (the five analysed
+                domain ratings in long format) or one score column (cumulative_probit)
+terms           list of terms: a schema column (categorical columns get one coefficient per
+                level after the first; binary and numeric columns a slope), the derived ``csw``,
+                or ``mo(col)`` for a monotonic effect of an ordered categorical column
+groups          list of identifier columns (``authority``, ``unit``, ``worker``, ``observation``)
 parametrisation ``marginal`` (gaussian, and path at or inside the mediator's level: group
-               effects integrated out exactly),
-               ``non_centred`` or ``centred``; one string, or a table ``{group = value}``
-drop_aliased   bool (default true): leave out a group level whose every group holds exactly one
-               member of the next level below (it cannot be told apart from it); reported
-domain_effects bool (cumulative_probit with ``outcome = "domains"`` only): sum-to-zero domain
-               effects
-[path]         path family only: ``mediator`` (ordered column, cumulative probit, must appear
-               in ``terms`` as ``mo(...)``), ``mediator_terms``, ``exposure`` (binary column in
-               both ``terms`` and ``mediator_terms``; Bernoulli, integrated out where missing),
-               ``exposure_terms``, ``level`` (``unit``, the default: one discussion and
-               clinician value per unit, shared by its rows; or ``row``)
-[sampling]     optional sampler hints: ``target_accept`` in (0, 1)
-============== ================================================================================
+                effects integrated out exactly),
+                ``non_centred`` or ``centred``; one string, or a table ``{group = value}``
+drop_aliased    bool (default true): leave out a group level whose every group holds exactly one
+                member of the next level below (it cannot be told apart from it); reported
+domain_effects  bool (cumulative_probit with ``outcome = "domains"`` only): sum-to-zero domain
+                effects
+[path]          path family only: ``mediator`` (ordered column, cumulative probit, must appear
+                in ``terms`` as ``mo(...)``), ``mediator_terms``, ``exposure`` (binary column in
+                both ``terms`` and ``mediator_terms``; Bernoulli, integrated out where missing),
+                ``exposure_terms``, ``level`` (``unit``, the default: one discussion and
+                clinician value per unit, shared by its rows; or ``row``)
+[sampling]      optional sampler hints: ``target_accept`` in (0, 1)
+=============== ================================================================================
 
 Prior set keys
 --------------
