@@ -571,6 +571,15 @@ def load(path: str | Path) -> FitResult:
     InputError
         The file does not exist, cannot be read (damaged or truncated), or is not a pyramid
         results file (for instance a plain arviz file).
+
+    Examples
+    --------
+    >>> import pyramid as pyr
+    >>> res = pyr.load("fit.nc")  # doctest: +SKIP
+    >>> pyr.load("no-such-file.nc")
+    Traceback (most recent call last):
+    ...
+    pyramid.errors.InputError: results file 'no-such-file.nc' does not exist
     """
     path = Path(path)
     if not path.is_file():

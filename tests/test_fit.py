@@ -273,3 +273,21 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert "unknown prior set" in capsys.readouterr().err
     for cmd in (["fit", "--help"], ["loo", "--help"], ["priors", "check", "--help"]):
         assert main(cmd) == 0
+
+
+@pytest.mark.slow
+def test_pymc_fallback_when_nutpie_fails(reference, monkeypatch):
+    """PyMC's NUTS takes over (with a warning saying why) when nutpie fails."""
+    import pyramid.fit as fit_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated nutpie failure")
+
+    monkeypatch.setattr(fit_module, "_sample_nutpie", broken)
+    with pytest.warns(RuntimeWarning, match="simulated nutpie failure"):
+        res = _quiet_fit(reference, model="skill", random_seed=4, draws=200, tune=200)
+    assert res.info["sampler"] == "pymc"
+    assert "simulated nutpie failure" in res.info["sampler_fallback_reason"]
+    assert res.idata["posterior"].sizes["draw"] == 200
+    with pytest.raises(RuntimeError, match="simulated"):
+        _quiet_fit(reference, model="skill", sampler="nutpie")
