@@ -54,6 +54,8 @@ _LAZY: dict[str, str] = {
     # design analysis and calibration (many fits)
     "design": "pyramid.design:design",
     "calibrate": "pyramid.design:calibrate",
+    # the HTML report
+    "report": "pyramid.report:report",
     # errors
     "PyramidError": "pyramid.errors:PyramidError",
     "InputError": "pyramid.errors:InputError",

@@ -790,6 +790,59 @@ def calibrate_cmd(
 
 
 # --------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------
+@app.command("report")
+def report_cmd(
+    result: Annotated[str, typer.Argument(help="Results file (.nc) written by pyramid fit.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="HTML file to write (.html).")],
+    min_cell: Annotated[
+        int, typer.Option("--min-cell", help="Smallest count of observations or workers "
+                          "printed; smaller ones show as '<N' and their means are withheld "
+                          "(1 turns suppression off).")
+    ] = 5,
+    ci_prob: Annotated[
+        float, typer.Option("--ci-prob", help="Probability of the posterior intervals.")
+    ] = 0.95,
+    rope: Annotated[
+        float, typer.Option("--rope", help="Half-width of the region of practical "
+                            "equivalence, in skill points.")
+    ] = 0.1,
+    contrast: Annotated[
+        list[str] | None,
+        typer.Option("--contrast", "-c", help="A contrast for the comparison table, "
+                     "repeatable (syntax as in pyramid compare; default: its defaults)."),
+    ] = None,
+    title: Annotated[str | None, typer.Option("--title", help="The report's title.")] = None,
+    data_label: Annotated[
+        str | None,
+        typer.Option("--data-label", help="What the data are: observed, simulated or "
+                     "reconstructed (default: recognised from the rows)."),
+    ] = None,
+    pseudonymise: Annotated[
+        bool, typer.Option("--pseudonymise", help="Print authorities and units as "
+                           "'Authority 1', 'Unit 1.2' instead of their ids.")
+    ] = False,
+) -> None:
+    """Write one self-contained HTML report of a fit, for an evaluator to share.
+
+    Data summary with small cells suppressed, the model and priors in words, convergence
+    checks, the comparison table, Figure 4 with the model and the caveats, in one file that
+    loads nothing from the network.
+    """
+    from pyramid.report import report
+
+    res = _load_fit_result(result)
+    rep = report(res, out, min_cell=min_cell, ci_prob=ci_prob, rope=rope,
+                 contrasts=contrast or None, title=title, data_label=data_label,
+                 pseudonymise=pseudonymise)
+    c = rep.data.counts
+    info(f"wrote the report to {rep.path} ({len(rep.html.encode('utf-8')) / 1024:.0f} kB); "
+         f"data: {rep.origin}; suppressed {c['primary']} small counts and {c['secondary']} "
+         f"more to protect them, withheld {c['means_withheld'] + c['means_secondary']} means")
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
