@@ -1,0 +1,465 @@
+"""Benchmark (issue 7): pyramid's models on a national data set, against plain bambi.
+
+Builds the national workload with :func:`pyramid.simulate` -- 150 authorities x 10 units x 4
+workers x 3 observations = 18,000 observations and 90,000 domain ratings (every unit's
+discussion observed, no missing domain score: the generator call is :func:`national_data`) --
+and fits, each in a subprocess of its own so that peak memory is per fit:
+
+* ``skill``: pyramid's ``skill`` model, and bambi's Gaussian ``skill ~ training + clinician +
+  discussion + (1|authority) + (1|unit) + (1|worker)`` (the ids are unique across the data
+  set, so these are ``(1|authority:unit)`` and ``(1|authority:unit:worker)``);
+* ``domains``: pyramid's cumulative-probit ``domains`` model, and bambi's ``cumulative``
+  family (logit link: bambi 0.21's probit does not start) on the same 90,000 ratings with
+  ``domain`` as a term and the same group levels (authority, unit, worker, observation);
+* ``pyramid``: the path model (no bambi analogue);
+
+bambi with its defaults, as a new user would (``bmb.Model(...).fit()``: PyMC's default
+sampler, which in PyMC 6 is nutpie over a numba-compiled model). For each fit it prints the
+compile time (pyramid: the PyTensor-numba compilation; bambi: building the model, its sampler
+compiles inside ``fit``), the sampling time, the minimum bulk ESS over the fixed effects,
+group SDs, residual SD and thresholds (per-group effects left out: pyramid draws its
+integrated-out ones exactly, so counting them would flatter it), ESS per second (end to end:
+the minimum bulk ESS over the wall time from data to draws), the divergences, the largest
+R-hat, the peak memory of the process (``ru_maxrss``, sampled every 2 s so a fit stopped at
+the cap still has one), the load average, and the pyramid/bambi ratios. bambi runs under a
+time cap (``--bambi-cap`` minutes, default 30): a fit that hits it is stopped, and the bound
+it implies is printed (bambi's ESS per second is at most its draws -- its minimum bulk ESS
+would not exceed the number of draws -- over the cap). Then the recovery check: every fixed
+effect's 90 % interval against its true value (``Simulation.truth``; skill points for
+``skill`` and ``pyramid``, the probit scale for ``domains``).
+
+Usage::
+
+    python benchmarks/national.py                   # the national workload, ~1 hour with bambi
+    python benchmarks/national.py --quick           # 15 authorities (10x smaller), minutes
+    python benchmarks/national.py --models domains --tools pyramid
+    python benchmarks/national.py --bambi-cap 20 --json benchmarks/results/national.json
+
+``--cold`` gives every fit a fresh PyTensor compile cache (a new user's first run); by default
+each tool uses a cache of its own under the system's temporary folder, kept between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+NATIONAL = (150, 10, 4, 3)
+QUICK = (15, 10, 4, 3)
+#: Every unit's discussion observed and every domain scored: all 18,000 rows in every model.
+MIX = {"discussion_observed": 1.0, "p_missing_domain": 0.0}
+SEED = 2017
+
+#: pyramid's sampler settings per model (what the measurements on the performance page chose).
+PYRAMID_OPTIONS: dict[str, dict] = {"skill": {}, "domains": {}, "pyramid": {}}
+
+
+def national_data(design=NATIONAL, seed: int = SEED):
+    """The national workload: ``pyramid.simulate(design, mix=MIX, seed=seed)``.
+
+    Examples
+    --------
+    >>> sim = national_data((2, 2, 2, 3), seed=1)
+    >>> sim.data.shape[0], int(sim.data["discussion"].isna().sum())
+    (24, 0)
+    """
+    import pyramid as pyr
+
+    return pyr.simulate(design, mix=MIX, seed=seed)
+
+
+def _parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="15 authorities instead of 150")
+    p.add_argument("--models", default="skill,domains,pyramid")
+    p.add_argument("--tools", default="pyramid,bambi")
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--seed", type=int, default=SEED, help="data and sampler seed")
+    p.add_argument("--bambi-cap", type=float, default=None,
+                   help="minutes before a bambi fit is stopped (default 30; 3 with --quick)")
+    p.add_argument("--pyramid-options", default=None,
+                   help='JSON {"model": {fit keyword: value}} overriding PYRAMID_OPTIONS')
+    p.add_argument("--cold", action="store_true", help="fresh PyTensor compile cache per fit")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--child", nargs=4, metavar=("TOOL", "MODEL", "DATA", "OUT"),
+                   help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+# --------------------------------------------------------------------------------------------
+# child: one fit in its own process
+# --------------------------------------------------------------------------------------------
+class _Heartbeat:
+    """Writes the process's peak RSS and the current phase to ``path`` every 2 s."""
+
+    def __init__(self, path: Path):
+        self.path, self.phase, self.extra = path, "start", {}
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def write(self):
+        rec = {"phase": self.phase, "peak_rss_gib": _maxrss_gib(), **self.extra}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rec))
+        os.replace(tmp, self.path)
+
+    def _run(self):
+        while not self._stop.wait(2.0):
+            self.write()
+
+    def stop(self):
+        self._stop.set()
+        self._t.join()
+        self.write()
+
+
+def _maxrss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
+
+
+def _keep_pyramid(name: str) -> bool:
+    return not (name.startswith(("r_", "z_", "loglik")) or name.endswith(("_signed", "_centred"))
+                or name.endswith("_unit"))
+
+
+def _keep_bambi(name: str) -> bool:
+    return "|" not in name or name.endswith("_sigma")
+
+
+def _summ(post, keep) -> dict:
+    """Min bulk ESS and max R-hat over the kept variables of a posterior Dataset."""
+    import numpy as np
+
+    from pyramid import _mcmc_stats
+
+    ess_min, at, rhat_max = np.inf, "", 0.0
+    for name, da in post.data_vars.items():
+        if not keep(str(name)):
+            continue
+        vals = da.transpose("chain", "draw", ...).values
+        if np.ptp(vals) == 0:
+            continue
+        e = _mcmc_stats.ess_bulk(vals)
+        if np.nanmin(e) < ess_min:
+            ess_min, at = float(np.nanmin(e)), str(name)
+        rhat_max = max(rhat_max, float(np.nanmax(_mcmc_stats.rhat_rank(vals))))
+    return {"min_ess": ess_min, "min_ess_at": at, "max_rhat_compared": rhat_max}
+
+
+def _child_pyramid(model: str, data_path: Path, opts: dict, args, hb: _Heartbeat) -> dict:
+    import pandas as pd
+
+    import pyramid as pyr
+
+    payload = pd.read_pickle(data_path)
+    data, truth = payload["data"], payload["truth"]
+    hb.phase = "fit"
+    t0 = time.perf_counter()
+    res = pyr.fit(data, model=model, draws=args.draws, tune=args.tune, chains=args.chains,
+                  random_seed=args.seed, progressbar=False, verbose=False,
+                  log_likelihood=False, **opts)
+    wall = time.perf_counter() - t0
+    t = res.info["timings"]
+    out = {"wall_s": wall, "compile_s": t["compile_s"], "sample_s": t["sample_s"],
+           "post_s": t["post_s"], "rows": len(res.data), "groups": res.groups_kept,
+           "options": opts, "parametrisation": res.info["parametrisation"],
+           "adaptation": res.info["adaptation"], "target_accept": res.info["target_accept"]}
+    stats = res.idata["sample_stats"].to_dataset()
+    out["divergences"] = int(stats["diverging"].sum())
+    if "depth" in stats:
+        out["mean_tree_depth"] = float(stats["depth"].mean())
+    if "n_steps" in stats:
+        out["grad_evals"] = int(stats["n_steps"].sum())
+    diag = res.diagnostics.set_index("check")
+    out["max_rhat_all"] = float(diag.loc["r_hat", "value"])
+    out["max_rhat_all_at"] = str(diag.loc["r_hat", "where"])
+    out["min_ess_bulk_all"] = float(diag.loc["ess_bulk", "value"])
+    out.update(_summ(res.posterior, _keep_pyramid))
+    coefs = res.coefs(ci_prob=0.9)
+    rec = []
+    for _, r in coefs.iterrows():
+        if r["name"] in truth:
+            v = float(truth[r["name"]])
+            rec.append({"name": r["name"], "true": v, "mean": r["mean"], "lower": r["lower"],
+                        "upper": r["upper"], "covered": bool(r["lower"] <= v <= r["upper"])})
+    out["recovery"] = rec
+    return out
+
+
+def _bambi_frame(data, model: str, groups: list[str]):
+    import pandas as pd
+
+    from pyramid.data import schema
+
+    d = data[["observation", "worker", "unit", "authority", "training", "clinician",
+              "discussion", "skill", *schema.DOMAINS]].copy()
+    for c in ("observation", "worker", "unit", "authority", "training", "discussion"):
+        d[c] = d[c].astype(str)
+    d["clinician"] = d["clinician"].astype(float)
+    re = " + ".join(f"(1|{g})" for g in groups)
+    if model == "skill":
+        return f"skill ~ training + clinician + discussion + {re}", d, "gaussian"
+    long = d.melt(id_vars=["observation", "worker", "unit", "authority", "training", "clinician",
+                           "discussion"], value_vars=list(schema.DOMAINS),
+                  var_name="domain", value_name="rating").dropna(subset=["rating"])
+    long["rating"] = pd.Categorical(long["rating"].astype(int).astype(str),
+                                    categories=["1", "2", "3", "4", "5"], ordered=True)
+    return f"rating ~ training + clinician + discussion + domain + {re}", long, "cumulative"
+
+
+def _child_bambi(model: str, data_path: Path, args, hb: _Heartbeat) -> dict:
+    import bambi as bmb
+    import pandas as pd
+
+    payload = pd.read_pickle(data_path)
+    formula, frame, family = _bambi_frame(payload["used"][model], model, payload["groups"][model])
+    hb.phase = "build"
+    t0 = time.perf_counter()
+    m = bmb.Model(formula, frame, family=family)
+    m.build()
+    t1 = time.perf_counter()
+    hb.phase, hb.extra = "fit", {"build_s": t1 - t0, "fit_started": time.time()}
+    idata = m.fit(draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
+                  progressbar=False)
+    t2 = time.perf_counter()
+    post = idata["posterior"].to_dataset()
+    out = {"wall_s": t2 - t0, "compile_s": t1 - t0, "sample_s": t2 - t1,
+           "formula": formula, "family": family, "rows": len(frame),
+           "divergences": int(idata["sample_stats"]["diverging"].sum())}
+    out.update(_summ(post, _keep_bambi))
+    return out
+
+
+def child_main(args) -> int:
+    tool, model, data_path, out_path = args.child
+    out_path = Path(out_path)
+    hb = _Heartbeat(out_path.with_suffix(".beat"))
+    opts = json.loads(os.environ.get("NATIONAL_OPTIONS", "{}"))
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    if tool == "pyramid":
+        out = _child_pyramid(model, Path(data_path), opts, args, hb)
+    else:
+        out = _child_bambi(model, Path(data_path), args, hb)
+    hb.phase = "done"
+    hb.stop()
+    out["peak_rss_gib"] = _maxrss_gib()
+    out_path.write_text(json.dumps(out, default=float))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# parent
+# --------------------------------------------------------------------------------------------
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _machine() -> dict:
+    mem = ""
+    try:
+        with open("/proc/meminfo") as fh:
+            mem = f"{int(fh.readline().split()[1]) / 2**20:.0f} GiB RAM"
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:  # pragma: no cover
+        pass
+    return {"cpu": cpu, "cpus": os.cpu_count(), "memory": mem,
+            "python": platform.python_version(), "system": platform.platform()}
+
+
+def _run_child(tool, model, data_path, work: Path, args, cap_s: float | None, opts: dict) -> dict:
+    out = work / f"{tool}-{model}.json"
+    beat = out.with_suffix(".beat")
+    cmd = [sys.executable, __file__, "--child", tool, model, str(data_path), str(out),
+           "--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains),
+           "--seed", str(args.seed)]
+    env = dict(os.environ, NATIONAL_OPTIONS=json.dumps(opts))
+    cache = (tempfile.mkdtemp(prefix=f"pt-national-{tool}-") if args.cold
+             else os.path.join(tempfile.gettempdir(), f"pytensor-national-{tool}"))
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={cache}"
+    load0 = _load()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        rc = proc.wait(timeout=cap_s)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        rc = None
+    wall = time.perf_counter() - t0
+    res = {"tool": tool, "model": model, "process_wall_s": wall, "load_before": load0,
+           "load_after": _load()}
+    if rc is None:
+        hb = json.loads(beat.read_text()) if beat.exists() else {}
+        res.update({"status": "capped", "cap_s": cap_s, "phase_at_cap": hb.get("phase"),
+                    "peak_rss_gib": hb.get("peak_rss_gib"), "compile_s": hb.get("build_s")})
+    elif rc != 0 or not out.exists():
+        res.update({"status": f"failed (exit {rc})"})
+    else:
+        res.update({"status": "ok", **json.loads(out.read_text())})
+    return res
+
+
+def _fmt(x, spec=".1f", na="-"):
+    if x is None:
+        return na
+    try:
+        return format(x, spec)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    if args.child:
+        return child_main(args)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import pandas as pd
+
+    from pyramid.models.design import prepare
+    from pyramid.specs import load_spec
+
+    design = QUICK if args.quick else NATIONAL
+    cap_min = args.bambi_cap if args.bambi_cap is not None else (3.0 if args.quick else 30.0)
+    opts = {k: dict(v) for k, v in PYRAMID_OPTIONS.items()}
+    if args.pyramid_options:
+        for k, v in json.loads(args.pyramid_options).items():
+            opts.setdefault(k, {}).update(v)
+    machine = _machine()
+    print(f"machine: {machine['cpu']}, {machine['cpus']} CPUs, {machine['memory']}, "
+          f"python {machine['python']}; load average (1/5/15 min) {_load()}")
+    print(f"{args.chains} chains x {args.draws} draws ({args.tune} tuning); bambi cap "
+          f"{cap_min:g} min; compile cache {'fresh per fit' if args.cold else 'kept per tool'}")
+
+    t0 = time.perf_counter()
+    sim = national_data(design, args.seed)
+    data = sim.data
+    n_ratings = int(data[list(__import__("pyramid").data.schema.DOMAINS)].notna().sum().sum())
+    print(f"data: pyramid.simulate({design}, mix={MIX}, seed={args.seed}): {len(data)} "
+          f"observations, {n_ratings} domain ratings, {data['worker'].nunique()} workers, "
+          f"{data['unit'].nunique()} units, {data['authority'].nunique()} authorities "
+          f"({time.perf_counter() - t0:.1f} s)")
+    models = [m for m in args.models.split(",") if m]
+    tools = [t for t in args.tools.split(",") if t]
+    import pyramid as pyr
+
+    canon = pyr.validate(data)
+    used, groups = {}, {}
+    for m in models:
+        md = prepare(load_spec(m), canon, warn=False)
+        used[m], groups[m] = md.frame, [g.name for g in md.groups]
+    work = Path(tempfile.mkdtemp(prefix="national-"))
+    data_path = work / "data.pkl"
+    pd.to_pickle({"data": data, "truth": dict(sim.truth), "used": used, "groups": groups},
+                 data_path)
+
+    results = []
+    for m in models:
+        for tool in tools:
+            if tool == "bambi" and m == "pyramid":
+                continue  # no bambi analogue of the path model
+            cap = cap_min * 60 if tool == "bambi" else None
+            print(f"\n-- {m} / {tool} (load {_load()}) ...", flush=True)
+            r = _run_child(tool, m, data_path, work, args, cap, opts.get(m, {}))
+            results.append(r)
+            if r["status"] == "ok":
+                r["ess_per_s"] = r["min_ess"] / r["wall_s"]
+                r["ess_per_s_sampling"] = r["min_ess"] / r["sample_s"]
+                print(f"   {tool} {m}: compile {r['compile_s']:.1f} s, sampling "
+                      f"{r['sample_s']:.1f} s, wall {r['wall_s']:.1f} s; min bulk ESS "
+                      f"{r['min_ess']:.0f} ({r['min_ess_at']}); ESS/s {r['ess_per_s']:.2f} "
+                      f"(sampling only {r['ess_per_s_sampling']:.2f}); divergences "
+                      f"{r['divergences']}; max R-hat {r['max_rhat_compared']:.4f}"
+                      + (f" (all parameters {r['max_rhat_all']:.4f})" if "max_rhat_all" in r
+                         else "")
+                      + f"; peak memory {r['peak_rss_gib']:.2f} GiB; load after "
+                      f"{r['load_after']}", flush=True)
+                if "mean_tree_depth" in r:
+                    print(f"   sampler: {r['parametrisation']}, adaptation {r['adaptation']}, "
+                          f"target_accept {r['target_accept']}, mean tree depth "
+                          f"{r['mean_tree_depth']:.2f}, {r.get('grad_evals', 0)} gradient "
+                          f"evaluations; post-processing {r['post_s']:.1f} s")
+            elif r["status"] == "capped":
+                print(f"   {tool} {m}: STOPPED at the cap of {cap_min:g} min (phase "
+                      f"{r['phase_at_cap']}; build {_fmt(r.get('compile_s'))} s; peak memory "
+                      f"{_fmt(r.get('peak_rss_gib'), '.2f')} GiB)", flush=True)
+            else:
+                print(f"   {tool} {m}: {r['status']}", flush=True)
+
+    # ratios
+    print("\npyramid / bambi (ESS per second end to end; target >= 3 for domains):")
+    by = {(r["tool"], r["model"]): r for r in results}
+    for m in models:
+        p, b = by.get(("pyramid", m)), by.get(("bambi", m))
+        if not p or p["status"] != "ok" or not b:
+            continue
+        if b["status"] == "ok":
+            ratio = p["ess_per_s"] / b["ess_per_s"]
+            p["ratio"] = ratio
+            print(f"   {m}: ESS/s {p['ess_per_s']:.2f} vs {b['ess_per_s']:.2f}: {ratio:.1f}x; "
+                  f"wall {p['wall_s']:.0f} s vs {b['wall_s']:.0f} s; peak memory "
+                  f"{p['peak_rss_gib']:.2f} vs {b['peak_rss_gib']:.2f} GiB")
+        elif b["status"] == "capped":
+            bound_b = args.chains * args.draws / b["cap_s"]
+            p["ratio_lower_bound"] = p["ess_per_s"] / bound_b
+            print(f"   {m}: bambi stopped at the {cap_min:g}-minute cap; its ESS/s is below "
+                  f"{bound_b:.2f} (at most {args.chains * args.draws} effective draws in "
+                  f"{b['cap_s']:.0f} s), so pyramid ({p['ess_per_s']:.2f} ESS/s, wall "
+                  f"{p['wall_s']:.0f} s) is more than {p['ratio_lower_bound']:.1f}x faster")
+        else:
+            print(f"   {m}: bambi {b['status']}")
+
+    # recovery
+    print("\nrecovery: each fixed effect's 90 % interval against its true value")
+    all_ok = True
+    for r in results:
+        if r["tool"] != "pyramid" or r["status"] != "ok":
+            continue
+        n_ok = sum(x["covered"] for x in r["recovery"])
+        all_ok &= n_ok == len(r["recovery"])
+        print(f"   {r['model']}: {n_ok}/{len(r['recovery'])} covered")
+        for x in r["recovery"]:
+            print(f"      {'ok  ' if x['covered'] else 'MISS'} {x['name']:28} true "
+                  f"{x['true']:+.3f}  mean {x['mean']:+.3f}  90% [{x['lower']:+.3f}, "
+                  f"{x['upper']:+.3f}]")
+    print(f"recovery check: {'every interval covers its true value' if all_ok else 'MISSES'}")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average {_load()}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(
+            {"machine": machine, "design": design, "mix": MIX, "seed": args.seed,
+             "draws": args.draws, "tune": args.tune, "chains": args.chains,
+             "bambi_cap_min": cap_min, "cold_cache": args.cold,
+             "date": time.strftime("%Y-%m-%d %H:%M %Z"), "results": results},
+            indent=1, default=float))
+        print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
