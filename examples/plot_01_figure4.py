@@ -11,7 +11,8 @@ is, as the exact posterior interval of the group mean computed from its printed 
 N.
 
 The intervals come from the published summaries, not from the evaluation's data (which are not
-public); nothing here is sampled.
+public): nothing in the first figure is sampled. The last section adds a lower panel from a
+model fitted to the reconstructed observation-level data.
 """
 
 # %%
