@@ -423,6 +423,14 @@ def fit_cmd(
         float | None, typer.Option("--target-accept", help="Sampler target acceptance.")
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar.")] = True,
+    adaptation: Annotated[
+        str | None, typer.Option("--adaptation", help="nutpie's mass matrix: diag, low_rank or "
+                                 "draw_diag (default: the spec's, else diag).")
+    ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="numba (default) or jax (needs "
+                          "rsw-pyramid[jax]; a GPU with jax[cuda12]).")
+    ] = "numba",
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Fit a model and write the results file; print the fixed effects and the diagnostics."""
@@ -431,7 +439,8 @@ def fit_cmd(
 
     df = read(data)
     res = fit(df, model=model, priors=priors, draws=draws, tune=tune, chains=chains,
-              random_seed=seed, target_accept=target_accept, progressbar=progress)
+              random_seed=seed, target_accept=target_accept, progressbar=progress,
+              adaptation=adaptation, backend=backend)
     path = res.save(out)
     emit(res.coefs().round(4), fmt, title=f"\n{res.spec.name}: fixed effects (90 % intervals)")
     info(f"wrote {path} (seed {res.info['seed']}, sampler {res.info['sampler']})")

@@ -654,24 +654,73 @@ def load(path: str | Path) -> FitResult:
 # fitting
 # --------------------------------------------------------------------------------------------
 def _sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressbar, target_accept,
-                   adaptation):
+                   adaptation, backend="numba"):
     import nutpie
 
-    from pyramid.models.compiled import compile_cached
-
     t0 = time.perf_counter()
-    key = (built.data.spec.text, json.dumps(_priors_to_dict(priors), sort_keys=True))
-    cm = compile_cached(built.model, key, initvals=built.initvals)
-    # numba compiles a function on its first call: call the log-density once here, so its
-    # JIT (seconds to minutes on a fresh cache) counts as compiling, not as sampling
-    cm.logp_dlogp(cm.initial_point(seed))
-    compiled = cm.to_nutpie()
+    if backend == "jax":
+        compiled = _compile_jax(built)
+    else:
+        from pyramid.models.compiled import compile_cached
+
+        key = (built.data.spec.text, json.dumps(_priors_to_dict(priors), sort_keys=True))
+        cm = compile_cached(built.model, key, initvals=built.initvals)
+        _release_gil(cm._logp_fn)
+        # numba compiles a function on its first call: call the log-density once here, so
+        # its JIT (seconds to minutes on a fresh cache) counts as compiling, not as sampling
+        cm.logp_dlogp(cm.initial_point(seed))
+        compiled = cm.to_nutpie()
     t1 = time.perf_counter()
     kwargs = {"target_accept": target_accept} if target_accept else {}
     dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                        progress_bar=progressbar, adaptation=adaptation, **kwargs)
     t2 = time.perf_counter()
     return dt, {"compile_s": t1 - t0, "sample_s": t2 - t1}
+
+
+def _release_gil(fn) -> None:
+    """Have a numba function not yet compiled release the GIL while it runs.
+
+    nutpie runs each chain in a thread of its own and calls the log-density through Python
+    (``from_pyfunc``); a numba function holding the GIL makes the chains take turns, so two
+    chains on two cores ran no faster than one (measured: 1.04x the throughput of one thread;
+    1.45x with the GIL released, on a machine loaded by other work). The compiled functions
+    are pure (arrays in, new arrays out), so running them concurrently is safe. Only a function
+    numba has not compiled yet can be changed; one loaded from an on-disk cache compiled before
+    keeps the GIL (numba's cache index does not record it) -- the performance page says so.
+    """
+    opts = getattr(fn, "targetoptions", None)
+    if isinstance(opts, dict) and not getattr(fn, "overloads", None):
+        opts["nogil"] = True
+
+
+def _compile_jax(built):
+    """The model compiled by nutpie with PyTensor's JAX backend (log-density and gradient in
+    JAX, on JAX's default device: a GPU when jax[cuda] is installed). Needs ``pyramid[jax]``.
+    The trace holds the same variables as the numba path's (free variables on their
+    constrained scale and the deterministics)."""
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "backend 'jax' needs JAX, which is not installed: pip install 'rsw-pyramid[jax]' "
+            "(for a GPU, also jax[cuda12]); or use backend='numba' (the default)"
+        ) from None
+    import nutpie
+
+    from pyramid.models.ordinal_op import register_jax
+
+    register_jax()
+    model = built.model
+    free = {rv.name for rv in model.free_RVs}
+    # nutpie 0.16's JAX path cannot find the shape of loglik_total (the potential's value
+    # kept as a deterministic: KeyError in compile_pymc_model); it is a check, not a result
+    dets = {d.name for d in model.deterministics if d.name != "loglik_total"}
+    keep = [v for v in model.named_vars if v in free or v in dets]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # nutpie on JAX's own compile notes
+        return nutpie.compile_pymc_model(built.model, backend="jax", gradient_backend="jax",
+                                         initial_points=built.initvals or None, var_names=keep)
 
 
 def _sample_pymc(built, *, draws, tune, chains, cores, seed, progressbar, target_accept):
@@ -705,7 +754,8 @@ def fit(
     log_likelihood: bool = True,
     prior_draws: int = 500,
     target_accept: float | None = None,
-    adaptation: str = "diag",
+    adaptation: str | None = None,
+    backend: str = "numba",
     validate: bool = True,
     verbose: bool = True,
 ) -> FitResult:
@@ -740,8 +790,13 @@ def fit(
         and ``group="prior"``).
     target_accept : float, optional
         Sampler target acceptance; default the spec's ``[sampling] target_accept`` or 0.8.
-    adaptation : {"diag", "low_rank"}, default "diag"
-        nutpie's mass-matrix adaptation.
+    adaptation : {"diag", "low_rank", "draw_diag"}, optional
+        nutpie's mass-matrix adaptation; default the spec's ``[sampling] adaptation`` or
+        ``"diag"`` (see the performance page of the user guide for what each model uses).
+    backend : {"numba", "jax"}, default "numba"
+        How the model's log-density is compiled for nutpie: PyTensor's numba backend (cached
+        on disk, reused across fits of one design), or JAX (``pip install
+        'rsw-pyramid[jax]'``; on a GPU with ``jax[cuda12]``). JAX is never needed otherwise.
     validate : bool, default True
         Run :func:`pyramid.validate` first (turn off only for frames it already returned).
     verbose : bool, default True
@@ -774,8 +829,14 @@ def fit(
     seed = _seed(random_seed)
     if sampler not in (None, "nutpie", "pymc"):
         raise InputError(f"sampler must be 'nutpie', 'pymc' or None, got {sampler!r}")
+    if adaptation is None:
+        adaptation = spec.adaptation or "diag"
     if adaptation not in ("diag", "low_rank", "draw_diag"):
         raise InputError(f"adaptation must be 'diag', 'low_rank' or 'draw_diag', got {adaptation!r}")
+    if backend not in ("numba", "jax"):
+        raise InputError(f"backend must be 'numba' or 'jax', got {backend!r}")
+    if backend == "jax" and sampler == "pymc":
+        raise InputError("backend 'jax' is nutpie's: use sampler='nutpie' (or None) with it")
     if target_accept is None:
         target_accept = spec.target_accept
     elif not (isinstance(target_accept, int | float) and 0 < target_accept < 1):
@@ -813,9 +874,12 @@ def fit(
             dt, timings = _sample_nutpie(
                 built, prior_set, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                 progressbar=progressbar, target_accept=target_accept, adaptation=adaptation,
+                backend=backend,
             )
+        except InputError:
+            raise
         except (RuntimeError, ValueError, TypeError, ImportError, OSError) as exc:
-            if sampler == "nutpie":
+            if sampler == "nutpie" or backend == "jax":  # asked for: no silent fallback
                 raise
             fallback_reason = f"nutpie failed ({type(exc).__name__}: {exc})"
             used = "pymc"
@@ -898,6 +962,7 @@ def fit(
         "draws": draws, "tune": tune, "chains": chains,
         "target_accept": float(target_accept) if target_accept else 0.8,
         "adaptation": adaptation,
+        "backend": backend if used == "nutpie" else "pymc",
         "data_sha256": sha,
         "rows_input": int(md.n_input),
         "rows_used": int(md.n_rows),

@@ -38,7 +38,8 @@ domain_effects  bool (cumulative_probit with ``outcome = "domains"`` only): sum-
                 both ``terms`` and ``mediator_terms``; Bernoulli, integrated out where missing),
                 ``exposure_terms``, ``level`` (``unit``, the default: one discussion and
                 clinician value per unit, shared by its rows; or ``row``)
-[sampling]      optional sampler hints: ``target_accept`` in (0, 1)
+[sampling]      optional sampler hints: ``target_accept`` in (0, 1), ``adaptation``
+                (nutpie's mass matrix: ``diag``, ``low_rank`` or ``draw_diag``)
 =============== ================================================================================
 
 Prior set keys
@@ -152,7 +153,10 @@ _PATH_KEYS = {"mediator": str, "mediator_terms": list, "exposure": str, "exposur
               "level": str}
 #: Levels at which the path model's mediator and exposure can live.
 PATH_LEVELS = ("unit", "row")
-_SAMPLING_KEYS = {"target_accept": float}
+_SAMPLING_KEYS = {"target_accept": float, "adaptation": str}
+
+#: nutpie mass-matrix adaptations a spec may ask for (``[sampling] adaptation``).
+ADAPTATIONS: tuple[str, ...] = ("diag", "low_rank", "draw_diag")
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,6 +312,8 @@ class ModelSpec:
         ``row`` (one per row), path family only.
     target_accept : float or None
         Sampler hint.
+    adaptation : str or None
+        Sampler hint: nutpie's mass-matrix adaptation (``diag``, ``low_rank``, ``draw_diag``).
     text, source : str
         The file's text and where it came from (stored in results files).
     """
@@ -325,6 +331,7 @@ class ModelSpec:
     exposure: PathPart | None = None
     path_level: str | None = None
     target_accept: float | None = None
+    adaptation: str | None = None
     text: str = field(default="", repr=False, compare=False)
     source: str = field(default="", repr=False, compare=False)
 
@@ -645,6 +652,7 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
         raise InputError(f"{source}: key 'path' is only for family 'path', got {family!r}")
 
     target_accept = None
+    adaptation = None
     if "sampling" in raw:
         _unknown(source, "sampling.", set(raw["sampling"]), _SAMPLING_KEYS)
         if "target_accept" in raw["sampling"]:
@@ -655,6 +663,13 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
                     f"{source}: key 'sampling.target_accept' must be in (0, 1), got {ta!r}"
                 )
             target_accept = float(ta)
+        if "adaptation" in raw["sampling"]:
+            adaptation = raw["sampling"]["adaptation"]
+            if adaptation not in ADAPTATIONS:
+                raise InputError(
+                    f"{source}: key 'sampling.adaptation' must be one of "
+                    f"{', '.join(ADAPTATIONS)}, got {adaptation!r}"
+                )
 
     return ModelSpec(
         name=raw["name"],
@@ -670,6 +685,7 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
         exposure=exposure,
         path_level=path_level,
         target_accept=target_accept,
+        adaptation=adaptation,
         text=text,
         source=source,
     )

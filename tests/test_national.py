@@ -54,3 +54,146 @@ def test_vectorised_diagnostics_shapes_and_short_chains():
     assert np.isnan(_mcmc_stats.ess_bulk(x[:, :3])).all()
     with pytest.raises(ValueError, match="chain, draw"):
         _mcmc_stats.ess_bulk(np.zeros(5))
+
+
+# --------------------------------------------------------------------------------------------
+# sampler options: spec [sampling] adaptation, fit(backend=...)
+# --------------------------------------------------------------------------------------------
+def test_spec_sampling_adaptation_is_read_and_checked():
+    from pyramid.errors import InputError
+    from pyramid.specs import load_spec, spec_from_text
+
+    text = load_spec("skill").text
+    assert spec_from_text(text).adaptation in (None, "diag", "low_rank")
+    spec = spec_from_text(text.replace("[sampling]", '[sampling]\nadaptation = "low_rank"'))
+    assert spec.adaptation == "low_rank"
+    with pytest.raises(InputError, match="sampling.adaptation.*diag, low_rank, draw_diag.*'full'"):
+        spec_from_text(text.replace("[sampling]", '[sampling]\nadaptation = "full"'))
+
+
+def test_fit_rejects_unknown_backend_and_jax_with_pymc():
+    import pyramid as pyr
+    from pyramid.errors import InputError
+
+    sim = pyr.simulate((6, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
+    with pytest.raises(InputError, match="backend must be 'numba' or 'jax', got 'cuda'"):
+        pyr.fit(sim.data, model="skill", backend="cuda", verbose=False)
+    with pytest.raises(InputError, match="backend 'jax' is nutpie's"):
+        pyr.fit(sim.data, model="skill", backend="jax", sampler="pymc", verbose=False)
+
+
+def test_jax_backend_says_how_to_install_when_jax_is_absent(monkeypatch):
+    import sys
+
+    import pyramid as pyr
+    from pyramid.errors import InputError
+
+    monkeypatch.setitem(sys.modules, "jax", None)  # import jax now fails
+    sim = pyr.simulate((6, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
+    with pytest.raises(InputError, match=r"pip install 'rsw-pyramid\[jax\]'"):
+        pyr.fit(sim.data, model="skill", backend="jax", draws=10, tune=10, progressbar=False,
+                verbose=False)
+
+
+@pytest.mark.slow  # two fits and a JAX compilation: about 2 minutes on 2 busy cores
+def test_jax_backend_matches_numba_posterior():
+    # skipped where JAX is not installed (it is an optional extra, never needed by default)
+    pytest.importorskip("jax")
+    import pyramid as pyr
+
+    sim = pyr.simulate((6, 2, 2, 2), seed=3, mix={"discussion_observed": 1.0,
+                                                 "p_missing_domain": 0.0})
+    kw = {"model": "domains", "draws": 300, "tune": 300, "random_seed": 5, "progressbar": False,
+          "verbose": False, "log_likelihood": False, "prior_draws": 20}
+    jx = pyr.fit(sim.data, backend="jax", **kw)
+    nb = pyr.fit(sim.data, **kw)
+    assert jx.info["backend"] == "jax" and nb.info["backend"] == "numba"
+    # nutpie 0.16's JAX path cannot store loglik_total (see pyramid.fit._compile_jax)
+    assert set(nb.posterior.data_vars) - {"loglik_total"} <= set(jx.posterior.data_vars)
+    # the same posterior by two compilations: means agree within Monte Carlo error (600
+    # draws each; 5 posterior SDs of the difference of two means with ESS >= 100 is ~0.7 SD)
+    cj, cn = jx.coefs().set_index("name"), nb.coefs().set_index("name")
+    diff = (cj["mean"] - cn["mean"]).abs() / cn["sd"]
+    assert (diff < 0.7).all(), diff
+
+
+def test_cli_fit_backend_option(tmp_path, capsys):
+    import pyramid as pyr
+    from pyramid import cli
+
+    assert cli.main(["fit", "--help"]) == 0
+    assert "--backend" in capsys.readouterr().out
+    sim = pyr.simulate((6, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
+    path = tmp_path / "d.csv"
+    sim.data.to_csv(path, index=False)
+    code = cli.main(["fit", str(path), "-o", str(tmp_path / "r.nc"), "-m", "skill",
+                     "--backend", "cuda", "--no-progress"])
+    assert code == 2
+    assert "backend must be 'numba' or 'jax', got 'cuda'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# the fused cumulative-probit likelihood
+# --------------------------------------------------------------------------------------------
+def _fused_fns(mode):
+    import pytensor
+    import pytensor.tensor as pt
+
+    from pyramid.models.builder import ordinal_logp
+    from pyramid.models.ordinal_op import ordinal_logp_fused
+
+    y, e, c = pt.lvector("y"), pt.dvector("e"), pt.dvector("c")
+    out = []
+    for fn in (ordinal_logp_fused, ordinal_logp):
+        lp = fn(y, e, c)
+        w = pt.dvector("w")  # a weighted sum: the gradient of sum(w * logp) tests the pullback
+        out.append(pytensor.function([y, e, c, w], [lp, *pytensor.grad((w * lp).sum(), [e, c])],
+                                     mode=mode))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "NUMBA"])
+def test_fused_ordinal_matches_graph_version_and_scipy(mode):
+    from scipy import special
+
+    fused, graph = _fused_fns(mode)
+    rng = np.random.default_rng(4)
+    cuts = np.array([-1.5, -0.2, 0.7, 2.0])
+    y = rng.integers(0, 5, 400)
+    eta = rng.normal(0, 4, 400)  # |c - eta| up to ~15: inside the graph version's exact range
+    w = rng.uniform(0.5, 2.0, 400)
+    got, ref = fused(y, eta, cuts, w), graph(y, eta, cuts, w)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-300)
+    # reference: log(scipy.special.ndtr(c_k - eta) - ndtr(c_{k-1} - eta)) where no cancellation
+    c = np.concatenate([[-np.inf], cuts, [np.inf]])
+    p = special.ndtr(c[y + 1] - eta) - special.ndtr(c[y] - eta)
+    ok = (p > 1e-6) & (p < 0.5)
+    np.testing.assert_allclose(got[0][ok], np.log(p[ok]), rtol=1e-10)
+
+
+def test_fused_ordinal_is_exact_far_in_the_tails():
+    from scipy import special
+
+    fused, _ = _fused_fns("NUMBA")
+    cuts = np.array([-1.5, -0.2, 0.7, 2.0])
+    # reference values: scipy.special.log_ndtr of the one finite bound (edge categories), and
+    # log Phi(b) + log1p(-exp(log Phi(a) - log Phi(b))) for an interior one
+    y = np.array([4, 0, 4, 0, 2, 2])
+    eta = np.array([-40.0, 40.0, 38.0, -45.0, -30.0, 55.0])
+    lp, d_eta, d_cuts = fused(y, eta, cuts, np.ones(6))
+    np.testing.assert_allclose(lp[:4], special.log_ndtr([-42.0, -41.5, 36.0, 43.5]), rtol=1e-10)
+    la, lb = special.log_ndtr(-(0.7 + 30.0)), special.log_ndtr(-(-0.2 + 30.0))
+    assert lp[4] == pytest.approx(lb + np.log1p(-np.exp(la - lb)), rel=1e-10)
+    assert np.isfinite(lp).all() and np.isfinite(d_eta).all() and np.isfinite(d_cuts).all()
+    # gradient against central finite differences of the log-probabilities
+    e0 = np.array([-0.3, 0.4, 1.7, -2.2, 0.1])
+    y0 = np.array([0, 1, 2, 3, 4])
+    _, g, gc = fused(y0, e0, cuts, np.ones(5))
+    h = 1e-6
+    num = (fused(y0, e0 + h, cuts, np.ones(5))[0] - fused(y0, e0 - h, cuts, np.ones(5))[0]) / (2 * h)
+    np.testing.assert_allclose(g, num, rtol=1e-6)
+    numc = [(fused(y0, e0, cuts + h * np.eye(4)[k], np.ones(5))[0].sum()
+             - fused(y0, e0, cuts - h * np.eye(4)[k], np.ones(5))[0].sum()) / (2 * h)
+            for k in range(4)]
+    np.testing.assert_allclose(gc, numc, rtol=1e-6)
