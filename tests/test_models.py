@@ -412,6 +412,9 @@ def test_with_data_swaps_without_recompiling(compiled, sim):
     assert cm.logp_dlogp(x)[0] == lp  # the original is unchanged
     with pytest.raises(InputError, match="unknown data container"):
         cm.with_data(nonsense=np.zeros(3))
+    # the compiled code has no run-time shape checks: rows are swapped together or not at all
+    with pytest.raises(InputError, match="replaced together"):
+        cm.with_data(y=np.asarray(cm.data["y"])[:-1])
 
 
 def test_expected_skill_formulas():

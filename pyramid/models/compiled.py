@@ -33,6 +33,21 @@ __all__ = ["CompiledModel", "compile_model", "compile_cached"]
 #: PyTensor mode of the compiled functions: numba, cached on disk by PyTensor.
 MODE = "NUMBA"
 
+#: Rewrites added to every mode. ``local_remove_all_assert`` drops PyTensor's run-time
+#: broadcast-shape checks of the data containers (their shapes are not static, so the graph
+#: carries an ``Assert`` and its comparisons for every broadcast): a third of the pyramid
+#: model's log-density graph, and as much of its numba compile time on a fresh cache. The
+#: checks are redundant here: every data container is built from one frame by
+#: :mod:`pyramid.models.design`, and :meth:`CompiledModel.with_data` only accepts arrays of the
+#: lengths the rest of the data have (:func:`_check_lengths`).
+EXTRA_REWRITES = ("local_remove_all_assert",)
+
+
+def _mode(name: str):
+    from pytensor.compile.mode import get_mode
+
+    return get_mode(name).including(*EXTRA_REWRITES)
+
 _INIT_LOCK = threading.Lock()
 
 
@@ -116,6 +131,7 @@ class CompiledModel:
                     f"got {value.ndim}"
                 )
             data[name] = value
+        _check_lengths(self.data, data)
         return replace(self, data=data)
 
     # ---------------------------------------------------------------- nutpie
@@ -158,6 +174,28 @@ class CompiledModel:
         )
 
 
+def _check_lengths(old: dict[str, np.ndarray], new: dict[str, np.ndarray]) -> None:
+    """Containers that had one length (first axis) must still share one length.
+
+    The compiled code has no run-time shape checks (``EXTRA_REWRITES``): arrays of one row
+    index (outcome, predictors, group indices of the rows) must be swapped together.
+    """
+    by_length: dict[int, list[str]] = {}
+    for name, value in old.items():
+        if np.ndim(value) >= 1:
+            by_length.setdefault(np.shape(value)[0], []).append(name)
+    for length, names in by_length.items():
+        if len(names) < 2:
+            continue
+        got = {name: np.shape(new[name])[0] for name in names}
+        if len(set(got.values())) > 1:
+            raise InputError(
+                "data containers that share one length must be replaced together: "
+                + ", ".join(f"{k} has length {v}" for k, v in sorted(got.items()))
+                + f" (all had length {length})"
+            )
+
+
 def _data_vars(model: pm.Model) -> dict[str, Any]:
     """Shared variables of a model: its pm.Data containers and its dim lengths (``dim:<name>``)."""
     out = {name: var for name, var in model.named_vars.items()
@@ -169,7 +207,7 @@ def _data_vars(model: pm.Model) -> dict[str, Any]:
 
 
 def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None = None,
-                  mode: str = MODE) -> CompiledModel:
+                  mode: str = MODE, expand_mode: str | None = None) -> CompiledModel:
     """Compile a PyMC model's log-density, gradient and expansion.
 
     Parameters
@@ -224,8 +262,8 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
     outs_r = clone_replace([pt.as_tensor(o).astype("float64") for o in outs_values], replacements)
 
     with model:
-        logp_pt = compile_pymc([joined], [logp_r, grad_r], mode=mode)
-        expand_pt = compile_pymc([joined], outs_r, mode=mode)
+        logp_pt = compile_pymc([joined], [logp_r, grad_r], mode=_mode(mode))
+        expand_pt = compile_pymc([joined], outs_r, mode=_mode(expand_mode or mode))
 
     shared_names = {var: name for name, var in _data_vars(model).items()}
 
