@@ -291,3 +291,28 @@ def test_pymc_fallback_when_nutpie_fails(reference, monkeypatch):
     assert res.idata["posterior"].sizes["draw"] == 200
     with pytest.raises(RuntimeError, match="simulated"):
         _quiet_fit(reference, model="skill", sampler="nutpie")
+
+
+_REPRO_SCRIPT = """
+import numpy as np, pyramid as pyr
+sim = pyr.simulate((6, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
+res = pyr.fit(sim.data, model="skill", draws=100, tune=100, random_seed=5,
+              progressbar=False, verbose=False)
+print(repr(float(res.idata["posterior"]["intercept"].values.sum())))
+"""
+
+
+@pytest.mark.slow
+def test_same_seed_same_draws_cold_and_warm_compile_cache(tmp_path):
+    """A freshly compiled model and the same model loaded from the disk cache give the same
+    draws (numba's fast-math made them differ; pyramid.models.compiled.NUMBA_FLAGS)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'cache'}",
+           "MPLBACKEND": "Agg"}
+    runs = [subprocess.run([sys.executable, "-c", _REPRO_SCRIPT], env=env, capture_output=True,
+                           text=True, check=True).stdout.strip().splitlines()[-1]
+            for _ in range(2)]  # the first compiles, the second loads from the cache
+    assert runs[0] == runs[1]

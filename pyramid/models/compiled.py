@@ -42,6 +42,13 @@ MODE = "NUMBA"
 #: lengths the rest of the data have (:func:`_check_lengths`).
 EXTRA_REWRITES = ("local_remove_all_assert",)
 
+#: PyTensor flags while compiling. PyTensor's numba backend compiles with LLVM fast-math by
+#: default (reassociation, contraction, approximate functions): the probit tails lose accuracy,
+#: and the same seed gave different draws from a freshly compiled function than from the same
+#: function loaded from the disk cache (measured on the skill model: the rounding differs and
+#: the chains part ways). Off, the draws are the same either way.
+NUMBA_FLAGS = {"numba__fastmath": False}
+
 
 def _mode(name: str):
     from pytensor.compile.mode import get_mode
@@ -218,7 +225,10 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
     initvals : dict, optional
         Initial values (variable name -> value on the constrained scale).
     mode : str, default "NUMBA"
-        PyTensor compile mode.
+        PyTensor compile mode of the log-density and its gradient.
+    expand_mode : str, optional
+        PyTensor compile mode of the expansion (constrained values and deterministics);
+        ``mode`` when not given.
 
     Returns
     -------
@@ -261,10 +271,18 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
     outs_values = model.replace_rvs_by_values(outs)
     outs_r = clone_replace([pt.as_tensor(o).astype("float64") for o in outs_values], replacements)
 
-    with model:
+    # numba compiles each function on its first call: both are called below, inside this
+    # context, so that the whole JIT happens here with fastmath off (NUMBA_FLAGS)
+    with pytensor.config.change_flags(**NUMBA_FLAGS), model:
         logp_pt = compile_pymc([joined], [logp_r, grad_r], mode=_mode(mode))
         expand_pt = compile_pymc([joined], outs_r, mode=_mode(expand_mode or mode))
+        return _finish(model, logp_pt, expand_pt, ip, init, names, free_names, slices,
+                       free_shapes, n_dim)
 
+
+def _finish(model, logp_pt, expand_pt, ip, init, names, free_names, slices, free_shapes,
+            n_dim) -> CompiledModel:
+    """Wrap two compiled PyTensor functions (and call each once: numba's JIT) as a model."""
     shared_names = {var: name for name, var in _data_vars(model).items()}
 
     def shared_keys(fn) -> list[str]:
@@ -282,6 +300,9 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
     expand_keys = shared_keys(expand_pt)
     x0 = np.concatenate([np.asarray(ip[n], dtype="float64").ravel() for n in free_names])
     out_shapes = [tuple(np.shape(o)) for o in expand_fn(x0, *[data[k] for k in expand_keys])]
+    logp_fn = logp_pt.vm.jit_fn if hasattr(logp_pt.vm, "jit_fn") else _stateful(logp_pt)
+    logp_keys = shared_keys(logp_pt)
+    logp_fn(x0, *[data[k] for k in logp_keys])  # the JIT, now (see compile_model)
     dims = {name: tuple(d) for name, d in model.named_vars_to_dims.items() if d is not None}
     coords = {k: (list(v) if v is not None else None) for k, v in model.coords.items()}
     return CompiledModel(
@@ -291,9 +312,9 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
         dims=dims,
         coords=coords,
         data=data,
-        _logp_fn=logp_pt.vm.jit_fn if hasattr(logp_pt.vm, "jit_fn") else _stateful(logp_pt),
+        _logp_fn=logp_fn,
         _expand_fn=expand_fn,
-        _logp_shared=shared_keys(logp_pt),
+        _logp_shared=logp_keys,
         _expand_shared=expand_keys,
         _init_fn=init,
         _free_names=free_names,
