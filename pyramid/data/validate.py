@@ -769,11 +769,11 @@ def _term_columns(term: str) -> list[str]:
 
 
 def _csw(df: pd.DataFrame) -> pd.Series:
-    """The derived csw indicator of docs/architecture.md (unit led by a CSW on the programme)."""
-    by_group = df["group"].isin(["rsw", "kft"]).fillna(False).astype(bool)
-    programme = (df["training"] == "programme").fillna(False).astype(bool)
-    unit_programme = programme.groupby(df["unit"]).transform("any").astype(bool)
-    return (by_group | unit_programme).astype("Int8")
+    """The derived csw indicator of docs/architecture.md (unit led by a CSW on the programme):
+    :func:`pyramid.models.design.derive_csw`, the one definition the models use."""
+    from pyramid.models.design import derive_csw
+
+    return pd.Series(derive_csw(df), index=df.index, dtype="Int8")
 
 
 def check_design(
