@@ -941,13 +941,47 @@ def load_priors(name_or_path: str | Path | PriorSet) -> PriorSet:
     return priors_from_text(text, source)
 
 
-def rsw2017_prior_values(inflate: float = 2.0) -> dict[str, tuple[float, float]]:
+def rsw2017_prior_values(inflate: float = 2.0, *,
+                         adjusted: bool = True) -> dict[str, tuple[float, float]]:
     """The (mean, SD) of the ``rsw2017`` prior set's informed priors, from the published tables.
 
-    Each is the report's unadjusted difference (Tables 14 and 15, and Table 14's no-training
-    mean for the intercept) with its standard error multiplied by ``inflate``, because the
-    report's comparisons ignore clustering and confounding. ``priors/rsw2017.toml`` holds these
-    values rounded to 3 decimals; a test checks them against this function.
+    The report compares each factor on its own (Tables 14 and 15), but its factors came
+    together: clinicians sat mostly in the systemic discussions (the Part 4 crosstab), so the
+    raw clinician and discussion differences share most of their variation and adding them, as
+    the model does, counts the same difference twice. With ``adjusted=True`` (the shipped set)
+    the values are those of the simulator's ``"report"`` preset
+    (:func:`pyramid.data.simulate.default_effects`), the one generative model the package
+    simulates from:
+
+    * ``clinician`` and ``discussion``: the least-squares coefficients of ``skill ~ clinician +
+      discussion level`` computed from Table 15's group means and the crosstab (the function
+      the simulator uses); SD ``inflate`` x the raw difference's standard error x ``sqrt(VIF)``,
+      where ``VIF = 1 / (1 - r^2)`` and ``r`` is the correlation of clinician presence and
+      discussion level in the crosstab: the standard error of a coefficient adjusted for a
+      correlated factor (exact for a pooled residual SD equal to the groups' SD);
+    * ``training[level]``: Table 14's difference from no systemic training, SD ``inflate`` x
+      its standard error. Not adjusted: the report gives no crosstab of training by clinician
+      or discussion;
+    * ``intercept`` (expected skill with no training, no clinician, a non-systemic discussion):
+      the simulator's intercept, calibrated so that the comparison group's expected mean is
+      Table 10's; its SD is ``inflate`` x the standard error of Table 14's no-training mean,
+      widened to put that raw mean (2.44) two SDs away: ``sqrt((inflate * se)^2 + ((2.44 -
+      intercept) / 2)^2)``. The raw mean averages over the untrained workers' clinicians and
+      discussions, so the reference cell lies below it, not around it.
+
+    ``inflate`` (2 by default) allows for the clustering the report's standard errors ignore.
+    With ``adjusted=False`` every value is the report's raw difference with ``inflate`` x its
+    standard error (the set as first shipped, kept for comparison: its prior predictive puts
+    most draws of the complete pyramid's expected skill above 5).
+    ``priors/rsw2017.toml`` holds the adjusted values rounded to 3 decimals; a test checks
+    them against this function.
+
+    Parameters
+    ----------
+    inflate : float, default 2.0
+        Factor on every standard error (positive).
+    adjusted : bool, default True
+        Adjusted values (above) or the raw differences.
 
     Returns
     -------
@@ -956,13 +990,29 @@ def rsw2017_prior_values(inflate: float = 2.0) -> dict[str, tuple[float, float]]
         ``training[programme]``, ``clinician``, ``discussion``) -> (mean, sd). ``discussion``
         is brms's average step: half the systemic vs non-systemic difference.
 
+    Raises
+    ------
+    InputError
+        ``inflate`` not a positive number.
+
     Examples
     --------
     >>> v = rsw2017_prior_values()
-    >>> round(v["training[programme]"][0], 2)
-    1.06
+    >>> [round(v[k][0], 2) for k in ("training[programme]", "clinician", "discussion")]
+    [1.06, 0.96, 0.17]
+    >>> raw = rsw2017_prior_values(adjusted=False)
+    >>> round(raw["clinician"][0], 2), round(raw["discussion"][0], 2)
+    (1.12, 0.54)
     """
+    import numpy as np
+
     from pyramid.data.published import cell
+    from pyramid.data.simulate import _crosstab, _report_regression, default_effects
+
+    if (isinstance(inflate, bool) or not isinstance(inflate, int | float)
+            or not math.isfinite(inflate) or inflate <= 0):
+        raise InputError(f"inflate must be a positive number (a factor on the standard "
+                         f"errors); got {inflate!r}")
 
     def stats(tab: int, row_key: str) -> tuple[float, float, float]:
         return tuple(cell(tab, row_key, stat) for stat in ("mean", "sd", "n"))
@@ -972,13 +1022,32 @@ def rsw2017_prior_values(inflate: float = 2.0) -> dict[str, tuple[float, float]]
 
     levels = schema.TRAINING_LEVELS  # Table 14's row keys are the level names
     none = stats(14, levels[0])
-    out = {"intercept": (none[0], inflate * none[1] / math.sqrt(none[2]))}
+    se_none = none[1] / math.sqrt(none[2])
+    out = {"intercept": (none[0], inflate * se_none)}
     for level in levels[1:]:
         m, se = diff(none, stats(14, level))
         out[f"training[{level}]"] = (m, inflate * se)
-    m, se = diff(stats(15, "clinician_no"), stats(15, "clinician_yes"))
-    out["clinician"] = (m, inflate * se)
     d = len(schema.DISCUSSION_LEVELS) - 1
-    m, se = diff(stats(15, schema.DISCUSSION_LEVELS[0]), stats(15, schema.DISCUSSION_LEVELS[-1]))
-    out["discussion"] = (m / d, inflate * se / d)
+    m_clin, se_clin = diff(stats(15, "clinician_no"), stats(15, "clinician_yes"))
+    m_disc, se_disc = diff(stats(15, schema.DISCUSSION_LEVELS[0]),
+                           stats(15, schema.DISCUSSION_LEVELS[-1]))
+    m_disc, se_disc = m_disc / d, se_disc / d
+    if not adjusted:
+        out["clinician"] = (m_clin, inflate * se_clin)
+        out["discussion"] = (m_disc, inflate * se_disc)
+        return out
+    # the correlation of clinician presence (0/1) and discussion level (0, 1, 2) over the
+    # crosstab's discussions: the variance inflation of each coefficient adjusted for the other
+    n, nc = _crosstab()
+    k = np.arange(len(n), dtype=float)
+    p_clin, mean_k = nc.sum() / n.sum(), (n * k).sum() / n.sum()
+    cov = (nc * k).sum() / n.sum() - p_clin * mean_k
+    var_k = (n * k * k).sum() / n.sum() - mean_k**2
+    r2 = cov**2 / (p_clin * (1.0 - p_clin) * var_k)
+    widen = inflate / math.sqrt(1.0 - r2)
+    b_clin, b_disc = _report_regression()
+    out["clinician"] = (b_clin, widen * se_clin)
+    out["discussion"] = (b_disc, widen * se_disc)
+    alpha = float(default_effects("report")["intercept"])
+    out["intercept"] = (alpha, math.hypot(inflate * se_none, (none[0] - alpha) / 2.0))
     return out

@@ -80,15 +80,85 @@ def test_shipped_priors_load():
 def test_rsw2017_priors_match_published_tables():
     """priors/rsw2017.toml holds rsw2017_prior_values() rounded to 3 decimals."""
     p = load_priors("rsw2017")
-    for name, (mu, sd) in rsw2017_prior_values().items():
+    values = rsw2017_prior_values()
+    assert set(values) == {"intercept", "training[other]", "training[mla]",
+                           "training[programme]", "clinician", "discussion"}
+    for name, (mu, sd) in values.items():
         prior = p.get("intercept") if name == "intercept" else p.coef[name]
         assert prior.dist == "Normal"
         assert prior.params["mu"] == pytest.approx(round(mu, 3), abs=1e-12), name
         assert prior.params["sigma"] == pytest.approx(round(sd, 3), abs=1e-12), name
-    # Table 14: programme 3.50 vs none 2.44 -> 1.06; se sqrt(.59^2/35 + .58^2/10) = 0.2092
-    mu, sd = rsw2017_prior_values(inflate=1.0)["training[programme]"]
-    assert mu == pytest.approx(1.06, rel=1e-10)
-    assert sd == pytest.approx(math.sqrt(0.59**2 / 35 + 0.58**2 / 10), rel=1e-10)
+    # the raw set: Table 14, programme 3.50 vs none 2.44 -> 1.06;
+    # se sqrt(.59^2/35 + .58^2/10) = 0.2092; Table 15, clinician 3.64 - 2.52 = 1.12
+    raw = rsw2017_prior_values(inflate=1.0, adjusted=False)
+    assert raw["training[programme]"][0] == pytest.approx(1.06, rel=1e-10)
+    assert raw["training[programme]"][1] == pytest.approx(
+        math.sqrt(0.59**2 / 35 + 0.58**2 / 10), rel=1e-10)
+    assert raw["clinician"][0] == pytest.approx(1.12, rel=1e-10)
+    assert raw["discussion"][0] == pytest.approx((3.43 - 2.35) / 2, rel=1e-10)
+    assert raw["intercept"] == pytest.approx((2.44, 0.59 / math.sqrt(35)), rel=1e-10)
+
+
+def test_rsw2017_priors_adjusted_as_the_simulator():
+    """Clinician and discussion are the simulator's mutually adjusted effects, with the
+    standard errors widened by sqrt(VIF) of the crosstab; the intercept the simulator's."""
+    from pyramid.data.simulate import default_effects
+
+    adj = rsw2017_prior_values(inflate=1.0)
+    raw = rsw2017_prior_values(inflate=1.0, adjusted=False)
+    eff = default_effects("report")
+    for name in ("clinician", "discussion", "intercept", "training[programme]"):
+        # the simulator rounds its effects to 2 decimals
+        assert adj[name][0] == pytest.approx(eff[name], abs=0.005), name
+    assert adj["clinician"][0] < raw["clinician"][0]
+    assert adj["discussion"][0] < raw["discussion"][0] / 2
+    # crosstab (Part 4): discussions per level (4, 9, 9), with a clinician (0, 3, 7);
+    # r = corr(clinician, level) over the 22 discussions, VIF = 1 / (1 - r^2)
+    n, nc, k = [4, 9, 9], [0, 3, 7], [0, 1, 2]
+    tot = sum(n)
+    pc = sum(nc) / tot
+    mk = sum(a * b for a, b in zip(n, k, strict=True)) / tot
+    cov = sum(a * b for a, b in zip(nc, k, strict=True)) / tot - pc * mk
+    vk = sum(a * b * b for a, b in zip(n, k, strict=True)) / tot - mk**2
+    vif = 1 / (1 - cov**2 / (pc * (1 - pc) * vk))
+    for name in ("clinician", "discussion"):
+        assert adj[name][1] == pytest.approx(raw[name][1] * math.sqrt(vif), rel=1e-10)
+    assert adj["training[mla]"] == pytest.approx(raw["training[mla]"], rel=1e-10)
+    assert adj["intercept"][1] == pytest.approx(
+        math.hypot(raw["intercept"][1], (2.44 - eff["intercept"]) / 2), rel=1e-10)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "2", True])
+def test_rsw2017_prior_values_bad_inflate(bad):
+    with pytest.raises(InputError, match="inflate must be a positive number"):
+        rsw2017_prior_values(inflate=bad)
+
+
+def _full_pyramid_inside(priors) -> tuple[float, float]:
+    """Share of prior draws of the complete pyramid's expected skill inside [1, 5], median."""
+    from pyramid.fit import prior_check
+
+    table, _ = prior_check(priors, "pyramid", draws=2000, random_seed=2017)
+    row = table.set_index("quantity").loc["expected skill, full pyramid"]
+    return 1.0 - float(row["outside_1_5"]), float(row["q50"])
+
+
+def test_rsw2017_prior_predictive_of_full_pyramid_on_the_scale():
+    """Criterion: at least 70 % of the pyramid model's prior draws of expected skill for the
+    complete pyramid (programme, clinician, systemic discussion) lie inside [1, 5], and their
+    median does. The raw set fails it (about 24 % inside, median 5.7), and so would any set
+    that adds the confounded raw differences; 90 % is out of reach without SDs below the
+    report's own standard errors: the adjusted sum is centred at 4.17 with a prior SD near 1.2
+    (Normal: 76 % inside; 76.5 % of these draws)."""
+    inside, median = _full_pyramid_inside("rsw2017")
+    assert inside >= 0.70 and 1.0 <= median <= 5.0, (inside, median)
+    raw = rsw2017_prior_values(adjusted=False)
+    lines = ['name = "rsw2017_raw"', 'extends = "default"']
+    for name, (mu, sd) in raw.items():
+        key = "[intercept]" if name == "intercept" else f'[coef."{name}"]'
+        lines += [key, 'dist = "Normal"', f"mu = {mu!r}", f"sigma = {sd!r}"]
+    inside_raw, median_raw = _full_pyramid_inside(priors_from_text("\n".join(lines)))
+    assert inside_raw < 0.5 and median_raw > 5.0, (inside_raw, median_raw)
 
 
 def _spec_error(text: str) -> str:
