@@ -167,9 +167,10 @@ def main() -> int:
     wide = table.pivot_table(index=["data", "model"], columns="tool",
                              values=["wall_s", "min_ess", "ess_per_s"])
     wide[("ratio", "ess_per_s")] = wide[("ess_per_s", "pyramid")] / wide[("ess_per_s", "bambi")]
-    with pd.option_context("display.width", 160, "display.precision", 2):
+    with pd.option_context("display.width", 200, "display.max_columns", None,
+                           "display.precision", 2):
         print("\npyramid / bambi, ESS per second end to end (target >= 2):")
-        print(wide)
+        print(wide.to_string())
     return 0
 
 
