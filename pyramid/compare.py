@@ -996,15 +996,20 @@ def compare(
 
     Examples
     --------
-    Fitting takes a minute, so these lines are not run as tests (tests/test_compare.py
-    does that):
+    Fitting takes a minute, so these lines are not run by the default tests (the slow test
+    of tests/test_docs.py runs them; tests/test_compare.py tests compare on small fits):
 
     >>> import pyramid as pyr
     >>> res = pyr.fit(pyr.datasets.load_rsw2017(), random_seed=1)   # doctest: +SKIP
     >>> table = pyr.compare(res)                                     # doctest: +SKIP
-    >>> pyr.compare(res, ["programme vs rest: training=programme - training=none|other|mla",
-    ...                   "clinician total: {clinician=1, discussion=?} - "
-    ...                   "{clinician=0, discussion=?}"], rope=0.2)  # doctest: +SKIP
+    >>> table.loc[table["key"] == "programme_vs_none", "definition"].item()  # doctest: +SKIP
+    'training=programme - training=none'
+    >>> mine = pyr.compare(res, [
+    ...     "programme vs rest: training=programme - training=none|other|mla",
+    ...     "clinician total: {clinician=1, discussion=?} - {clinician=0, discussion=?}",
+    ... ], rope=0.2)                                                 # doctest: +SKIP
+    >>> list(mine["effect"])                                         # doctest: +SKIP
+    ['direct', 'total']
 
     Arguments are checked before anything is computed:
 

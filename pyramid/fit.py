@@ -595,8 +595,16 @@ def load(path: str | Path) -> FitResult:
 
     Examples
     --------
+    A file written by :meth:`FitResult.save` (the fit takes a few seconds once compiled):
+
     >>> import pyramid as pyr
-    >>> res = pyr.load("fit.nc")  # doctest: +SKIP
+    >>> sim = pyr.simulate((6, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
+    >>> res = pyr.fit(sim.data, model="skill", draws=200, tune=200, random_seed=1,
+    ...               progressbar=False, verbose=False)  # doctest: +SKIP
+    >>> path = res.save("fit.nc")  # doctest: +SKIP
+    >>> again = pyr.load("fit.nc")  # doctest: +SKIP
+    >>> again.spec.name, again.data.equals(res.data)  # doctest: +SKIP
+    ('skill', True)
     >>> pyr.load("no-such-file.nc")
     Traceback (most recent call last):
     ...
@@ -826,6 +834,8 @@ def fit(
     >>> sim = pyr.simulate((6, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
     >>> res = pyr.fit(sim.data, model="skill", draws=200, tune=200, random_seed=1,
     ...               progressbar=False, verbose=False)  # doctest: +SKIP
+    >>> res  # doctest: +SKIP
+    FitResult(model='skill', priors='default', rows=48, dropped=0, chains=2, draws=200, ...)
     """
     t_start = time.perf_counter()
     spec = load_spec(model)

@@ -1,7 +1,8 @@
 """The documentation's contract with the code.
 
 * Every public function of pyramid has a numpydoc docstring with an Examples section (the
-  examples themselves run through ``--doctest-modules``, configured in pyproject.toml).
+  examples themselves run through ``--doctest-modules``, configured in pyproject.toml); the
+  lines marked ``# doctest: +SKIP`` because they fit a model run too, in a ``slow`` test.
 * The generated pages (API index, CLI reference, schema table, build-time frames) are built
   from the code: these tests check the generators in ``docs/_ext/pyramid_docs.py``, which need
   Sphinx (the ``docs`` extra) and are skipped without it.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import doctest
 import importlib
 import inspect
 import re
@@ -78,6 +80,47 @@ def test_public_function_has_numpydoc_examples(name):
     assert EXAMPLES_HEADING.search(doc), f"{name}: the docstring has no numpydoc 'Examples' section"
     examples = EXAMPLES_HEADING.split(doc, maxsplit=1)[1]
     assert ">>>" in examples, f"{name}: the Examples section has no '>>>' line to run"
+
+
+def _examples(fn) -> list[doctest.Example]:
+    """The doctest examples of a function's numpydoc Examples section."""
+    doc = inspect.getdoc(fn) or ""
+    parts = EXAMPLES_HEADING.split(doc, maxsplit=1)
+    return doctest.DocTestParser().get_examples(parts[1]) if len(parts) == 2 else []
+
+
+def test_some_public_examples_are_skipped_by_default():
+    # guards the slow test below against passing vacuously: these fit a model, so the default
+    # doctest run skips them and only the slow test runs them
+    skipped = {name for name, fn in _public_functions().items()
+               if any(ex.options.get(doctest.SKIP) for ex in _examples(fn))}
+    assert {"pyramid.fit", "pyramid.compare", "pyramid.report"} <= skipped, skipped
+
+
+@pytest.mark.slow
+# the examples fit the reference data, whose one observation per worker the validator notes
+# with a DataWarning: expected there, and a reader running them sees it too
+@pytest.mark.filterwarnings("ignore:every worker has only one observation:UserWarning")
+@pytest.mark.parametrize("name", sorted(_public_functions()))
+def test_public_examples_run_with_skip_removed(name, tmp_path, monkeypatch):
+    """Every line of every public function's Examples runs, ``+SKIP`` lines included (in a
+    temporary directory, with the module's globals, as ``--doctest-modules`` runs them)."""
+    fn = _public_functions()[name]
+    examples = _examples(fn)
+    if not any(ex.options.get(doctest.SKIP) for ex in examples):
+        pytest.skip("nothing skipped: the default doctest run executes these examples")
+    for ex in examples:
+        ex.options.pop(doctest.SKIP, None)
+    test = doctest.DocTest(examples, dict(fn.__globals__), name, inspect.getsourcefile(fn),
+                           None, inspect.getdoc(fn))
+    # the stdlib's flags of pyproject's doctest_optionflags (NUMBER is pytest's own)
+    runner = doctest.DocTestRunner(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    monkeypatch.chdir(tmp_path)
+    out: list[str] = []
+    result = runner.run(test, out=out.append, clear_globs=True)
+    assert result.attempted == len(examples)
+    assert result.failed == 0, "".join(out)
 
 
 def test_doctests_are_collected_by_default():
@@ -233,3 +276,16 @@ def test_models_page_frames_come_from_the_files(ext):
     models = ext.specs_frame()
     assert list(models["model"]) == specs.available_specs()
     assert set(models["family"]) <= set(specs.FAMILIES)
+
+
+def test_comparisons_page_frames_come_from_the_code(ext):
+    from pyramid.compare import default_contrasts
+    from pyramid.specs import load_spec
+
+    frame = ext.default_contrasts_frame()
+    assert list(frame.columns) == ["key", "contrast", "effect", "models"]
+    keys = {c.key for c in default_contrasts(load_spec("pyramid"))[0]}
+    assert keys == set(frame["key"])  # the path model has every default contrast
+    row = frame.set_index("key").loc["clinician_total"]
+    assert (row["effect"], row["models"]) == ("total", "pyramid")
+    assert frame.set_index("key").loc["programme_vs_none", "models"] == "domains, pyramid, skill"
