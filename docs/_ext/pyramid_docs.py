@@ -456,6 +456,53 @@ def specs_frame():
     return pd.DataFrame(rows)
 
 
+def default_contrasts_frame():
+    """The default contrasts of every shipped model: key, what it compares, its kind, and the
+    models that have it. From :func:`pyramid.compare.default_contrasts`."""
+    import pandas as pd
+
+    from pyramid import specs
+    from pyramid.compare import default_contrasts
+
+    rows: dict[str, dict] = {}
+    for name in specs.available_specs():
+        for c in default_contrasts(specs.load_spec(name))[0]:
+            row = rows.setdefault(c.key, {"key": c.key, "contrast": c.label,
+                                          "effect": c.effect, "models": []})
+            row["models"].append(name)
+    return pd.DataFrame([{**r, "models": ", ".join(r["models"])} for r in rows.values()])
+
+
+def compare_columns_frame():
+    """The columns of :func:`pyramid.compare`'s table with what each holds, from
+    :data:`pyramid.compare.COLUMNS_DOC`."""
+    import pandas as pd
+
+    from pyramid.compare import COLUMNS_DOC
+
+    return pd.DataFrame(list(COLUMNS_DOC.items()), columns=["column", "what it holds"])
+
+
+def compare_example():
+    """``pyramid.compare`` on the reference data (the ``pyramid`` model, 2 chains x 300 draws,
+    seed 2017, as the gallery's Figure 4 example), shown as :func:`pyramid.compare.compact`
+    with each contrast's key."""
+    import warnings
+
+    import pyramid as pyr
+    from pyramid.compare import compact
+
+    with warnings.catch_warnings():
+        # the validator notes that every worker has one observation (the report's design)
+        warnings.simplefilter("ignore", pyr.DataWarning)
+        result = pyr.fit(pyr.datasets.load_rsw2017(), draws=300, tune=300, random_seed=2017,
+                         progressbar=False, verbose=False)
+    table = pyr.compare(result)
+    out = compact(table)
+    out.insert(1, "key", table["key"].to_numpy())
+    return out
+
+
 class PyramidFrame(SphinxDirective):
     """``.. pyramid-frame:: pyramid.data.published.table(14)``: a frame computed at build time."""
 
