@@ -682,10 +682,8 @@ def _sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressb
 
         key = (built.data.spec.text, json.dumps(_priors_to_dict(priors), sort_keys=True))
         cm = compile_cached(built.model, key, initvals=built.initvals)
-        _release_gil(cm._logp_fn)
-        # numba compiles a function on its first call: call the log-density once here, so
-        # its JIT (seconds to minutes on a fresh cache) counts as compiling, not as sampling
-        cm.logp_dlogp(cm.initial_point(seed))
+        # compile_cached has already run numba's JIT (it compiles on the first call), so it
+        # counts as compiling, not as sampling
         compiled = cm.to_nutpie()
     t1 = time.perf_counter()
     kwargs = {"target_accept": target_accept} if target_accept else {}
@@ -693,22 +691,6 @@ def _sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressb
                        progress_bar=progressbar, adaptation=adaptation, **kwargs)
     t2 = time.perf_counter()
     return dt, {"compile_s": t1 - t0, "sample_s": t2 - t1}
-
-
-def _release_gil(fn) -> None:
-    """Have a numba function not yet compiled release the GIL while it runs.
-
-    nutpie runs each chain in a thread of its own and calls the log-density through Python
-    (``from_pyfunc``); a numba function holding the GIL makes the chains take turns, so two
-    chains on two cores ran no faster than one (measured: 1.04x the throughput of one thread;
-    1.45x with the GIL released, on a machine loaded by other work). The compiled functions
-    are pure (arrays in, new arrays out), so running them concurrently is safe. Only a function
-    numba has not compiled yet can be changed; one loaded from an on-disk cache compiled before
-    keeps the GIL (numba's cache index does not record it) -- the performance page says so.
-    """
-    opts = getattr(fn, "targetoptions", None)
-    if isinstance(opts, dict) and not getattr(fn, "overloads", None):
-        opts["nogil"] = True
 
 
 def _compile_jax(built):
