@@ -41,9 +41,15 @@ test-slow: $(VENV)/.installed-test
 docs: $(VENV)/.installed-docs
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
-## docs-fast: the same site without executing the gallery (what CI uses on every push)
+## docs-fast: the same site without executing the gallery (CI builds the full site: .ci/run)
 docs-fast: $(VENV)/.installed-docs
 	$(VENV)/bin/sphinx-build -W --keep-going -D plot_gallery=0 -b html docs docs/_build/html
+
+## bench: the speed benchmarks (each prints its figures and ratios; minutes, not seconds)
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/models_vs_bambi.py
+	$(PY) benchmarks/many_fits.py
+	$(PY) benchmarks/national.py --quick
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
