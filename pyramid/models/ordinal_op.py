@@ -182,7 +182,7 @@ def ordinal_logp_fused(y, eta, cuts):
     >>> f = pytensor.function([], ordinal_logp_fused(np.array([0, 2]), np.array([0.0, 0.5]),
     ...                                              np.array([-1.0, 0.0, 1.0])))
     >>> np.round(np.exp(f()), 4)
-    array([0.1587, 0.3085])
+    array([0.1587, 0.3829])
     """
     return OrdinalProbitLogp()(y, eta, cuts)
 
