@@ -979,37 +979,14 @@ def plot_assurance(summary: pd.DataFrame):
 # simulation-based calibration
 # --------------------------------------------------------------------------------------------
 def _prior_draw(built, seed: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One draw of every free variable and deterministic from the model's prior.
-
-    ``pm.draw`` samples the forward graph; a variable with an ``ordered`` transform is then
-    sorted (its prior is that of iid draws conditioned on being ordered, i.e. their order
-    statistics), and the deterministics are recomputed from the free values. Group effects
-    the model integrates out are drawn from Normal(0, sd).
+    """One draw of every free variable and deterministic from the model's prior
+    (:func:`pyramid.fit._prior_draws`: ordered variables sorted, deterministics recomputed),
+    with a leading draw axis of 1; group effects the model integrates out are drawn from
+    Normal(0, sd).
     """
-    import pymc as pm
-    from pymc.distributions.transforms import Ordered
-    from pymc.pytensorf import compile as compile_pymc
-    from pytensor.graph import clone_replace
+    from pyramid.fit import _integrated_draws, _prior_draws
 
-    from pyramid.fit import _integrated_draws
-
-    model = built.model
-    free = list(model.free_RVs)
-    values = pm.draw(free, draws=1, random_seed=seed, mode="FAST_COMPILE")  # one draw: no JIT
-    out: dict[str, np.ndarray] = {}
-    for rv, v in zip(free, values, strict=True):
-        v = np.asarray(v, dtype=float)
-        if isinstance(model.rvs_to_transforms.get(rv), Ordered):
-            v = np.sort(v, axis=-1)
-        out[rv.name] = v
-    if model.deterministics:
-        # the deterministics as functions of the free variables on their constrained scale
-        holders = [rv.type() for rv in free]
-        dets = clone_replace(list(model.deterministics), dict(zip(free, holders, strict=True)))
-        fn = compile_pymc(holders, dets, mode="FAST_COMPILE", on_unused_input="ignore")
-        for d, v in zip(model.deterministics, fn(*[out[rv.name] for rv in free]), strict=True):
-            out[d.name] = np.asarray(v, dtype=float)
-    draws = {k: v[None, ...] for k, v in out.items()}
+    draws = _prior_draws(built, 1, seed)
     extra, _ = _integrated_draws(built.data, draws, rng, prior=True)
     draws.update(extra)
     return draws

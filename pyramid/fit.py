@@ -164,6 +164,8 @@ def _prior_draws(built, n: int, seed: int) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for rv, v in zip(free, values, strict=True):
         v = np.asarray(v, dtype=float)
+        if n == 1:  # pm.draw returns a single draw without the draw axis
+            v = v[None]
         if isinstance(model.rvs_to_transforms.get(rv), Ordered):
             v = np.sort(v, axis=-1)
         out[rv.name] = v

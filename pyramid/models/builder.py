@@ -99,6 +99,12 @@ def ordinal_logp(y, eta, cuts):
     b_raw = cuts[pt.clip(y, 0, km1 - 1)] - eta
     a = pt.switch(pt.eq(y, 0), b_raw - _OPEN, a_raw)
     b = pt.switch(pt.eq(y, km1), a_raw + _OPEN, b_raw)
+    return _log_interval(a, b)
+
+
+def _log_interval(a, b):
+    """log(Phi(b) - Phi(a)) for a <= b, taken on the tail with the larger mass (reflected
+    when a + b > 0) so that neither tail loses precision."""
     flip = pt.gt(a + b, 0.0)
     lo = pt.switch(flip, -b, a)
     hi = pt.switch(flip, -a, b)
@@ -117,12 +123,7 @@ def ordinal_logp_all(eta, cuts):
     z = cuts - eta[..., None]  # c_k - eta, (..., K-1)
     a = pt.concatenate([z[..., :1] - _OPEN, z], axis=-1)
     b = pt.concatenate([z, z[..., -1:] + _OPEN], axis=-1)
-    flip = pt.gt(a + b, 0.0)
-    lo = pt.switch(flip, -b, a)
-    hi = pt.switch(flip, -a, b)
-    l_hi = log_ndtr(hi)
-    l_lo = log_ndtr(lo)
-    return l_hi + pt.log1mexp(pt.minimum(l_lo - l_hi, -1e-300))
+    return _log_interval(a, b)
 
 
 #: Distance of the stand-in for an open end of the first / last category.
