@@ -310,9 +310,49 @@ def test_same_seed_same_draws_cold_and_warm_compile_cache(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'cache'}",
-           "MPLBACKEND": "Agg"}
-    runs = [subprocess.run([sys.executable, "-c", _REPRO_SCRIPT], env=env, capture_output=True,
-                           text=True, check=True).stdout.strip().splitlines()[-1]
-            for _ in range(2)]  # the first compiles, the second loads from the cache
-    assert runs[0] == runs[1]
+    def run(cache, parallel="1"):
+        env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / cache}",
+               "MPLBACKEND": "Agg", "PYRAMID_PARALLEL_COMPILE": parallel}
+        return subprocess.run([sys.executable, "-c", _REPRO_SCRIPT], env=env,
+                              capture_output=True, text=True,
+                              check=True).stdout.strip().splitlines()[-1]
+
+    # the first compiles (the expansion in a helper process), the second loads from the
+    # cache, the third compiles everything in one process
+    runs = [run("cache"), run("cache"), run("cache-serial", parallel="0")]
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_cold_compile_helper_fills_the_disk_cache():
+    """The helper process of a cold compile writes numba's disk cache for its graph, which
+    this process then finds (pyramid.models.compiled._start_helper)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pymc.pytensorf import compile as compile_pymc
+
+    from pyramid.models import compiled
+
+    x = pt.vector("x", shape=(3,), dtype="float64")
+    salt = float(np.random.default_rng().uniform(1, 2))  # a graph no earlier run has cached
+    y = pt.exp(x * salt).sum() + pt.log1p(x ** 2).sum()
+    with pytensor.config.change_flags(**compiled.NUMBA_FLAGS):
+        fn = compile_pymc([x], [y], mode=compiled._mode("NUMBA"))
+    assert not compiled._in_disk_cache(fn)
+    proc = compiled._start_helper([x], [y], "NUMBA")
+    assert proc is not None
+    compiled._wait_helper(proc)
+    assert proc.returncode == 0
+    assert compiled._in_disk_cache(fn)
+    expected = np.exp(np.arange(3.0) * salt).sum() + np.log1p(np.arange(3.0) ** 2).sum()
+    assert np.isclose(fn(np.arange(3.0))[0], expected)
+
+
+def test_parallel_compile_switch(monkeypatch):
+    from pyramid.models import compiled
+
+    monkeypatch.delenv("PYRAMID_WORKER_SLOT", raising=False)
+    monkeypatch.setenv("PYRAMID_PARALLEL_COMPILE", "0")
+    assert not compiled._parallel_wanted()
+    monkeypatch.setenv("PYRAMID_PARALLEL_COMPILE", "1")
+    monkeypatch.setenv("PYRAMID_WORKER_SLOT", "0")
+    assert not compiled._parallel_wanted()  # executor workers already fill the cores

@@ -14,6 +14,9 @@ design without compiling again (design analysis, calibration).
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -293,13 +296,114 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
     with pytensor.config.change_flags(**NUMBA_FLAGS), model:
         logp_pt = compile_pymc([joined], [logp_r, grad_r], mode=_mode(mode))
         expand_pt = compile_pymc([joined], outs_r, mode=_mode(expand_mode or mode))
+        helper = None
+        if _parallel_wanted() and not _in_disk_cache(logp_pt) and not _in_disk_cache(expand_pt):
+            helper = _start_helper([joined], outs_r, expand_mode or mode)
         return _finish(model, logp_pt, expand_pt, ip, init, names, free_names, slices,
-                       free_shapes, n_dim)
+                       free_shapes, n_dim, helper=helper)
+
+
+# ------------------------------------------------------------------------------------------
+# a cold start: compile the two functions at once, in two processes
+# ------------------------------------------------------------------------------------------
+#: Environment variable that turns the parallel cold compile off (``0``).
+PARALLEL_ENV = "PYRAMID_PARALLEL_COMPILE"
+
+#: The longest a compile waits for its helper process before compiling by itself.
+HELPER_TIMEOUT_S = 1200.0
+
+
+def _parallel_wanted() -> bool:
+    """Whether a cold compile may start a helper process.
+
+    Not in a worker of :mod:`pyramid.executor` (the workers already fill the cores), not on
+    one core, not when ``PYRAMID_PARALLEL_COMPILE=0``.
+    """
+    if os.environ.get(PARALLEL_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if os.environ.get("PYRAMID_WORKER_SLOT"):
+        return False
+    return (os.cpu_count() or 1) >= 2
+
+
+def _in_disk_cache(fn) -> bool:
+    """Whether numba's disk cache already holds a compiled function graph ``fn``.
+
+    PyTensor's numba linker keys the function of a whole graph by a hash of the graph
+    (``pytensor.link.numba.cache``), and numba names the index file of a cached function
+    after that key. No key (not a numba function, or caching off): reported as cached, so
+    nothing is started.
+    """
+    try:
+        from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, NUMBA_CACHE_PATH
+
+        key = CACHED_SRC_FUNCTIONS.get(fn.vm.jit_fn.py_func)
+    except (AttributeError, ImportError, TypeError):
+        return True
+    if not key:
+        return True
+    return any(NUMBA_CACHE_PATH.glob(f"*{key}*.nbi"))
+
+
+def _start_helper(inputs, outputs, mode: str):
+    """Start a process that compiles ``outputs`` (the expansion) into the shared disk cache.
+
+    Why: on an empty cache numba compiles the log-density (with its gradient) and the
+    expansion one after the other on one core, because its compiler holds a lock per process;
+    most of a cold ``pyramid demo`` is that (measured on 2 cores: 120 s for the pyramid
+    model's log-density, 40 s more for its expansion). A second process compiles the
+    expansion meanwhile and writes it to the same disk cache (numba writes cache files
+    atomically), from which this process then loads it in a second. The helper only fills
+    the cache: if it fails or is slow, this process compiles the function itself, with the
+    same result. The graph travels pickled with ``cloudpickle`` (a PyMC dependency: the
+    graphs hold closures that ``pickle`` refuses). Returns the process or None.
+    """
+    try:
+        import cloudpickle
+
+        blob = cloudpickle.dumps((inputs, outputs, mode))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pyramid.models._compile_helper"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=None if os.environ.get("PYRAMID_DEBUG") else subprocess.DEVNULL,
+        )
+        proc.stdin.write(blob)
+        proc.stdin.close()
+    except Exception:  # noqa: BLE001 - the helper is an optimisation only
+        return None
+    return proc
+
+
+def _wait_helper(proc) -> None:
+    """Wait for a helper process (at most :data:`HELPER_TIMEOUT_S`); stop it after that."""
+    try:
+        proc.wait(timeout=HELPER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def compile_in_helper(blob: bytes) -> None:
+    """The helper's side of :func:`_start_helper`: compile and run the function once."""
+    import cloudpickle
+
+    inputs, outputs, mode = cloudpickle.loads(blob)
+    with pytensor.config.change_flags(**NUMBA_FLAGS):
+        fn = compile_pymc(inputs, outputs, mode=_mode(mode))
+        jit = getattr(fn.vm, "jit_fn", None)
+        if jit is not None:
+            _release_gil(jit)  # as the parent does, so that the cached code releases it too
+        x = np.zeros(inputs[0].type.shape, dtype="float64")
+        fn(x)
 
 
 def _finish(model, logp_pt, expand_pt, ip, init, names, free_names, slices, free_shapes,
-            n_dim) -> CompiledModel:
-    """Wrap two compiled PyTensor functions (and call each once: numba's JIT) as a model."""
+            n_dim, helper=None) -> CompiledModel:
+    """Wrap two compiled PyTensor functions (and call each once: numba's JIT) as a model.
+
+    The log-density is compiled first; with a ``helper`` process compiling the expansion
+    meanwhile (:func:`_start_helper`), the expansion is loaded from the disk cache after it.
+    """
     shared_names = {var: name for name, var in _data_vars(model).items()}
 
     def shared_keys(fn) -> list[str]:
@@ -313,15 +417,22 @@ def _finish(model, logp_pt, expand_pt, ip, init, names, free_names, slices, free
         return keys
 
     data = {name: np.asarray(var.get_value()) for var, name in shared_names.items()}
+    x0 = np.concatenate([np.asarray(ip[n], dtype="float64").ravel() for n in free_names])
+    try:
+        logp_fn = logp_pt.vm.jit_fn if hasattr(logp_pt.vm, "jit_fn") else _stateful(logp_pt)
+        _release_gil(logp_fn)
+        logp_keys = shared_keys(logp_pt)
+        logp_fn(x0, *[data[k] for k in logp_keys])  # the JIT, now (see compile_model)
+        if helper is not None:
+            _wait_helper(helper)
+    finally:
+        if helper is not None and helper.poll() is None:  # interrupted: stop the helper too
+            helper.kill()
+            helper.wait()
     expand_fn = expand_pt.vm.jit_fn if hasattr(expand_pt.vm, "jit_fn") else _stateful(expand_pt)
     _release_gil(expand_fn)
     expand_keys = shared_keys(expand_pt)
-    x0 = np.concatenate([np.asarray(ip[n], dtype="float64").ravel() for n in free_names])
     out_shapes = [tuple(np.shape(o)) for o in expand_fn(x0, *[data[k] for k in expand_keys])]
-    logp_fn = logp_pt.vm.jit_fn if hasattr(logp_pt.vm, "jit_fn") else _stateful(logp_pt)
-    _release_gil(logp_fn)
-    logp_keys = shared_keys(logp_pt)
-    logp_fn(x0, *[data[k] for k in logp_keys])  # the JIT, now (see compile_model)
     dims = {name: tuple(d) for name, d in model.named_vars_to_dims.items() if d is not None}
     coords = {k: (list(v) if v is not None else None) for k, v in model.coords.items()}
     return CompiledModel(
