@@ -427,6 +427,10 @@ def fit_cmd(
         str | None, typer.Option("--adaptation", help="nutpie's mass matrix: diag, low_rank or "
                                  "draw_diag (default: the spec's, else diag).")
     ] = None,
+    max_tree_depth: Annotated[
+        int | None, typer.Option("--max-tree-depth", help="Longest NUTS trajectory, 2**DEPTH "
+                                 "steps (default: the spec's, else 10).")
+    ] = None,
     backend: Annotated[
         str, typer.Option("--backend", help="numba (default) or jax (needs "
                           "rsw-pyramid[jax]; a GPU with jax[cuda12]).")
@@ -440,7 +444,7 @@ def fit_cmd(
     df = read(data)
     res = fit(df, model=model, priors=priors, draws=draws, tune=tune, chains=chains,
               random_seed=seed, target_accept=target_accept, progressbar=progress,
-              adaptation=adaptation, backend=backend)
+              adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend)
     path = res.save(out)
     emit(res.coefs().round(4), fmt, title=f"\n{res.spec.name}: fixed effects (90 % intervals)")
     info(f"wrote {path} (seed {res.info['seed']}, sampler {res.info['sampler']})")

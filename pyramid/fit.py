@@ -673,7 +673,7 @@ def load(path: str | Path) -> FitResult:
 # fitting
 # --------------------------------------------------------------------------------------------
 def _sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressbar, target_accept,
-                   adaptation, backend="numba"):
+                   adaptation, backend="numba", max_tree_depth=None):
     import nutpie
 
     t0 = time.perf_counter()
@@ -689,6 +689,8 @@ def _sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressb
         compiled = cm.to_nutpie()
     t1 = time.perf_counter()
     kwargs = {"target_accept": target_accept} if target_accept else {}
+    if max_tree_depth:
+        kwargs["maxdepth"] = max_tree_depth
     dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                        progress_bar=progressbar, adaptation=adaptation, **kwargs)
     t2 = time.perf_counter()
@@ -724,15 +726,17 @@ def _compile_jax(built):
                                          initial_points=built.initvals or None, var_names=keep)
 
 
-def _sample_pymc(built, *, draws, tune, chains, cores, seed, progressbar, target_accept):
+def _sample_pymc(built, *, draws, tune, chains, cores, seed, progressbar, target_accept,
+                 max_tree_depth=None):
     import pymc as pm
 
     t0 = time.perf_counter()
+    extra = {"nuts": {"max_treedepth": max_tree_depth}} if max_tree_depth else {}
     with built.model:
         dt = pm.sample(
             draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
             progressbar=progressbar, nuts_sampler="pymc", initvals=built.initvals or None,
-            compute_convergence_checks=False, target_accept=target_accept or 0.8,
+            compute_convergence_checks=False, target_accept=target_accept or 0.8, **extra,
         )
     t1 = time.perf_counter()
     return dt, {"compile_s": float("nan"), "sample_s": t1 - t0}
@@ -756,6 +760,7 @@ def fit(
     prior_draws: int = 500,
     target_accept: float | None = None,
     adaptation: str | None = None,
+    max_tree_depth: int | None = None,
     backend: str = "numba",
     validate: bool = True,
     verbose: bool = True,
@@ -794,6 +799,11 @@ def fit(
     adaptation : {"diag", "low_rank", "draw_diag"}, optional
         nutpie's mass-matrix adaptation; default the spec's ``[sampling] adaptation`` or
         ``"diag"`` (see the performance page of the user guide for what each model uses).
+    max_tree_depth : int, optional
+        Longest NUTS trajectory, ``2**max_tree_depth`` leapfrog steps (nutpie's ``maxdepth``,
+        PyMC's ``max_treedepth``); default the spec's ``[sampling] max_tree_depth``, else the
+        sampler's (10). A cap below what the posterior asks for keeps the chain valid but
+        mixing slower per draw; the national benchmark measures where it pays.
     backend : {"numba", "jax"}, default "numba"
         How the model's log-density is compiled for nutpie: PyTensor's numba backend (cached
         on disk, reused across fits of one design), or JAX (``pip install
@@ -836,6 +846,12 @@ def fit(
         adaptation = spec.adaptation or "diag"
     if adaptation not in ("diag", "low_rank", "draw_diag"):
         raise InputError(f"adaptation must be 'diag', 'low_rank' or 'draw_diag', got {adaptation!r}")
+    if max_tree_depth is None:
+        max_tree_depth = spec.max_tree_depth
+    elif isinstance(max_tree_depth, bool) or not isinstance(max_tree_depth, int) \
+            or not 1 <= max_tree_depth <= 20:
+        raise InputError(f"max_tree_depth must be a whole number from 1 to 20, got "
+                         f"{max_tree_depth!r}")
     if backend not in ("numba", "jax"):
         raise InputError(f"backend must be 'numba' or 'jax', got {backend!r}")
     if backend == "jax" and sampler == "pymc":
@@ -877,7 +893,7 @@ def fit(
             dt, timings = _sample_nutpie(
                 built, prior_set, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                 progressbar=progressbar, target_accept=target_accept, adaptation=adaptation,
-                backend=backend,
+                backend=backend, max_tree_depth=max_tree_depth,
             )
         except InputError:
             raise
@@ -892,7 +908,7 @@ def fit(
                           stacklevel=2)
         dt, timings = _sample_pymc(built, draws=draws, tune=tune, chains=chains, cores=cores,
                                    seed=seed, progressbar=progressbar,
-                                   target_accept=target_accept)
+                                   target_accept=target_accept, max_tree_depth=max_tree_depth)
     if verbose:
         print(f"sampled {spec.name!r} with {used} ({chains} chains x {draws} draws, "
               f"{tune} tuning) in {timings['sample_s']:.1f} s"
@@ -965,6 +981,7 @@ def fit(
         "draws": draws, "tune": tune, "chains": chains,
         "target_accept": float(target_accept) if target_accept else 0.8,
         "adaptation": adaptation,
+        "max_tree_depth": max_tree_depth or 10,
         "backend": backend if used == "nutpie" else "pymc",
         "data_sha256": sha,
         "rows_input": int(md.n_input),

@@ -762,7 +762,10 @@ def model_description(spec: Any, info: Mapping[str, Any] | None = None) -> list[
             gl.append(f"{g} (left out: it cannot be told apart from another level in these "
                       f"data)")
         else:
-            gl.append(f"{g} ({words.get(par.get(g, ''), par.get(g, 'sampled'))})")
+            how = par.get(g, "")
+            if how.startswith("partial:"):
+                how = f"sampled, partially non-centred with centring weight {how[8:]}"
+            gl.append(f"{g} ({words.get(how, how or 'sampled')})")
     out.append("Group effects, normal with one SD per level, outermost first: "
                + "; ".join(gl) + ".")
     if fam == "path" and spec.mediator is not None:

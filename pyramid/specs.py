@@ -28,7 +28,8 @@ terms           list of terms: a schema column (categorical columns get one coef
 groups          list of identifier columns (``authority``, ``unit``, ``worker``, ``observation``)
 parametrisation ``marginal`` (gaussian, and path at or inside the mediator's level: group
                 effects integrated out exactly),
-                ``non_centred`` or ``centred``; one string, or a table ``{group = value}``
+                ``non_centred``, ``centred`` or a centring weight between 0 (non-centred) and 1
+                (centred), e.g. ``0.5``; one value, or a table ``{group = value}``
 drop_aliased    bool (default true): leave out a group level whose every group holds exactly one
                 member of the next level below (it cannot be told apart from it); reported
 domain_effects  bool (cumulative_probit with ``outcome = "domains"`` only): sum-to-zero domain
@@ -39,7 +40,8 @@ domain_effects  bool (cumulative_probit with ``outcome = "domains"`` only): sum-
                 ``exposure_terms``, ``level`` (``unit``, the default: one discussion and
                 clinician value per unit, shared by its rows; or ``row``)
 [sampling]      optional sampler hints: ``target_accept`` in (0, 1), ``adaptation``
-                (nutpie's mass matrix: ``diag``, ``low_rank`` or ``draw_diag``)
+                (nutpie's mass matrix: ``diag``, ``low_rank`` or ``draw_diag``),
+                ``max_tree_depth`` (1-20: the longest NUTS trajectory is 2**depth steps)
 =============== ================================================================================
 
 Prior set keys
@@ -142,7 +144,7 @@ _SPEC_KEYS = {
     "outcome": str,
     "terms": list,
     "groups": list,
-    "parametrisation": (str, dict),
+    "parametrisation": (str, dict, float, int),
     "drop_aliased": bool,
     "domain_effects": bool,
     "path": dict,
@@ -153,7 +155,7 @@ _PATH_KEYS = {"mediator": str, "mediator_terms": list, "exposure": str, "exposur
               "level": str}
 #: Levels at which the path model's mediator and exposure can live.
 PATH_LEVELS = ("unit", "row")
-_SAMPLING_KEYS = {"target_accept": float, "adaptation": str}
+_SAMPLING_KEYS = {"target_accept": float, "adaptation": str, "max_tree_depth": int}
 
 #: nutpie mass-matrix adaptations a spec may ask for (``[sampling] adaptation``).
 ADAPTATIONS: tuple[str, ...] = ("diag", "low_rank", "draw_diag")
@@ -262,6 +264,32 @@ def _check_type(source: str, key: str, value: Any, expected: type | tuple) -> No
         raise InputError(f"{source}: key '{key}' must be {names}, got {value!r}")
 
 
+def _partial_centring(value, source: str, group: str):
+    """A centring weight (a number, or ``"partial:W"``) as a parametrisation string.
+
+    ``0`` is ``non_centred``, ``1`` is ``centred``; a weight ``w`` in between is the partially
+    non-centred form ``r = sd**(1 - w) * z, z ~ Normal(0, sd**w)`` (Papaspiliopoulos, Roberts
+    and Skold 2007), ``"partial:w"``. Other values are returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith("partial:"):
+        raw = value.split(":", 1)[1]
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InputError(f"{source}: key 'parametrisation' ({group}): {value!r} needs a "
+                             "number after 'partial:'") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if not 0.0 <= float(value) <= 1.0:
+        raise InputError(f"{source}: key 'parametrisation' ({group}): a centring weight must "
+                         f"be between 0 (non-centred) and 1 (centred), got {value!r}")
+    if float(value) == 0.0:
+        return "non_centred"
+    if float(value) == 1.0:
+        return "centred"
+    return f"partial:{float(value):g}"
+
+
 def _unknown(source: str, prefix: str, keys: set[str], allowed: set[str] | dict) -> None:
     extra = sorted(set(keys) - set(allowed))
     if extra:
@@ -300,7 +328,8 @@ class ModelSpec:
     groups : list of str
         Identifier columns with group effects, outermost first.
     parametrisation : dict
-        Group -> ``marginal``, ``non_centred`` or ``centred``.
+        Group -> ``marginal``, ``non_centred``, ``centred`` or ``partial:W`` (a centring
+        weight W strictly between 0 and 1).
     drop_aliased : bool
         Leave out a group level that cannot be told apart from the level below it.
     domain_effects : bool
@@ -314,6 +343,8 @@ class ModelSpec:
         Sampler hint.
     adaptation : str or None
         Sampler hint: nutpie's mass-matrix adaptation (``diag``, ``low_rank``, ``draw_diag``).
+    max_tree_depth : int or None
+        Sampler hint: the longest NUTS trajectory is ``2**max_tree_depth`` steps.
     text, source : str
         The file's text and where it came from (stored in results files).
     """
@@ -332,6 +363,7 @@ class ModelSpec:
     path_level: str | None = None
     target_accept: float | None = None
     adaptation: str | None = None
+    max_tree_depth: int | None = None
     text: str = field(default="", repr=False, compare=False)
     source: str = field(default="", repr=False, compare=False)
 
@@ -558,16 +590,20 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
 
     default_param = "non_centred"
     par = raw.get("parametrisation", default_param)
+    if isinstance(par, int | float) and not isinstance(par, bool):
+        par = _partial_centring(par, source, "all")
     if isinstance(par, str):
         par = dict.fromkeys(groups, par)
     else:
         _unknown(source, "parametrisation.", set(par), set(groups))
         par = {g: par.get(g, default_param) for g in groups}
-    for g, p in par.items():
-        if p not in PARAMETRISATIONS:
+    for g, p in list(par.items()):
+        p = par[g] = _partial_centring(p, source, g)
+        if p not in PARAMETRISATIONS and not p.startswith("partial:"):
             raise InputError(
                 f"{source}: key 'parametrisation' ({g}) must be one of "
-                f"{', '.join(PARAMETRISATIONS)}, got {p!r}"
+                f"{', '.join(PARAMETRISATIONS)} or a centring weight between 0 and 1, "
+                f"got {p!r}"
             )
         if p == "marginal" and family not in ("gaussian", "path"):
             raise InputError(
@@ -653,6 +689,7 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
 
     target_accept = None
     adaptation = None
+    max_tree_depth = None
     if "sampling" in raw:
         _unknown(source, "sampling.", set(raw["sampling"]), _SAMPLING_KEYS)
         if "target_accept" in raw["sampling"]:
@@ -670,6 +707,15 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
                     f"{source}: key 'sampling.adaptation' must be one of "
                     f"{', '.join(ADAPTATIONS)}, got {adaptation!r}"
                 )
+        if "max_tree_depth" in raw["sampling"]:
+            depth = raw["sampling"]["max_tree_depth"]
+            _check_type(source, "sampling.max_tree_depth", depth, int)
+            if not 1 <= depth <= 20:
+                raise InputError(
+                    f"{source}: key 'sampling.max_tree_depth' must be a whole number from 1 "
+                    f"to 20, got {depth!r}"
+                )
+            max_tree_depth = int(depth)
 
     return ModelSpec(
         name=raw["name"],
@@ -686,6 +732,7 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
         path_level=path_level,
         target_accept=target_accept,
         adaptation=adaptation,
+        max_tree_depth=max_tree_depth,
         text=text,
         source=source,
     )

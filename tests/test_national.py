@@ -6,11 +6,15 @@ Structural tests only (no sampling beyond one tiny fit); the national benchmark 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import xarray as xr
 
 from pyramid import _mcmc_stats
+from pyramid.data.simulate import simulate
+from pyramid.errors import InputError
 
 
 def _chains(seed: int, shape=(2, 301, 4)) -> np.ndarray:
@@ -197,3 +201,73 @@ def test_fused_ordinal_is_exact_far_in_the_tails():
              - fused(y0, e0, cuts - h * np.eye(4)[k], np.ones(5))[0].sum()) / (2 * h)
             for k in range(4)]
     np.testing.assert_allclose(gc, numc, rtol=1e-6)
+
+
+def test_partial_centring_weights_in_a_spec(tmp_path):
+    """A centring weight between 0 and 1 per level: 0 and 1 are the named forms, anything
+    else 'partial:W'; out-of-range or malformed weights name the key."""
+    import re
+
+    from pyramid.specs import load_spec
+
+    text = load_spec("domains").text
+
+    def spec_with(value):
+        path = tmp_path / "d.toml"
+        path.write_text(re.sub(r"^parametrisation = .*$", f"parametrisation = {value}", text,
+                               count=1, flags=re.M))
+        return load_spec(path)
+
+    par = spec_with('{ authority = 0.5, unit = "partial:0.25", worker = 1, observation = 0 }')
+    assert par.parametrisation == {"authority": "partial:0.5", "unit": "partial:0.25",
+                                   "worker": "centred", "observation": "non_centred"}
+    assert set(spec_with("0.7").parametrisation.values()) == {"partial:0.7"}
+    for bad, says in [("{ worker = 1.5 }", "between 0 (non-centred) and 1"),
+                      ('{ worker = "partial:x" }', "needs a number"),
+                      ("-0.1", "between 0")]:
+        with pytest.raises(InputError, match=re.escape(says)):
+            spec_with(bad)
+
+
+def test_partially_centred_effects_have_the_level_sd():
+    """r = sd**(1-w) * z with z ~ Normal(0, sd**w): r ~ Normal(0, sd) whatever w (prior
+    draws of the built model, 4,000 of them)."""
+    import pymc as pm
+
+    from pyramid.models.builder import build
+    from pyramid.models.design import prepare
+    from pyramid.specs import load_priors, load_spec
+
+    sim = simulate((3, 2, 2, 2), seed=4, mix={"discussion_observed": 1.0})
+    spec = load_spec("domains")
+    spec = dataclasses.replace(spec, parametrisation=dict.fromkeys(spec.groups, "partial:0.3"))
+    built = build(prepare(spec, sim.data, warn=False), load_priors("default"))
+    with built.model:
+        draws = pm.draw([built.model["r_worker"][0], built.model["sd_worker"]], draws=4000,
+                        random_seed=1)
+    ratio = draws[0] / draws[1]
+    assert abs(ratio.mean()) < 0.06 and abs(ratio.std() - 1.0) < 0.05
+
+
+def test_max_tree_depth_from_spec_and_fit():
+    """[sampling] max_tree_depth and fit(max_tree_depth=...) cap NUTS trajectories at
+    2**depth steps; bad values name the key or argument."""
+    from pyramid.fit import fit
+    from pyramid.specs import load_spec, spec_from_text
+
+    text = load_spec("domains").text
+    assert spec_from_text(text).max_tree_depth is None
+    spec = spec_from_text(text.replace("[sampling]", "[sampling]\nmax_tree_depth = 5"))
+    assert spec.max_tree_depth == 5
+    for bad in ("0", "21", '"deep"'):
+        with pytest.raises(InputError, match="sampling.max_tree_depth"):
+            spec_from_text(text.replace("[sampling]", f"[sampling]\nmax_tree_depth = {bad}"))
+    sim = simulate((6, 2, 2, 2), seed=4, mix={"discussion_observed": 1.0})
+    for bad in (0, 2.5, True):
+        with pytest.raises(InputError, match="max_tree_depth must be a whole number"):
+            fit(sim.data, model="domains", max_tree_depth=bad)
+    res = fit(sim.data, model="domains", draws=60, tune=60, progressbar=False, verbose=False,
+              random_seed=3, max_tree_depth=2, log_likelihood=False)
+    assert int(res.idata["sample_stats"]["depth"].max()) <= 2
+    assert res.info["max_tree_depth"] == 2
+

@@ -321,13 +321,28 @@ def _group_effects(md: ModelData, priors: PriorSet, sd_cls: str, *, row_index=No
         if g.parametrisation == "centred":
             sd = _rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name))
             r = pm.Normal(f"r_{g.name}", 0.0, sd, dims=g.name)
+            total = total + r[idx]
         else:
-            sd, scale = _sd_rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name),
-                               signed=SIGNED_NONCENTRED, with_scale=True)
-            z = pm.Normal(f"z_{g.name}", 0.0, 1.0, dims=g.name)
-            r = pm.Deterministic(f"r_{g.name}", z * scale, dims=g.name)
-        total = total + r[idx]
+            total = total + _one_level(g, idx, priors, sd_cls)
     return total
+
+
+def _one_level(g, idx, priors: PriorSet, sd_cls: str):
+    """The effects of one non-centred or partially centred level at the rows."""
+    if g.parametrisation.startswith("partial:"):
+        # partially non-centred (Papaspiliopoulos, Roberts & Skold 2007): with weight w,
+        # z ~ Normal(0, sd**w) and r = sd**(1 - w) * z, so r ~ Normal(0, sd) exactly;
+        # w = 1 is the centred form, w = 0 the non-centred one
+        w = float(g.parametrisation.split(":", 1)[1])
+        sd = _rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name))
+        z = pm.Normal(f"z_{g.name}", 0.0, sd ** w, dims=g.name)
+        r = pm.Deterministic(f"r_{g.name}", z * sd ** (1.0 - w), dims=g.name)
+    else:
+        sd, scale = _sd_rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name),
+                           signed=SIGNED_NONCENTRED, with_scale=True)
+        z = pm.Normal(f"z_{g.name}", 0.0, 1.0, dims=g.name)
+        r = pm.Deterministic(f"r_{g.name}", z * scale, dims=g.name)
+    return r[idx]
 
 
 def _empirical_cuts(y: np.ndarray, k: int, shift: float = 0.0) -> np.ndarray:

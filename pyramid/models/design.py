@@ -45,7 +45,7 @@ class GroupLevel:
         For each group, the index of its group at the next kept level outwards (None for the
         outermost).
     parametrisation : str
-        ``marginal``, ``non_centred`` or ``centred``.
+        ``marginal``, ``non_centred``, ``centred`` or ``partial:W`` (centring weight W).
     """
 
     name: str
