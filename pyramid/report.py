@@ -764,7 +764,8 @@ def model_description(spec: Any, info: Mapping[str, Any] | None = None) -> list[
         else:
             how = par.get(g, "")
             if how.startswith("partial:"):
-                how = f"sampled, partially non-centred with centring weight {how[8:]}"
+                how = ("sampled, partially non-centred with centring weight "
+                       f"{how.split(':', 1)[1]}")
             gl.append(f"{g} ({words.get(how, how or 'sampled')})")
     out.append("Group effects, normal with one SD per level, outermost first: "
                + "; ".join(gl) + ".")

@@ -314,22 +314,21 @@ def _term_data(t: Term, name: str):
 
 
 def _group_effects(md: ModelData, priors: PriorSet, sd_cls: str, *, row_index=None):
-    """Explicit group effects (centred or non-centred); returns their sum per row."""
+    """Explicit group effects (centred, non-centred or partially centred); returns their sum
+    per row."""
     total = 0.0
     for g in md.groups:
         idx = pm.Data(f"idx_{g.name}", g.index)
-        if g.parametrisation == "centred":
-            sd = _rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name))
-            r = pm.Normal(f"r_{g.name}", 0.0, sd, dims=g.name)
-            total = total + r[idx]
-        else:
-            total = total + _one_level(g, idx, priors, sd_cls)
+        total = total + _level_effects(g, priors, sd_cls)[idx]
     return total
 
 
-def _one_level(g, idx, priors: PriorSet, sd_cls: str):
-    """The effects of one non-centred or partially centred level at the rows."""
-    if g.parametrisation.startswith("partial:"):
+def _level_effects(g, priors: PriorSet, sd_cls: str):
+    """The effects ``r_<level>`` of one sampled level, in the level's parametrisation."""
+    if g.parametrisation == "centred":
+        sd = _rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name))
+        r = pm.Normal(f"r_{g.name}", 0.0, sd, dims=g.name)
+    elif g.parametrisation.startswith("partial:"):
         # partially non-centred (Papaspiliopoulos, Roberts & Skold 2007): with weight w,
         # z ~ Normal(0, sd**w) and r = sd**(1 - w) * z, so r ~ Normal(0, sd) exactly;
         # w = 1 is the centred form, w = 0 the non-centred one
@@ -342,7 +341,7 @@ def _one_level(g, idx, priors: PriorSet, sd_cls: str):
                            signed=SIGNED_NONCENTRED, with_scale=True)
         z = pm.Normal(f"z_{g.name}", 0.0, 1.0, dims=g.name)
         r = pm.Deterministic(f"r_{g.name}", z * scale, dims=g.name)
-    return r[idx]
+    return r
 
 
 def _empirical_cuts(y: np.ndarray, k: int, shift: float = 0.0) -> np.ndarray:
