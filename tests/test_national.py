@@ -271,3 +271,43 @@ def test_max_tree_depth_from_spec_and_fit():
     assert int(res.idata["sample_stats"]["depth"].max()) <= 2
     assert res.info["max_tree_depth"] == 2
 
+
+
+# ------------------------------------------------------------------------------------------
+# the benchmark script's own logic (benchmarks/national.py, loaded by path)
+# ------------------------------------------------------------------------------------------
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "national.py"
+    spec = importlib.util.spec_from_file_location("national_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_benchmark_recovery_check_fails_without_a_checked_fit():
+    bench = _bench()
+    rec = [{"name": "b", "true": 1.0, "mean": 0.9, "lower": 0.5, "upper": 1.3, "covered": True}]
+    ok = {"tool": "pyramid", "model": "domains", "status": "ok", "recovery": rec}
+    assert bench.recovery_check([ok])[1]
+    # a failed fit, an empty check and no pyramid fit at all are not passes
+    lines, passed = bench.recovery_check([ok, {"tool": "pyramid", "model": "skill",
+                                               "status": "failed (exit 1)"}])
+    assert not passed and any("skill: not checked (fit failed (exit 1))" in s for s in lines)
+    assert not bench.recovery_check([{**ok, "recovery": []}])[1]
+    assert not bench.recovery_check([])[1]
+    miss = [{**rec[0], "true": 2.0, "covered": False}]
+    lines, passed = bench.recovery_check([{**ok, "recovery": miss}])
+    assert not passed and any(s.strip().startswith("MISS b") for s in lines)
+
+
+def test_benchmark_spec_variant_writes_centring_weights_as_numbers(tmp_path):
+    from pyramid.specs import load_spec
+
+    bench = _bench()
+    path = bench.spec_variant("domains", {"authority": "centred", "observation": 0.4}, tmp_path)
+    spec = load_spec(path)
+    forms = {g: spec.parametrisation[g] for g in ("authority", "observation")}
+    assert forms == {"authority": "centred", "observation": "partial:0.4"}
