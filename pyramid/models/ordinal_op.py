@@ -71,6 +71,15 @@ def _logp_kernel(y, eta, cuts, out):
         a, b = _bounds(y[i], eta[i], cuts)
         if a + b > 0.0:  # take the upper tail: Phi(b) - Phi(a) = Phi(-a) - Phi(-b)
             a, b = -b, -a
+        # now a + b <= 0, so Phi(a) < Phi(b) <= 1/2 at an interior category: the direct
+        # difference of the two erfc values is exact to a few ulp unless Phi(a) is close to
+        # Phi(b) (cancellation) or Phi(b) underflows; only then the log-space form below
+        if a > -math.inf and b > -37.0:
+            pb = math.erfc(-b * _SQRT1_2)
+            pa = math.erfc(-a * _SQRT1_2)
+            if pa < 0.5 * pb:
+                out[i] = math.log(0.5 * (pb - pa))
+                continue
         lb = _log_ndtr(b)
         la = _log_ndtr(a)
         out[i] = lb + _log1mexp(min(la - lb, -1e-300))
@@ -206,7 +215,7 @@ def _register_numba() -> None:
             logp_k(y, eta, cuts, out)
             return out
 
-        return f, "pyramid-ordinal-probit-logp-v1"
+        return f, "pyramid-ordinal-probit-logp-v2"
 
     @register_funcify_and_cache_key(OrdinalProbitGrad)
     def _funcify_grad(op, node=None, **kwargs):
