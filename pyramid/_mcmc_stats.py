@@ -6,8 +6,8 @@ The same estimators as :func:`arviz.rhat` (``method="rank"``) and :func:`arviz.e
 Analysis 16(2). Why hand-written: arviz_stats 1.3 applies them element by element in a Python
 loop (about 9 ms an element on the development machine), so checking the 25,000 group effects
 of a national ``domains`` fit took four minutes, longer than sampling it. Here every step is
-a NumPy operation over all elements of a variable at once (ranks with ``scipy.stats.rankdata``
-along an axis, autocovariances by FFT along the draws, Geyer's initial positive and monotone
+a NumPy operation over all elements of a variable at once (ranks by one ``argsort`` along an
+axis, ties averaged, autocovariances by FFT along the draws, Geyer's initial positive and monotone
 sequences as masked array updates). ``tests/test_national.py`` checks them against arviz to
 1e-10.
 """
@@ -15,7 +15,7 @@ sequences as masked array updates). ``tests/test_national.py`` checks them again
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft, stats
+from scipy import fft, special
 
 __all__ = ["rhat_rank", "ess_bulk", "ess_tail"]
 
@@ -35,12 +35,44 @@ def _split(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half:]], axis=1)
 
 
+#: Elements ranked at a time by :func:`_z_scale` (bounds its temporary arrays to a few
+#: hundred MB at 2,000 draws).
+_CHUNK = 4096
+
+
 def _z_scale(x: np.ndarray) -> np.ndarray:
-    """Normal scores of the ranks over all chains and draws, per element (Blom's offset)."""
+    """Normal scores of the ranks over all chains and draws, per element (Blom's offset).
+
+    Ties get their average rank (as ``scipy.stats.rankdata(method="average")``, which this
+    replaces: 3-4x faster on 25,000 elements x 2,000 draws); an element with a NaN gets NaN.
+    Sorted once per element; the scores of untied draws come from one precomputed table, those
+    of tied runs (an MCMC chain repeats a draw now and then) from their average rank.
+    """
     n_el, n_chain, n_draw = x.shape
     size = n_chain * n_draw
-    r = stats.rankdata(x.reshape(n_el, size), method="average", axis=1)
-    return stats.norm.ppf((r - 0.375) / (size + 0.25)).reshape(x.shape)
+    flat = x.reshape(n_el, size)
+    table = special.ndtri((np.arange(1, size + 1) - 0.375) / (size + 0.25))
+    pos = np.arange(size)
+    z = np.empty((n_el, size))
+    for lo in range(0, n_el, _CHUNK):
+        part = flat[lo:lo + _CHUNK]
+        order = np.argsort(part, axis=1)
+        srt = np.take_along_axis(part, order, axis=1)
+        scores = np.broadcast_to(table, part.shape).copy()
+        same = srt[:, 1:] == srt[:, :-1]  # tied with the previous sorted draw
+        rows = np.flatnonzero(same.any(axis=1))
+        if rows.size:
+            same = same[rows]
+            ones = np.ones((rows.size, 1), dtype=bool)
+            first = np.maximum.accumulate(np.where(np.hstack([ones, ~same]), pos, 0), axis=1)
+            last = np.minimum.accumulate(
+                np.where(np.hstack([~same, ones]), pos, size - 1)[:, ::-1], axis=1)[:, ::-1]
+            avg = (first + last) / 2.0 + 1.0
+            scores[rows] = special.ndtri((avg - 0.375) / (size + 0.25))
+        out = z[lo:lo + _CHUNK]
+        np.put_along_axis(out, order, scores, axis=1)
+        out[np.isnan(srt[:, -1])] = np.nan  # argsort puts NaN last
+    return z.reshape(x.shape)
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:

@@ -30,6 +30,27 @@ def _chains(seed: int, shape=(2, 301, 4)) -> np.ndarray:
     return x
 
 
+def test_rank_normal_scores_equal_rankdata_with_ties_and_nans(monkeypatch):
+    """The argsort-based normal scores equal scipy's average ranks through norm.ppf exactly:
+    a repeated draw (ties in every element), heavy rounding, a constant, a NaN; and across
+    the chunk boundary."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((50, 2, 300))
+    x[:, :, 10] = x[:, :, 9]  # an MCMC chain staying put: a tie in every element
+    x[3] = np.round(x[3], 1)
+    x[4] = 2.0
+    x[5, 0, 7] = np.nan
+    r = stats.rankdata(x.reshape(50, -1), method="average", axis=1)
+    want = stats.norm.ppf((r - 0.375) / (600 + 0.25)).reshape(x.shape)
+    monkeypatch.setattr(_mcmc_stats, "_CHUNK", 7)
+    got = _mcmc_stats._z_scale(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
+    assert np.isnan(got[5]).all()
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("n_draw", [301, 40])
 def test_vectorised_diagnostics_match_arviz(seed, n_draw):
@@ -201,6 +222,33 @@ def test_fused_ordinal_is_exact_far_in_the_tails():
              - fused(y0, e0, cuts - h * np.eye(4)[k], np.ones(5))[0].sum()) / (2 * h)
             for k in range(4)]
     np.testing.assert_allclose(gc, numc, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "NUMBA"])
+def test_fused_ordinal_gathers_rows_and_domains_itself(mode):
+    """With row and domain indices the operation equals gathering first (values and the
+    gradients with respect to the per-row predictor, the domain offsets and the thresholds)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from pyramid.models.ordinal_op import ordinal_logp_fused
+
+    rng = np.random.default_rng(5)
+    n_rows, n = 40, 200
+    row, dom = rng.integers(0, n_rows, n), rng.integers(0, 5, n)
+    yv = rng.integers(0, 5, n)
+    y, e, o, c = pt.lvector("y"), pt.dvector("e"), pt.dvector("o"), pt.dvector("c")
+    w = pt.dvector("w")
+    fns = []
+    for lp in (ordinal_logp_fused(y, e, c, row=row, offset=o, domain=dom),
+               ordinal_logp_fused(y, e[row] + o[dom], c)):
+        fns.append(pytensor.function([y, e, o, c, w], [lp, *pytensor.grad((w * lp).sum(),
+                                                                           [e, o, c])],
+                                     mode=mode))
+    args = (yv, rng.normal(0, 2, n_rows), rng.normal(0, 0.5, 5),
+            np.array([-1.5, -0.2, 0.7, 2.0]), rng.uniform(0.5, 2.0, n))
+    for a, b in zip(fns[0](*args), fns[1](*args), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
 
 
 @pytest.mark.parametrize("mode", ["FAST_COMPILE", "NUMBA"])
