@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -57,12 +56,10 @@ def main(argv=None) -> int:
     import pytensor
     import pytensor.tensor as pt
 
-    from pyramid.fit import _as_canonical
     from pyramid.models.builder import build
     from pyramid.models.compiled import compile_model
-    from pyramid.models.design import prepare
     from pyramid.models.ordinal_op import _logp_kernel, ordinal_logp_fused
-    from pyramid.specs import load_priors, load_spec
+    from pyramid.specs import load_priors
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -70,10 +67,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
 
-    sim = national.national_data(national.QUICK if args.quick else national.NATIONAL)
-    par = national.PYRAMID_OPTIONS["domains"]["parametrisation"]
-    spec = load_spec(national.spec_variant("domains", par, Path(tempfile.mkdtemp())))
-    md = prepare(spec, _as_canonical(sim.data, spec, True), warn=False)
+    md = national.domains_design(national.QUICK if args.quick else national.NATIONAL)
     y = md.y.astype("int64")
     row, domain = md.rating_row.astype("int64"), md.rating_domain.astype("int64")
     rng = np.random.default_rng(2017)

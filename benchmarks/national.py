@@ -103,6 +103,21 @@ def national_data(design=NATIONAL, seed: int = SEED):
     return pyr.simulate(design, mix=MIX, seed=seed)
 
 
+def domains_design(design=NATIONAL, seed: int = SEED):
+    """The national data prepared for the ``domains`` model in this benchmark's
+    parametrisation (``PYRAMID_OPTIONS``): the :class:`pyramid.models.design.ModelData` that
+    ``pyramid.fit`` would build, for the scripts that look inside a fit (``gradient.py``,
+    ``geometry.py``)."""
+    from pyramid.fit import _as_canonical
+    from pyramid.models.design import prepare
+    from pyramid.specs import load_spec
+
+    sim = national_data(design, seed)
+    par = PYRAMID_OPTIONS["domains"]["parametrisation"]
+    spec = load_spec(spec_variant("domains", par, Path(tempfile.mkdtemp())))
+    return prepare(spec, _as_canonical(sim.data, spec, True), warn=False)
+
+
 def _parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="15 authorities instead of 150")
