@@ -7,7 +7,9 @@ ratings) that was 44 ms a gradient on the development machine, nearly all of the
 time. :func:`ordinal_logp_fused` computes the same quantity in one loop over the ratings
 (numba; one ``erfc`` or asymptotic series per log-CDF, only the branch needed; an interior
 category's probability as the direct difference of two ``erfc`` values wherever that cannot
-cancel, which is nearly every rating), and its gradient with respect to ``eta`` and the thresholds in a second loop that reuses the
+cancel, which is nearly every rating; each rating's predictor gathered from its row and
+domain inside the loop), and its gradient with respect to the row predictors, the domain
+offsets and the thresholds in a second loop that reuses the
 log-probabilities. The numerics are those of ``ordinal_logp``: the difference is taken on the
 tail with the larger mass, ``log(Phi(b) - Phi(a)) = log Phi(b) + log1mexp(log Phi(a) - log
 Phi(b))``, with ``log Phi`` accurate in both tails (``log1p(-erfc(-x/sqrt2)/2)`` above -1,
