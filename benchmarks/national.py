@@ -13,20 +13,29 @@ and fits, each in a subprocess of its own so that peak memory is per fit:
   ``domain`` as a term and the same group levels (authority, unit, worker, observation);
 * ``pyramid``: the path model (no bambi analogue);
 
-bambi with its defaults, as a new user would (``bmb.Model(...).fit()``: PyMC's default
-sampler, which in PyMC 6 is nutpie over a numba-compiled model). For each fit it prints the
+bambi with its defaults, as a new user would (``bmb.Model(...).fit()``: PyMC's own NUTS
+sampler). PyMC decides how many chains run at once from ``os.cpu_count() // 2`` (it takes half
+the CPUs to be hyper-threads), so on a 2-CPU machine bambi runs its chains one after the other
+while pyramid runs them side by side; ``--bambi-cores 2`` runs bambi's in parallel too, and
+the table says how many ran at once for each fit. For each fit it prints the
 compile time (pyramid: the PyTensor-numba compilation; bambi: building the model, its sampler
 compiles inside ``fit``), the sampling time, the minimum bulk ESS over the fixed effects,
 group SDs, residual SD and thresholds (per-group effects left out: pyramid draws its
 integrated-out ones exactly, so counting them would flatter it), ESS per second (end to end:
 the minimum bulk ESS over the wall time from data to draws), the divergences, the largest
-R-hat, the peak memory of the process (``ru_maxrss``, sampled every 2 s so a fit stopped at
-the cap still has one), the load average, and the pyramid/bambi ratios. bambi runs under a
+R-hat, the peak memory of the fit (the process's ``ru_maxrss``, or the largest sum over the
+process and its children -- PyMC's multiprocess chains -- at a 2 s sample, written every 2 s
+so a fit stopped at the cap still has one), the load average, and the pyramid/bambi ratios. bambi runs under a
 time cap (``--bambi-cap`` minutes, default 30): a fit that hits it is stopped, and the bound
 it implies is printed (bambi's ESS per second is at most its draws -- its minimum bulk ESS
 would not exceed the number of draws -- over the cap). Then the recovery check: every fixed
 effect's 90 % interval against its true value (``Simulation.truth``; skill points for
 ``skill`` and ``pyramid``, the probit scale for ``domains``).
+
+Both tools get the same draws and tuning draws. The default of 300 tuning draws is nutpie's
+own default; on the ``--quick`` data 300 gave no lower ESS than 500 (see the user guide's
+performance page), and PyMC's default of 1,000 would add about half again to pyramid's
+national ``domains`` time.
 
 Usage::
 
@@ -124,11 +133,13 @@ def _parse(argv=None) -> argparse.Namespace:
     p.add_argument("--models", default="skill,domains,pyramid")
     p.add_argument("--tools", default="pyramid,bambi")
     p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=300, help="tuning draws per chain (both tools)")
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--seed", type=int, default=SEED, help="data and sampler seed")
     p.add_argument("--bambi-cap", type=float, default=None,
                    help="minutes before a bambi fit is stopped (default 30; 3 with --quick)")
+    p.add_argument("--bambi-cores", type=int, default=None,
+                   help="chains bambi runs at once (default: PyMC's own choice)")
     p.add_argument("--pyramid-options", default=None,
                    help='JSON {"model": {fit keyword: value}} overriding PYRAMID_OPTIONS')
     p.add_argument("--backend", choices=("numba", "jax"), default="numba",
@@ -144,16 +155,35 @@ def _parse(argv=None) -> argparse.Namespace:
 # child: one fit in its own process
 # --------------------------------------------------------------------------------------------
 class _Heartbeat:
-    """Writes the process's peak RSS and the current phase to ``path`` every 2 s."""
+    """Writes the fit's peak memory and the current phase to ``path`` every 2 s.
+
+    The peak memory is the larger of the process's own peak RSS and the largest sum of the RSS
+    of the process and its children seen at a 2 s sample: PyMC's multiprocess sampling (bambi
+    with more than one core) runs its chains in child processes, which ``ru_maxrss`` of the
+    process alone would leave out."""
 
     def __init__(self, path: Path):
         self.path, self.phase, self.extra = path, "start", {}
+        self.tree_peak = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
 
+    def peak_gib(self) -> float:
+        import psutil
+
+        me = psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:  # a child that ended between listing and reading
+                pass
+        self.tree_peak = max(self.tree_peak, total)
+        return max(_maxrss_gib(), self.tree_peak / 2**30)
+
     def write(self):
-        rec = {"phase": self.phase, "peak_rss_gib": _maxrss_gib(), **self.extra}
+        rec = {"phase": self.phase, "peak_rss_gib": self.peak_gib(), **self.extra}
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(rec))
         os.replace(tmp, self.path)
@@ -222,6 +252,7 @@ def _child_pyramid(model: str, data_path: Path, opts: dict, args, hb: _Heartbeat
     out = {"wall_s": wall, "compile_s": t["compile_s"], "sample_s": t["sample_s"],
            "post_s": t["post_s"], "rows": len(res.data), "groups": res.groups_kept,
            "options": opts, "parametrisation": res.info["parametrisation"],
+           "cores": res.info.get("cores"),
            "adaptation": res.info["adaptation"], "target_accept": res.info["target_accept"]}
     stats = res.idata["sample_stats"].to_dataset()
     out["divergences"] = int(stats["diverging"].sum())
@@ -266,6 +297,16 @@ def _bambi_frame(data, model: str, groups: list[str]):
     return f"rating ~ training + clinician + discussion + domain + {re}", long, "cumulative"
 
 
+def _pymc_cores(cores: int | None, chains: int) -> int:
+    """How many chains PyMC's ``pm.sample`` runs at once for ``cores`` (None: its default,
+    ``min(4, os.cpu_count() // 2)`` from PyMC's own helper)."""
+    if cores is None:
+        from pymc.sampling.mcmc import _cpu_count
+
+        cores = min(4, _cpu_count())
+    return max(1, min(cores, chains))
+
+
 def _child_bambi(model: str, data_path: Path, args, hb: _Heartbeat) -> dict:
     import bambi as bmb
     import pandas as pd
@@ -279,11 +320,12 @@ def _child_bambi(model: str, data_path: Path, args, hb: _Heartbeat) -> dict:
     t1 = time.perf_counter()
     hb.phase, hb.extra = "fit", {"build_s": t1 - t0, "fit_started": time.time()}
     idata = m.fit(draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
-                  progressbar=False)
+                  progressbar=False, cores=args.bambi_cores)
     t2 = time.perf_counter()
     post = idata["posterior"].to_dataset()
     out = {"wall_s": t2 - t0, "compile_s": t1 - t0, "sample_s": t2 - t1,
            "formula": formula, "family": family, "rows": len(frame),
+           "cores": _pymc_cores(args.bambi_cores, args.chains),
            "divergences": int(idata["sample_stats"]["diverging"].sum())}
     out.update(_summ(post, _keep_bambi))
     return out
@@ -303,7 +345,7 @@ def child_main(args) -> int:
         out = _child_bambi(model, Path(data_path), args, hb)
     hb.phase = "done"
     hb.stop()
-    out["peak_rss_gib"] = _maxrss_gib()
+    out["peak_rss_gib"] = hb.peak_gib()
     out_path.write_text(json.dumps(out, default=float))
     return 0
 
@@ -349,6 +391,8 @@ def _run_child(tool, model, data_path, work: Path, args, cap_s: float | None, op
     cmd = [sys.executable, __file__, "--child", tool, model, str(data_path), str(out),
            "--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains),
            "--seed", str(args.seed)]
+    if args.bambi_cores is not None:
+        cmd += ["--bambi-cores", str(args.bambi_cores)]
     env = dict(os.environ, NATIONAL_OPTIONS=json.dumps(opts))
     cache = (tempfile.mkdtemp(prefix=f"pt-national-{tool}-") if args.cold
              else os.path.join(tempfile.gettempdir(), f"pytensor-national-{tool}"))
@@ -434,12 +478,12 @@ def render_rst(run: dict) -> str:
              f"{run['draws']} draws ({run['tune']} tuning), bambi cap {run['bambi_cap_min']:g} "
              f"min, compile cache {'fresh' if run['cold_cache'] else 'warm'}. Load average "
              "(1/5/15 min) before and after each fit as shown.", ""]
-    head = ["model", "tool", "status", "compile s", "sampling s", "wall s", "min bulk ESS",
+    head = ["model", "tool", "cores", "status", "compile s", "sampling s", "wall s", "min bulk ESS",
             "ESS/s", "divergences", "max R-hat", "peak GiB", "load before", "load after"]
     rows = []
     for r in run["results"]:
         ok = r["status"] == "ok"
-        rows.append([r["model"], r["tool"], r["status"], _fmt(r.get("compile_s")),
+        rows.append([r["model"], r["tool"], _fmt(r.get("cores"), "d"), r["status"], _fmt(r.get("compile_s")),
                      _fmt(r.get("sample_s")) if ok else f">{r.get('cap_s', 0) / 60:.0f} min",
                      _fmt(r.get("wall_s") if ok else r.get("process_wall_s"), ".0f"),
                      _fmt(r.get("min_ess"), ".0f"), _fmt(r.get("ess_per_s"), ".2f"),
@@ -497,7 +541,7 @@ def main(argv=None) -> int:
           f"python {machine['python']}; load average (1/5/15 min) {_load()}"
           + (f"; pyramid on JAX, {machine['accelerator']}" if args.backend == "jax" else ""))
     print(f"{args.chains} chains x {args.draws} draws ({args.tune} tuning); bambi cap "
-          f"{cap_min:g} min; compile cache {'fresh per fit' if args.cold else 'kept per tool'}")
+          f"{cap_min:g} min, bambi cores {args.bambi_cores or 'PyMC default'}; compile cache {'fresh per fit' if args.cold else 'kept per tool'}")
 
     t0 = time.perf_counter()
     sim = national_data(design, args.seed)

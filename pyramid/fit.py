@@ -978,7 +978,7 @@ def fit(
         "seed": seed,
         "sampler": used,
         "sampler_fallback_reason": fallback_reason or "",
-        "draws": draws, "tune": tune, "chains": chains,
+        "draws": draws, "tune": tune, "chains": chains, "cores": cores,
         "target_accept": float(target_accept) if target_accept else 0.8,
         "adaptation": adaptation,
         "max_tree_depth": max_tree_depth or 10,

@@ -351,12 +351,12 @@ def test_max_tree_depth_from_spec_and_fit():
 # ------------------------------------------------------------------------------------------
 # the benchmark script's own logic (benchmarks/national.py, loaded by path)
 # ------------------------------------------------------------------------------------------
-def _bench():
+def _bench(name: str = "national"):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "national.py"
-    spec = importlib.util.spec_from_file_location("national_bench", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -386,3 +386,64 @@ def test_benchmark_spec_variant_writes_centring_weights_as_numbers(tmp_path):
     spec = load_spec(path)
     forms = {g: spec.parametrisation[g] for g in ("authority", "observation")}
     assert forms == {"authority": "centred", "observation": "partial:0.4"}
+
+
+def test_benchmark_peak_memory_counts_child_processes(tmp_path):
+    """PyMC's multiprocess chains run in child processes: the benchmark's peak memory must
+    include them (a child holding 300 MB raises it by about that much)."""
+    import subprocess
+    import sys
+    import time
+
+    bench = _bench()
+    hb = bench._Heartbeat(tmp_path / "fit.beat")
+    try:
+        alone = hb.peak_gib()
+        code = "import time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); " \
+               "print('ready', flush=True); time.sleep(30)"
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            with_child = hb.peak_gib()
+        finally:
+            child.kill()
+            child.wait()
+            child.stdout.close()
+        time.sleep(0.1)
+        assert with_child - alone > 0.25
+        assert hb.peak_gib() >= with_child  # a peak, not the current use
+    finally:
+        hb.stop()
+
+
+def test_benchmark_bambi_cores_follow_pymc(monkeypatch):
+    """The cores column for bambi: PyMC's own default (half the CPUs, at most 4) unless set,
+    never more than the chains."""
+    import pymc.sampling.mcmc as mcmc
+
+    bench = _bench()
+    monkeypatch.setattr(mcmc, "_cpu_count", lambda: 1)
+    assert bench._pymc_cores(None, 2) == 1
+    monkeypatch.setattr(mcmc, "_cpu_count", lambda: 8)
+    assert bench._pymc_cores(None, 2) == 2 and bench._pymc_cores(None, 8) == 4
+    assert bench._pymc_cores(3, 2) == 2 and bench._pymc_cores(1, 4) == 1
+
+
+def test_benchmark_mixing_table_agrees_with_the_checks():
+    """benchmarks/mixing.py splits R-hat into its bulk and folded parts: their larger is
+    pyramid's R-hat, and the bulk ESS quantiles are those of ``ess_bulk``. A chain whose
+    spread changes halfway fails the folded R-hat but not the bulk one."""
+    mixing = _bench("mixing")
+    rng = np.random.default_rng(4)
+    x = _chains(5, shape=(2, 400, 6))[..., 1:]  # no constant element (NaN, warns)
+    x = np.ascontiguousarray(x)
+    x[1, :, 2] *= 3.0  # the same centre, a different scale: only the folded part sees it
+    x[:, :, 3] = rng.normal(size=(2, 400))
+    row = mixing.mixing_table(xr.Dataset({"v": (("chain", "draw", "i"), x)}))[0]
+    assert row["n"] == 5
+    assert max(row["rhat_bulk"], row["rhat_folded"]) == pytest.approx(
+        float(np.nanmax(_mcmc_stats.rhat_rank(x))), abs=1e-12)
+    ess = _mcmc_stats.ess_bulk(x)
+    assert row["ess_bulk"] == pytest.approx(np.nanquantile(ess, mixing.QUANTILES).tolist())
+    scale_only = mixing.mixing_table(xr.Dataset({"v": (("chain", "draw"), x[..., 2])}))[0]
+    assert scale_only["rhat_folded"] > 1.1 and scale_only["rhat_bulk"] < 1.05
