@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 __all__ = ["PyramidError", "InputError", "Problem", "ValidationError", "check_prob"]
 
 
@@ -75,6 +77,25 @@ class ValidationError(InputError):
         if len(self.problems) > limit:
             lines.append(f"  ... and {len(self.problems) - limit} more")
         super().__init__("\n".join([head, *lines]))
+
+
+def positive_int(name: str, value, minimum: int = 1) -> int:
+    """Check that a count argument (draws, chains, cores, ...) is a whole number >= ``minimum``.
+
+    Examples
+    --------
+    >>> positive_int("draws", 500)
+    500
+    >>> positive_int("tune", 0, minimum=0)
+    0
+    >>> positive_int("chains", 1.5)
+    Traceback (most recent call last):
+    ...
+    pyramid.errors.InputError: chains must be a whole number >= 1, got 1.5
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InputError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def check_prob(name: str, value: float, *, closed_low: bool = False) -> float:

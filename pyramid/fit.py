@@ -29,6 +29,8 @@ import xarray as xr
 from pyramid import _mcmc_stats
 from pyramid.data import schema
 from pyramid.errors import InputError, PyramidError, check_prob
+from pyramid.errors import positive_int as _positive_int
+from pyramid.executor import default_jobs
 from pyramid.specs import (
     ModelSpec,
     PriorDist,
@@ -127,12 +129,6 @@ def _seed(random_seed: Any) -> int:
     if random_seed < 0:
         raise InputError(f"random_seed must be >= 0, got {random_seed!r}")
     return int(random_seed)
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InputError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _drop_warmup(dt: xr.DataTree) -> xr.DataTree:
@@ -780,7 +776,7 @@ def fit(
     draws, tune, chains : int
         Draws kept and tuning draws per chain, and the number of chains.
     cores : int, optional
-        Chains run in parallel (default: ``min(chains, 2)``).
+        Chains run in parallel (default: one per chain, up to the cores this process may use).
     random_seed : int, optional
         Seed of everything random in the fit; the same seed gives the same draws. ``None``
         draws one (stored in the result).
@@ -838,7 +834,7 @@ def fit(
     tune = _positive_int("tune", tune, minimum=0)
     chains = _positive_int("chains", chains)
     prior_draws = _positive_int("prior_draws", prior_draws)
-    cores = min(chains, 2) if cores is None else _positive_int("cores", cores)
+    cores = min(chains, default_jobs()) if cores is None else _positive_int("cores", cores)
     seed = _seed(random_seed)
     if sampler not in (None, "nutpie", "pymc"):
         raise InputError(f"sampler must be 'nutpie', 'pymc' or None, got {sampler!r}")

@@ -36,6 +36,8 @@ import xarray as xr
 from pyramid.data import published
 from pyramid.data.schema import DISCUSSION_LEVELS, TRAINING_LEVELS
 from pyramid.errors import InputError, check_prob
+from pyramid.errors import positive_int as _positive_int
+from pyramid.executor import default_jobs
 
 __all__ = [
     "ANALYSES",
@@ -414,12 +416,6 @@ def _n_new(data: pd.DataFrame, quantity: str) -> int:
     return int((disc.notna() & (disc != DISCUSSION_LEVELS[0])).sum())
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InputError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _positive_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
@@ -629,7 +625,7 @@ def compare_project(
     draws = _positive_int("draws", draws)
     tune = _positive_int("tune", tune, minimum=0)
     chains = _positive_int("chains", chains)
-    cores = min(chains, 2) if cores is None else _positive_int("cores", cores)
+    cores = min(chains, default_jobs()) if cores is None else _positive_int("cores", cores)
     if not (isinstance(target_accept, int | float) and 0 < target_accept < 1):
         raise InputError(f"target_accept must be in (0, 1), got {target_accept!r}")
     if random_seed is None:

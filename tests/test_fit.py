@@ -171,6 +171,10 @@ def test_save_and_load_round_trip(pyramid_fit, tmp_path):
     assert res.spec == pyramid_fit.spec and res.spec.text == pyramid_fit.spec.text
     assert res.priors.classes == pyramid_fit.priors.classes
     assert res.info["seed"] == 12 and res.info["sampler"] == "nutpie"
+    # chains run side by side, up to the cores this process may use (recorded, and kept)
+    from pyramid.executor import default_jobs
+
+    assert res.info["cores"] == pyramid_fit.info["cores"] == min(2, default_jobs())
     assert res.info["data_sha256"] == pyramid_fit.info["data_sha256"]
     assert "pymc" in res.info["versions"]
     pd.testing.assert_frame_equal(res.data, pyramid_fit.data, check_dtype=True)
