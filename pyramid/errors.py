@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PyramidError", "InputError", "Problem", "ValidationError", "check_prob"]
+__all__ = ["PyramidError", "InputError", "Problem", "ValidationError", "check_prob",
+           "positive_int"]
 
 
 class PyramidError(Exception):
@@ -79,8 +80,27 @@ class ValidationError(InputError):
         super().__init__("\n".join([head, *lines]))
 
 
-def positive_int(name: str, value, minimum: int = 1) -> int:
+def positive_int(name: str, value: Any, minimum: int = 1) -> int:
     """Check that a count argument (draws, chains, cores, ...) is a whole number >= ``minimum``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the argument, used in the message.
+    value : int
+        The value received (a Python or NumPy integer; ``bool`` is refused).
+    minimum : int, default 1
+        The smallest value allowed.
+
+    Returns
+    -------
+    int
+        ``value`` as a Python int.
+
+    Raises
+    ------
+    InputError
+        If ``value`` is not a whole number or is below ``minimum``.
 
     Examples
     --------
