@@ -71,6 +71,21 @@ def test_vectorised_diagnostics_match_arviz(seed, n_draw):
     assert got_r[1] > 1.01  # the shifted chain is caught
 
 
+def test_diagnostics_in_blocks_equal_all_at_once(monkeypatch):
+    """The checks work on blocks of elements (bounded memory); the split must not change a
+    value: blocks of 3 elements, 7 elements in all, so the last block is partial."""
+    x = _chains(8, (2, 200, 7))
+    x[0, :, 4] = np.round(x[0, :, 4], 1)  # ties
+    with np.errstate(all="ignore"):
+        whole = [f(x) for f in (_mcmc_stats.rhat_rank, _mcmc_stats.ess_bulk,
+                                _mcmc_stats.ess_tail)]
+        monkeypatch.setattr(_mcmc_stats, "_BLOCK", 3 * 2 * 200)
+        blocked = [f(x) for f in (_mcmc_stats.rhat_rank, _mcmc_stats.ess_bulk,
+                                  _mcmc_stats.ess_tail)]
+    for w, b in zip(whole, blocked, strict=True):
+        np.testing.assert_array_equal(w, b)
+
+
 def test_vectorised_diagnostics_shapes_and_short_chains():
     x = np.random.default_rng(3).normal(size=(2, 50, 3, 2))
     assert _mcmc_stats.rhat_rank(x).shape == (3, 2)
