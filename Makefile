@@ -50,6 +50,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/models_vs_bambi.py
 	$(PY) benchmarks/many_fits.py
 	$(PY) benchmarks/national.py --quick
+	$(PY) benchmarks/checks.py
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

@@ -462,3 +462,14 @@ def test_benchmark_mixing_table_agrees_with_the_checks():
     assert row["ess_bulk"] == pytest.approx(np.nanquantile(ess, mixing.QUANTILES).tolist())
     scale_only = mixing.mixing_table(xr.Dataset({"v": (("chain", "draw"), x[..., 2])}))[0]
     assert scale_only["rhat_folded"] > 1.1 and scale_only["rhat_bulk"] < 1.05
+
+
+def test_benchmark_checks_runs_both_ways_and_compares(capsys, monkeypatch):
+    """benchmarks/checks.py on a small variable split into blocks of 7 elements: exit 0
+    (blocked and all-at-once values equal), and the block size is restored."""
+    checks = _bench("checks")
+    monkeypatch.setattr(_mcmc_stats, "_BLOCK", 7 * 2 * 100)
+    assert checks.main(["--elements", "50", "--draws", "100"]) == 0
+    assert _mcmc_stats._BLOCK == 7 * 2 * 100
+    out = capsys.readouterr().out
+    assert out.count("same values") == 3 and "DIFFER" not in out
