@@ -35,15 +35,11 @@ def _split(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half:]], axis=1)
 
 
-#: Elements ranked at a time by :func:`_z_scale` (bounds its temporary arrays to a few
-#: hundred MB at 2,000 draws).
-_CHUNK = 4096
-
-#: Values (elements x chains x draws) each public check works on at a time. The ESS
-#: estimator's FFT and autocovariances take about 8 times the memory of their input, so
-#: without this bound checking the 18,000 observation effects of a national ``domains`` fit
-#: needed 2.2 GB of temporaries at 2 x 1,000 draws and 5.4 GB at 2 x 2,500; now about 300 MB
-#: whatever the size.
+#: Values (elements x chains x draws) each public check, and :func:`_z_scale`'s ranking,
+#: works on at a time. The ESS estimator's FFT and autocovariances take about 8 times the
+#: memory of their input, so without this bound checking the 18,000 observation effects of a
+#: national ``domains`` fit needed 2.15 GiB of temporaries at 2 x 1,000 draws and 5.37 GiB at
+#: 2 x 2,500; now about 0.25 GiB whatever the size (``benchmarks/checks.py``).
 _BLOCK = 1 << 22
 
 
@@ -71,8 +67,9 @@ def _z_scale(x: np.ndarray) -> np.ndarray:
     table = special.ndtri((np.arange(1, size + 1) - 0.375) / (size + 0.25))
     pos = np.arange(size)
     z = np.empty((n_el, size))
-    for lo in range(0, n_el, _CHUNK):
-        part = flat[lo:lo + _CHUNK]
+    step = max(1, _BLOCK // size)
+    for lo in range(0, n_el, step):
+        part = flat[lo:lo + step]
         order = np.argsort(part, axis=1)
         srt = np.take_along_axis(part, order, axis=1)
         scores = np.broadcast_to(table, part.shape).copy()
@@ -86,7 +83,7 @@ def _z_scale(x: np.ndarray) -> np.ndarray:
                 np.where(np.hstack([~same, ones]), pos, size - 1)[:, ::-1], axis=1)[:, ::-1]
             avg = (first + last) / 2.0 + 1.0
             scores[rows] = special.ndtri((avg - 0.375) / (size + 0.25))
-        out = z[lo:lo + _CHUNK]
+        out = z[lo:lo + step]
         np.put_along_axis(out, order, scores, axis=1)
         out[np.isnan(srt[:, -1])] = np.nan  # argsort puts NaN last
     return z.reshape(x.shape)

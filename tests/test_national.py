@@ -33,7 +33,7 @@ def _chains(seed: int, shape=(2, 301, 4)) -> np.ndarray:
 def test_rank_normal_scores_equal_rankdata_with_ties_and_nans(monkeypatch):
     """The argsort-based normal scores equal scipy's average ranks through norm.ppf exactly:
     a repeated draw (ties in every element), heavy rounding, a constant, a NaN; and across
-    the chunk boundary."""
+    the boundary of the blocks it ranks at a time."""
     from scipy import stats
 
     rng = np.random.default_rng(3)
@@ -44,7 +44,7 @@ def test_rank_normal_scores_equal_rankdata_with_ties_and_nans(monkeypatch):
     x[5, 0, 7] = np.nan
     r = stats.rankdata(x.reshape(50, -1), method="average", axis=1)
     want = stats.norm.ppf((r - 0.375) / (600 + 0.25)).reshape(x.shape)
-    monkeypatch.setattr(_mcmc_stats, "_CHUNK", 7)
+    monkeypatch.setattr(_mcmc_stats, "_BLOCK", 7 * 600)  # ranked 7 elements at a time
     got = _mcmc_stats._z_scale(x)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
