@@ -7,6 +7,7 @@ Structural tests only (no sampling beyond one tiny fit); the national benchmark 
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 import pytest
@@ -429,6 +430,63 @@ def test_benchmark_peak_memory_counts_child_processes(tmp_path):
         assert hb.peak_gib() >= with_child  # a peak, not the current use
     finally:
         hb.stop()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PSS and fork: Linux")
+def test_benchmark_peak_memory_counts_shared_pages_once(tmp_path):
+    """A forked child (PyMC's chains are) shares its parent's pages: summing the processes'
+    RSS would count a 300 MB buffer twice; the benchmark sums their PSS and counts it once."""
+    import multiprocessing as mp
+
+    bench = _bench()
+    buf = bytearray(300 * 2**20)
+    buf[::4096] = b"x" * len(buf[::4096])  # touch every page
+    hb = bench._Heartbeat(tmp_path / "fit.beat")
+    try:
+        before = hb.peak_gib()
+        ctx = mp.get_context("fork")
+        ready, done = ctx.Event(), ctx.Event()
+        child = ctx.Process(target=_hold, args=(ready, done))
+        child.start()
+        try:
+            assert ready.wait(30)
+            with_child = hb.peak_gib()
+        finally:
+            done.set()
+            child.join(30)
+        assert with_child - before < 0.15  # the shared 0.29 GiB not counted again
+    finally:
+        hb.stop()
+    del buf
+
+
+def _hold(ready, done):
+    ready.set()
+    done.wait(30)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups: POSIX")
+def test_benchmark_cap_stops_the_fit_and_its_children():
+    """A fit stopped at the cap is stopped with the processes it forked (PyMC's chains): the
+    child runs in a session of its own and the whole group is signalled."""
+    import os
+    import subprocess
+
+    bench = _bench()
+    code = ("import os, time\nif os.fork() == 0:\n    time.sleep(120)\n    os._exit(0)\n"
+            "print('ready', flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        bench._stop_group(proc, grace_s=5)
+        with pytest.raises(ProcessLookupError):  # nothing left in the group
+            os.killpg(proc.pid, 0)
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_benchmark_bambi_cores_follow_pymc(monkeypatch):
