@@ -446,6 +446,9 @@ def _run_child(tool, model, data_path, work: Path, args, cap_s: float | None, op
     except subprocess.TimeoutExpired:
         _stop_group(proc)
         rc = None
+    except BaseException:  # Ctrl-C: in a session of its own, the fit does not get the SIGINT
+        _stop_group(proc, grace_s=5.0)
+        raise
     wall = time.perf_counter() - t0
     res = {"tool": tool, "model": model, "process_wall_s": wall, "load_before": load0,
            "load_after": _load()}

@@ -489,6 +489,32 @@ def test_benchmark_cap_stops_the_fit_and_its_children():
             proc.wait()
 
 
+def test_benchmark_ctrl_c_stops_the_fit_too(monkeypatch, tmp_path):
+    """The fit runs in a session of its own, so the terminal's SIGINT does not reach it: on
+    Ctrl-C the benchmark stops the fit's process group itself and re-raises."""
+    import argparse
+    import subprocess
+
+    bench = _bench()
+    stopped = []
+
+    class Proc:
+        pid = 12345
+
+        def __init__(self, *a, **k):
+            assert k.get("start_new_session") is True
+
+        def wait(self, timeout=None):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(subprocess, "Popen", Proc)
+    monkeypatch.setattr(bench, "_stop_group", lambda proc, grace_s=30.0: stopped.append(proc))
+    args = argparse.Namespace(draws=10, tune=10, chains=1, seed=1, bambi_cores=None, cold=False)
+    with pytest.raises(KeyboardInterrupt):
+        bench._run_child("bambi", "domains", tmp_path / "d.pkl", tmp_path, args, 60.0, {})
+    assert len(stopped) == 1
+
+
 def test_benchmark_bambi_cores_follow_pymc(monkeypatch):
     """The cores column for bambi: PyMC's own default (half the CPUs, at most 4) unless set,
     never more than the chains."""
