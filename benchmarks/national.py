@@ -400,26 +400,19 @@ def _accelerator() -> str:
 
 def _stop_group(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
     """Stop a child started with ``start_new_session=True`` and every process in its group:
-    SIGTERM, then SIGKILL for whatever is left after ``grace_s`` seconds."""
+    SIGTERM to the group, then SIGKILL to whatever of it is left after ``grace_s`` seconds."""
     import signal
 
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:  # the group is gone
-            break
-        if sig == signal.SIGTERM:
-            try:
-                proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                continue
-            try:  # the child is gone; give its children the same grace before SIGKILL
-                deadline = time.monotonic() + grace_s
-                while time.monotonic() < deadline:
-                    os.killpg(proc.pid, 0)
-                    time.sleep(0.2)
-            except ProcessLookupError:
-                break
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            proc.poll()  # reap the child: a zombie would keep the group alive
+            os.killpg(proc.pid, 0)  # ProcessLookupError once the group is empty
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     proc.wait()
 
 

@@ -489,9 +489,11 @@ def test_benchmark_cap_stops_the_fit_and_its_children():
             proc.wait()
 
 
-def test_benchmark_ctrl_c_stops_the_fit_too(monkeypatch, tmp_path):
-    """The fit runs in a session of its own, so the terminal's SIGINT does not reach it: on
-    Ctrl-C the benchmark stops the fit's process group itself and re-raises."""
+@pytest.mark.parametrize("stop", ["cap", "ctrl-c"])
+def test_benchmark_cap_and_ctrl_c_stop_the_fits_group(monkeypatch, tmp_path, stop):
+    """Each fit runs in a session of its own (so the terminal's SIGINT does not reach it);
+    at the cap it is reported as capped, on Ctrl-C the exception goes on, and either way the
+    benchmark stops the fit's whole process group itself."""
     import argparse
     import subprocess
 
@@ -505,13 +507,20 @@ def test_benchmark_ctrl_c_stops_the_fit_too(monkeypatch, tmp_path):
             assert k.get("start_new_session") is True
 
         def wait(self, timeout=None):
+            if stop == "cap":
+                raise subprocess.TimeoutExpired("fit", timeout)
             raise KeyboardInterrupt
 
     monkeypatch.setattr(subprocess, "Popen", Proc)
     monkeypatch.setattr(bench, "_stop_group", lambda proc, grace_s=30.0: stopped.append(proc))
     args = argparse.Namespace(draws=10, tune=10, chains=1, seed=1, bambi_cores=None, cold=False)
-    with pytest.raises(KeyboardInterrupt):
-        bench._run_child("bambi", "domains", tmp_path / "d.pkl", tmp_path, args, 60.0, {})
+    run = lambda: bench._run_child("bambi", "domains", tmp_path / "d.pkl", tmp_path, args,  # noqa: E731
+                                   60.0, {})
+    if stop == "cap":
+        assert run()["status"] == "capped"
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            run()
     assert len(stopped) == 1
 
 
