@@ -246,22 +246,34 @@ def test_compiled_model_is_reused_with_the_new_data():
     assert not info["compiled"] and info["compile_s"] < info["sample_s"] + 5
 
 
-def test_ctrl_c_during_sampling_stops_the_fit():
+def test_ctrl_c_during_sampling_stops_the_fit(monkeypatch):
     # nutpie.sample catches KeyboardInterrupt and returns the draws made so far; a fit must
-    # not pass that off as a finished (short) one
-    import threading
+    # not pass that off as a finished (short) one. The SIGINT comes from another process,
+    # started once nutpie.sample is entered: a timer thread in this process needs the GIL to
+    # send it, and could be held off until the whole run had finished (seen on a slow machine)
+    import subprocess
+
+    import nutpie
 
     from pyramid.design import fit_compiled
 
     b = _built(1)
-    fit_compiled(b, draws=20, tune=20)  # compiled (or reused) before the clock starts
-    timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGINT))
-    timer.start()
+    fit_compiled(b, draws=20, tune=20)  # compiled (or reused) before the signal is armed
+    real, killers = nutpie.sample, []
+
+    def sample_then_interrupt(*args, **kwargs):
+        killers.append(subprocess.Popen(["sh", "-c", f"sleep 1; kill -INT {os.getpid()}"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nutpie, "sample", sample_then_interrupt)
     try:
         with pytest.raises(KeyboardInterrupt, match="sampling was interrupted"):
             fit_compiled(b, draws=200_000, tune=100)
     finally:
-        timer.cancel()
+        for k in killers:
+            k.kill()
+            k.wait()
+    assert len(killers) == 1
 
 
 def test_an_incomplete_trace_is_an_error(monkeypatch):
