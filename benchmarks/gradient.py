@@ -2,10 +2,13 @@
 
 Times, in one process on the national data (90,000 ratings; ``--quick`` for 9,000):
 
-* the cumulative-probit kernel alone (log-probabilities of every rating), in its current form
-  -- an interior category's probability as the direct difference of two ``erfc`` values where
-  that cannot cancel -- and in the log-space form it had before (``direct=False``: ``log Phi``
-  of both bounds and ``log1mexp`` for every rating), with their ratio;
+* the cumulative-probit kernel alone, in its three forms: the current vectorised pass
+  (``_value_and_partials``: branch-free arithmetic that LLVM turns into AVX2 code, computing
+  the log-probabilities *and* their partial derivatives), and the two one-rating-at-a-time
+  kernels with the C library's ``erfc`` and ``log`` that came before it, which compute the
+  log-probabilities only: an interior category's probability as the direct difference of two
+  ``erfc`` values where that cannot cancel, and the log-space form before that
+  (``direct=False``: ``log Phi`` of both bounds and ``log1mexp`` for every rating);
 * the fused likelihood with its gradient (``pyramid.models.ordinal_op``, through PyTensor),
   with the per-rating gather of the row's predictor and the domain effect inside the
   operation (as the model uses it) and, for comparison, done by PyTensor graph nodes first;
@@ -58,7 +61,11 @@ def main(argv=None) -> int:
 
     from pyramid.models.builder import build
     from pyramid.models.compiled import compile_model
-    from pyramid.models.ordinal_op import _logp_kernel, ordinal_logp_fused
+    from pyramid.models.ordinal_op import (
+        _logp_kernel,
+        _value_and_partials,
+        ordinal_logp_fused,
+    )
     from pyramid.specs import load_priors
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -78,6 +85,10 @@ def main(argv=None) -> int:
     k = {d: median_ms(lambda d=d: _logp_kernel(y, eta, cuts, row, offset, domain, out, d),
                       args.calls, args.repeats)
          for d in (True, False)}
+    d_lo, d_hi = np.empty(len(y)), np.empty(len(y))
+    k["vectorised"] = median_ms(
+        lambda: _value_and_partials(y, eta, cuts, row, offset, domain, out, d_lo, d_hi),
+        args.calls, args.repeats)
     yv, ev, cv, ov = pt.lvector("y"), pt.dvector("eta"), pt.dvector("cuts"), pt.dvector("o")
     fns = {}
     for label, lp in (("gathered inside the operation",
@@ -94,8 +105,11 @@ def main(argv=None) -> int:
     model_ms = median_ms(lambda: cm.logp_dlogp(x), args.calls, args.repeats)
 
     print(f"{len(y)} ratings, {cm.n_dim} parameters; median of {args.repeats} x {args.calls} calls")
-    print(f"kernel, log-probabilities only: direct difference {k[True]:.2f} ms, log-space form "
-          f"{k[False]:.2f} ms: {k[False] / k[True]:.2f}x")
+    print(f"kernel, vectorised, log-probabilities and partial derivatives: "
+          f"{k['vectorised']:.2f} ms")
+    print(f"kernel, one rating at a time, log-probabilities only: direct difference "
+          f"{k[True]:.2f} ms ({k[True] / k['vectorised']:.2f}x the vectorised), log-space "
+          f"form {k[False]:.2f} ms ({k[False] / k[True]:.2f}x the direct)")
     for label, ms in op_ms.items():
         print(f"fused likelihood with its gradient (PyTensor, numba), {label}: {ms:.2f} ms")
     print(f"whole model, log density and gradient (as nutpie calls it): {model_ms:.2f} ms")

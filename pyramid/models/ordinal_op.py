@@ -4,37 +4,45 @@
 graph: every rating evaluates both branches of each ``switch`` (``erfc`` and ``erfcx``, two
 logs, ``log1mexp``), and the gradient graph does it again. On the national workload (90,000
 ratings) that was 44 ms a gradient on the development machine, nearly all of the sampling
-time. :func:`ordinal_logp_fused` computes the same quantity in one loop over the ratings
-(numba; one ``erfc`` or asymptotic series per log-CDF, only the branch needed; an interior
-category's probability as the direct difference of two ``erfc`` values wherever that cannot
-cancel, which is nearly every rating; each rating's predictor gathered from its row and
-domain inside the loop), and its gradient with respect to the row predictors, the domain
-offsets and the thresholds in a second loop that reuses the
-log-probabilities. The numerics are those of ``ordinal_logp``: the difference is taken on the
-tail with the larger mass, ``log(Phi(b) - Phi(a)) = log Phi(b) + log1mexp(log Phi(a) - log
-Phi(b))``, with ``log Phi`` accurate in both tails (``log1p(-erfc(-x/sqrt2)/2)`` above -1,
-``log(erfc(-x/sqrt2)/2)`` down to -37, the asymptotic series below, where ``erfc``
-underflows); ``tests/test_national.py`` checks values and gradients against ``ordinal_logp``
-and :func:`scipy.special.log_ndtr` to 1e-10. Python mode (prior draws, FAST_COMPILE) uses
-:mod:`scipy.special`; the JAX backend ``jax.scipy.special.log_ndtr``.
+time. :func:`ordinal_logp_fused` computes the same quantity in one operation whose kernel,
+:func:`_value_and_partials`, gathers each rating's predictor from its row and domain, then
+computes the log-probabilities *and* their derivatives with respect to each rating's two
+bounds in one vectorised pass (:mod:`pyramid.models._simd`: Cody's rational approximations
+of the normal tails with the exponential shared by the density, a branch-free ``log``; AVX2
+code, four ratings at a time). The interval is turned so that its smaller tail is below and
+its probability is the direct difference of the two CDFs, which cannot cancel for nearly
+every rating; the few ratings where it would (narrow intervals far out) or where a bound is
+more than 37 SDs out are redone one at a time in log space, as ``ordinal_logp`` does:
+``log(Phi(b) - Phi(a)) = log Phi(b) + log1mexp(log Phi(a) - log Phi(b))``, with ``log Phi``
+from the C library's ``erfc`` and, below -37, its asymptotic series. The gradient with
+respect to the row predictors, the domain offsets and the thresholds is then a scatter-add of
+those partial derivatives (:func:`_scatter_kernel`). ``tests/test_national.py`` checks values
+and gradients against ``ordinal_logp``, the one-rating-at-a-time kernel and
+:func:`scipy.special.log_ndtr` to 1e-10 or better. Python mode (prior draws, FAST_COMPILE)
+uses :mod:`scipy.special`; the JAX backend ``jax.scipy.special.log_ndtr``.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.gradient import disconnected_type
+from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from scipy import special
+
+from pyramid.models._simd import TAIL_MAX, log1m, log_pos, lower_tail
 
 __all__ = ["ordinal_logp_fused"]
 
 _SQRT1_2 = math.sqrt(0.5)
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
 
 
 @numba.njit(cache=True)
@@ -69,17 +77,15 @@ def _bounds(yi: int, e: float, cuts) -> tuple[float, float]:
 
 @numba.njit(cache=True)
 def _logp_kernel(y, eta, cuts, row, offset, domain, out, direct=True):
-    """log P(y_i) for every rating into ``out``, at ``eta[row[i]] + offset[domain[i]]`` (the
-    gather done here, not by a graph node on 90,000 values). ``direct=False`` always takes the
-    log-space form (the kernel before the direct difference; kept for benchmarks/gradient.py)."""
+    """log P(y_i) for every rating into ``out``, at ``eta[row[i]] + offset[domain[i]]``, one
+    rating at a time with the C library's ``erfc`` and ``log`` (the kernel before
+    :func:`_value_and_partials`; ``direct=False`` always takes the log-space form, as the
+    kernel before that did). Kept for ``benchmarks/gradient.py``, which times the three."""
     n = y.shape[0]
     for i in range(n):
         a, b = _bounds(y[i], eta[row[i]] + offset[domain[i]], cuts)
         if a + b > 0.0:  # take the upper tail: Phi(b) - Phi(a) = Phi(-a) - Phi(-b)
             a, b = -b, -a
-        # now a + b <= 0, so Phi(a) < Phi(b) <= 1/2 at an interior category: the direct
-        # difference of the two erfc values is exact to a few ulp unless Phi(a) is close to
-        # Phi(b) (cancellation) or Phi(b) underflows; only then the log-space form below
         if direct and a > -math.inf and b > -37.0:
             pb = math.erfc(-b * _SQRT1_2)
             pa = math.erfc(-a * _SQRT1_2)
@@ -91,30 +97,85 @@ def _logp_kernel(y, eta, cuts, row, offset, domain, out, direct=True):
         out[i] = lb + _log1mexp(min(la - lb, -1e-300))
 
 
-@numba.njit(cache=True)
-def _grad_kernel(y, eta, cuts, row, offset, domain, logp, g, d_eta, d_offset, d_cuts):
-    """The gradient of ``sum(g * logp)`` with respect to eta, offset and cuts (the scatter-add
-    of the gather in :func:`_logp_kernel` done here too)."""
+@numba.njit(fastmath={"contract"}, error_model="numpy", cache=True)
+def _value_and_partials(y, eta, cuts, row, offset, domain, logp, d_lo, d_hi):
+    """log P(y_i) of every rating into ``logp`` and its derivatives with respect to the
+    rating's lower and upper threshold-minus-predictor into ``d_lo`` and ``d_hi``, at
+    ``eta[row[i]] + offset[domain[i]]`` (the gather done here, not by a graph node on 90,000
+    values).
+
+    Three passes. The first gathers each rating's bounds (threshold minus predictor) into the
+    partials' arrays. The second is branch-free arithmetic on them (:mod:`pyramid.models._simd`), which
+    LLVM vectorises: the interval is turned so that its smaller tail is below (``a + b <=
+    0``, so ``Phi(a) < Phi(b)`` and ``Phi(a) <= 1/2``), both tails come from Cody's
+    approximations with the exponential shared by the density, and the probability is the
+    direct difference ``Phi(b) - Phi(a)``. That difference is exact to a few ulp unless it
+    cancels (``Phi(a) >= Phi(b) / 2``) or a finite bound lies more than 37 SDs out; such ratings
+    (rare: narrow intervals far in a tail) are marked with NaN, and the third pass redoes
+    them one at a time in log space with the C library (``log Phi(b) + log1mexp(log Phi(a)
+    - log Phi(b))``, ``log Phi`` by ``erfc`` and, below -37, its asymptotic series). Above
+    1/2 the logarithm is taken of one minus the two tails (``log1m``), which keeps its
+    relative accuracy when the probability is close to 1.
+    """
     n = y.shape[0]
     km1 = cuts.shape[0]
+    c = np.empty(km1 + 2)  # thresholds with the open ends: c[y] and c[y + 1] bound rating y
+    c[0] = -math.inf
+    c[1:km1 + 1] = cuts
+    c[km1 + 1] = math.inf
+    for i in range(n):  # the gather, one rating at a time (indexed loads stop vectorising)
+        e = eta[row[i]] + offset[domain[i]]
+        d_lo[i] = c[y[i]] - e
+        d_hi[i] = c[y[i] + 1] - e
+    for i in range(n):  # vectorised: plain arithmetic on the bounds, in place
+        a0 = d_lo[i]
+        b0 = d_hi[i]
+        flip = a0 + b0 > 0.0
+        a = -b0 if flip else a0  # a <= 0: Phi(a) is a lower tail
+        b = -a0 if flip else b0
+        qa, ea = lower_tail(-a)  # (0, 0) at an open end
+        qb, eb = lower_tail(abs(b))
+        upper = b > 0.0
+        pb = 1.0 - qb if upper else qb
+        p = pb - qa
+        ok = (qa < 0.5 * pb) & (abs(b) <= TAIL_MAX) & ((a >= -TAIL_MAX) | (a == -math.inf))
+        # above 1/2 the probability's complement, the two tails, is the accurate quantity
+        lp = log1m(qa + qb) if upper else log_pos(p)
+        logp[i] = lp if ok else math.nan
+        ga = ea * _INV_SQRT_2PI / p  # phi(a) / P
+        gb = eb * _INV_SQRT_2PI / p
+        d_lo[i] = -(gb if flip else ga)  # d log P / d lower bound = -phi(lower) / P
+        d_hi[i] = ga if flip else gb  # d log P / d upper bound = phi(upper) / P
+    for i in range(n):
+        if logp[i] == logp[i]:
+            continue
+        a, b = _bounds(y[i], eta[row[i]] + offset[domain[i]], cuts)
+        lo, hi = (-b, -a) if a + b > 0.0 else (a, b)
+        lb = _log_ndtr(hi)
+        lp = lb + _log1mexp(min(_log_ndtr(lo) - lb, -1e-300))
+        logp[i] = lp
+        d_lo[i] = -math.exp(-0.5 * a * a - _HALF_LOG_2PI - lp) if a > -math.inf else 0.0
+        d_hi[i] = math.exp(-0.5 * b * b - _HALF_LOG_2PI - lp) if b < math.inf else 0.0
+
+
+@numba.njit(cache=True)
+def _scatter_kernel(y, row, domain, d_lo, d_hi, g, d_eta, d_offset, d_cuts):
+    """The gradient of ``sum(g * logp)`` with respect to eta, offset and cuts, from the
+    per-rating partials of :func:`_value_and_partials` (the scatter-add of its gather)."""
+    km1 = d_cuts.shape[0]
     d_eta[:] = 0.0
     d_offset[:] = 0.0
     d_cuts[:] = 0.0
-    for i in range(n):
+    for i in range(y.shape[0]):
         yi = y[i]
-        a, b = _bounds(yi, eta[row[i]] + offset[domain[i]], cuts)
-        lp = logp[i]
-        # d log P / d b = phi(b) / P, d log P / d a = -phi(a) / P (0 at an open end)
-        da = -math.exp(-0.5 * a * a - _HALF_LOG_2PI - lp) if a > -math.inf else 0.0
-        db = math.exp(-0.5 * b * b - _HALF_LOG_2PI - lp) if b < math.inf else 0.0
         gi = g[i]
-        t = -gi * (da + db)
+        t = -gi * (d_lo[i] + d_hi[i])  # the bounds are thresholds minus the predictor
         d_eta[row[i]] += t
         d_offset[domain[i]] += t
         if yi > 0:
-            d_cuts[yi - 1] += gi * da
+            d_cuts[yi - 1] += gi * d_lo[i]
         if yi < km1:
-            d_cuts[yi] += gi * db
+            d_cuts[yi] += gi * d_hi[i]
 
 
 def _numpy_logp(y, eta, cuts, row, offset, domain):
@@ -131,27 +192,36 @@ def _numpy_logp(y, eta, cuts, row, offset, domain):
         return lhi + np.where(d > -np.log(2), np.log(-np.expm1(d)), np.log1p(-np.exp(d)))
 
 
-def _numpy_grad(y, eta, cuts, row, offset, domain, logp, g):
+def _numpy_partials(y, eta, cuts, row, offset, domain, logp):
     c = np.concatenate([[-np.inf], cuts, [np.inf]])
     e = eta[row] + offset[domain]
     a = c[y] - e
     b = c[y + 1] - e
     with np.errstate(over="ignore", invalid="ignore"):
-        da = np.where(np.isfinite(a), -np.exp(-0.5 * a * a - _HALF_LOG_2PI - logp), 0.0)
-        db = np.where(np.isfinite(b), np.exp(-0.5 * b * b - _HALF_LOG_2PI - logp), 0.0)
-    t = -g * (da + db)
+        d_lo = np.where(np.isfinite(a), -np.exp(-0.5 * a * a - _HALF_LOG_2PI - logp), 0.0)
+        d_hi = np.where(np.isfinite(b), np.exp(-0.5 * b * b - _HALF_LOG_2PI - logp), 0.0)
+    return d_lo, d_hi
+
+
+def _numpy_scatter(y, eta, cuts, row, offset, domain, d_lo, d_hi, g):
+    t = -g * (d_lo + d_hi)
     d_eta = np.bincount(row, weights=t, minlength=len(eta))[: len(eta)]
     d_offset = np.bincount(domain, weights=t, minlength=len(offset))[: len(offset)]
     km1 = len(cuts)
-    d_cuts = (np.bincount(np.maximum(y - 1, 0), weights=g * da * (y > 0), minlength=km1)[:km1]
-              + np.bincount(np.minimum(y, km1), weights=g * db * (y < km1),
+    d_cuts = (np.bincount(np.maximum(y - 1, 0), weights=g * d_lo * (y > 0), minlength=km1)[:km1]
+              + np.bincount(np.minimum(y, km1), weights=g * d_hi * (y < km1),
                             minlength=km1 + 1)[:km1])
     return d_eta, d_offset, d_cuts
 
 
 class OrdinalProbitLogp(Op):
     """log P(y_i) of a cumulative probit, per rating, at ``eta[row[i]] + offset[domain[i]]``:
-    inputs y, eta, cuts, row, offset, domain (int64 for y, row, domain; float64 otherwise)."""
+    inputs y, eta, cuts, row, offset, domain (int64 for y, row, domain; float64 otherwise).
+
+    Three outputs: the log-probabilities and, for the gradient, their derivatives with respect
+    to each rating's lower and upper bound (threshold minus predictor; 0 at an open end),
+    computed in the same pass because they share its exponentials. Only the first is
+    differentiable; the other two are the gradient's inputs."""
 
     __props__ = ()
 
@@ -159,37 +229,47 @@ class OrdinalProbitLogp(Op):
         y, row, domain = (pt.as_tensor_variable(v).astype("int64") for v in (y, row, domain))
         eta, cuts, offset = (pt.as_tensor_variable(v).astype("float64")
                              for v in (eta, cuts, offset))
-        return Apply(self, [y, eta, cuts, row, offset, domain], [pt.dvector()])
+        return Apply(self, [y, eta, cuts, row, offset, domain],
+                     [pt.dvector(), pt.dvector(), pt.dvector()])
 
     def perform(self, node, inputs, outputs):
-        outputs[0][0] = np.asarray(_numpy_logp(*inputs), dtype="float64")
+        logp = np.asarray(_numpy_logp(*inputs), dtype="float64")
+        outputs[0][0] = logp
+        for out, v in zip(outputs[1:], _numpy_partials(*inputs, logp), strict=True):
+            out[0] = np.asarray(v, dtype="float64")
 
     def infer_shape(self, node, shapes):
-        return [shapes[0]]
+        return [shapes[0]] * 3
 
     def pullback(self, inputs, outputs, cotangents):
+        if not all(isinstance(c.type, DisconnectedType) for c in cotangents[1:]):
+            raise NotImplementedError("the partial-derivative outputs of OrdinalProbitLogp "
+                                      "are the gradient's inputs; they have no gradient")
         y, eta, cuts, row, offset, domain = inputs
         d_eta, d_offset, d_cuts = OrdinalProbitGrad()(y, eta, cuts, row, offset, domain,
-                                                      outputs[0], cotangents[0])
+                                                      outputs[1], outputs[2], cotangents[0])
         return [disconnected_type(), d_eta, d_cuts, disconnected_type(), d_offset,
                 disconnected_type()]
 
     def connection_pattern(self, node):
-        return [[False], [True], [True], [False], [True], [False]]
+        on = [True, True, True]
+        return [[False] * 3, on, on, [False] * 3, on, [False] * 3]
 
 
 class OrdinalProbitGrad(Op):
     """Gradient of :class:`OrdinalProbitLogp` (times the output gradient) w.r.t. eta, offset
-    and cuts."""
+    and cuts, from its per-rating partial derivatives: inputs y, eta, cuts, row, offset,
+    domain, d_lo, d_hi, g."""
 
     __props__ = ()
 
-    def make_node(self, y, eta, cuts, row, offset, domain, logp, g):
-        ins = [pt.as_tensor_variable(v) for v in (y, eta, cuts, row, offset, domain, logp, g)]
+    def make_node(self, y, eta, cuts, row, offset, domain, d_lo, d_hi, g):
+        ins = [pt.as_tensor_variable(v)
+               for v in (y, eta, cuts, row, offset, domain, d_lo, d_hi, g)]
         return Apply(self, ins, [pt.dvector(), pt.dvector(), pt.dvector()])
 
     def perform(self, node, inputs, outputs):
-        for out, v in zip(outputs, _numpy_grad(*inputs), strict=True):
+        for out, v in zip(outputs, _numpy_scatter(*inputs), strict=True):
             out[0] = np.asarray(v, dtype="float64")
 
     def infer_shape(self, node, shapes):
@@ -223,10 +303,26 @@ def ordinal_logp_fused(y, eta, cuts, row=None, offset=None, domain=None):
         row = pt.arange(y.shape[0])
     if offset is None:
         offset, domain = pt.zeros(1), pt.zeros_like(y)
-    return OrdinalProbitLogp()(y, eta, cuts, row, offset, domain)
+    return OrdinalProbitLogp()(y, eta, cuts, row, offset, domain)[0]
 
 
 # ---- numba (the default backend) ----------------------------------------------------------
+def _source_hash() -> str:
+    """A digest of this module's and :mod:`pyramid.models._simd`'s source: PyTensor caches
+    the compiled operation under its key, so any change to the kernels must change the key."""
+    import hashlib
+
+    from pyramid.models import _simd
+
+    h = hashlib.sha256()
+    for mod in (sys.modules[__name__], _simd):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+_SOURCE_HASH = _source_hash()
+
+
 def _register_numba() -> None:
     try:
         from pytensor.link.numba.dispatch.basic import (
@@ -235,29 +331,30 @@ def _register_numba() -> None:
         )
     except ImportError:  # pragma: no cover - a PyTensor without numba
         return
-    logp_k, grad_k = _logp_kernel, _grad_kernel
+    value_k, scatter_k = _value_and_partials, _scatter_kernel
 
     @register_funcify_and_cache_key(OrdinalProbitLogp)
     def _funcify_logp(op, node=None, **kwargs):
         @numba_njit
         def f(y, eta, cuts, row, offset, domain):
-            out = np.empty(y.shape[0])
-            logp_k(y, eta, cuts, row, offset, domain, out, True)
-            return out
+            n = y.shape[0]
+            logp, d_lo, d_hi = np.empty(n), np.empty(n), np.empty(n)
+            value_k(y, eta, cuts, row, offset, domain, logp, d_lo, d_hi)
+            return logp, d_lo, d_hi
 
-        return f, "pyramid-ordinal-probit-logp-v4"
+        return f, f"pyramid-ordinal-probit-logp-{_SOURCE_HASH}"
 
     @register_funcify_and_cache_key(OrdinalProbitGrad)
     def _funcify_grad(op, node=None, **kwargs):
         @numba_njit
-        def f(y, eta, cuts, row, offset, domain, logp, g):
+        def f(y, eta, cuts, row, offset, domain, d_lo, d_hi, g):
             d_eta = np.empty(eta.shape[0])
             d_offset = np.empty(offset.shape[0])
             d_cuts = np.empty(cuts.shape[0])
-            grad_k(y, eta, cuts, row, offset, domain, logp, g, d_eta, d_offset, d_cuts)
+            scatter_k(y, row, domain, d_lo, d_hi, g, d_eta, d_offset, d_cuts)
             return d_eta, d_offset, d_cuts
 
-        return f, "pyramid-ordinal-probit-grad-v2"
+        return f, f"pyramid-ordinal-probit-grad-{_SOURCE_HASH}"
 
 
 # ---- JAX (backend="jax"; JAX differentiates the log-probabilities itself) ------------------
@@ -293,8 +390,14 @@ def register_jax() -> bool:
             hi = jnp.where(flip, -a, b)
             lhi, llo = log_ndtr(hi), log_ndtr(lo)
             d = jnp.minimum(llo - lhi, -1e-300)
-            return lhi + jnp.where(d > -jnp.log(2.0), jnp.log(-jnp.expm1(d)),
+            logp = lhi + jnp.where(d > -jnp.log(2.0), jnp.log(-jnp.expm1(d)),
                                    jnp.log1p(-jnp.exp(d)))
+            # the partial-derivative outputs (JAX differentiates logp itself; these are
+            # unused there and removed by XLA, but kept equal to the numba ones)
+            d_lo = jnp.where(y > 0, -jnp.exp(-0.5 * a * a - _HALF_LOG_2PI - logp), 0.0)
+            d_hi = jnp.where(y < cuts.shape[0], jnp.exp(-0.5 * b * b - _HALF_LOG_2PI - logp),
+                             0.0)
+            return logp, d_lo, d_hi
 
         return f
 
