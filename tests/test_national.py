@@ -638,3 +638,18 @@ def test_benchmark_checks_runs_both_ways_and_compares(capsys, monkeypatch):
     assert _mcmc_stats._BLOCK == 7 * 2 * 100
     out = capsys.readouterr().out
     assert out.count("same values") == 3 and "DIFFER" not in out
+
+
+def test_benchmark_malloc_child_measures_the_gradient(monkeypatch):
+    """benchmarks/malloc.py's per-process measurement on the quick data: a time per call and
+    the page faults, with the setting in force or off as the environment says."""
+    from pyramid import _malloc
+
+    malloc = _bench("malloc")
+    monkeypatch.setenv("PYRAMID_MALLOC_TUNING", "0")
+    off = malloc.child("gradient", True, 3, 0, 0)
+    assert off["on"] is False and off["ms"] > 0 and off["evaluations"] == 3
+    monkeypatch.setenv("PYRAMID_MALLOC_TUNING", "1")
+    on = malloc.child("gradient", True, 3, 0, 0)
+    assert on["on"] is (_malloc._glibc() is not None)
+    assert on["faults_per_evaluation"] >= 0
