@@ -79,9 +79,14 @@ def enabled() -> bool:
 def reuse_freed_memory() -> Iterator[bool]:
     """While inside, freed blocks up to 32 MiB stay in ``malloc``'s heap for reuse.
 
-    Yields whether the setting is in force (``False`` off glibc or with
-    ``PYRAMID_MALLOC_TUNING=0``). Re-entrant and shared by threads: when the last user leaves, the kept memory is returned to
+    Re-entrant and shared by threads: when the last user leaves, the kept memory is returned to
     the system and the thresholds are set to ``AFTER`` (see the module's description).
+
+    Yields
+    ------
+    bool
+        Whether the setting is in force: ``False`` off glibc or with
+        ``PYRAMID_MALLOC_TUNING=0``.
 
     Examples
     --------
