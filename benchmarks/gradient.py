@@ -75,8 +75,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     md = national.domains_design(national.QUICK if args.quick else national.NATIONAL)
-    y = md.y.astype("int64")
-    row, domain = md.rating_row.astype("int64"), md.rating_domain.astype("int64")
+    # int32, as PyMC stores integer data (pm.Data)
+    y = md.y.astype("int32")
+    row, domain = md.rating_row.astype("int32"), md.rating_domain.astype("int32")
     rng = np.random.default_rng(2017)
     eta = rng.normal(2.3, 1.2, md.n_rows)  # per row; the domain offsets small
     offset = rng.normal(0.0, 0.2, int(domain.max()) + 1)
@@ -89,13 +90,12 @@ def main(argv=None) -> int:
     k["vectorised"] = median_ms(
         lambda: _value_and_partials(y, eta, cuts, row, offset, domain, out, d_lo, d_hi),
         args.calls, args.repeats)
-    yv, ev, cv, ov = pt.lvector("y"), pt.dvector("eta"), pt.dvector("cuts"), pt.dvector("o")
+    yv, ev, cv, ov = pt.ivector("y"), pt.dvector("eta"), pt.dvector("cuts"), pt.dvector("o")
     fns = {}
-    for label, lp in (("gathered inside the operation",
-                       ordinal_logp_fused(yv, ev, cv, row=row, offset=ov, domain=domain)),
+    for label, ll in (("gathered inside the operation",
+                       ordinal_logp_fused(yv, ev, cv, row=row, offset=ov, domain=domain).sum()),
                       ("gathered by graph nodes first",
-                       ordinal_logp_fused(yv, ev[row] + ov[domain], cv))):
-        ll = lp.sum()
+                       ordinal_logp_fused(yv, ev[row] + ov[domain], cv).sum())):
         fns[label] = pytensor.function([yv, ev, cv, ov], [ll, *pytensor.grad(ll, [ev, cv, ov])],
                                        mode="NUMBA")
     op_ms = {label: median_ms(lambda f=f: f(y, eta, cuts, offset), args.calls, args.repeats)

@@ -73,18 +73,22 @@ def test_vectorised_diagnostics_match_arviz(seed, n_draw):
 
 
 def test_diagnostics_in_blocks_equal_all_at_once(monkeypatch):
-    """The checks work on blocks of elements (bounded memory); the split must not change a
-    value: blocks of 3 elements, 7 elements in all, so the last block is partial."""
+    """The checks work on blocks of elements (bounded memory), in threads; the split must not
+    change a value: blocks of 3 elements, 7 elements in all, so the last block is partial.
+    ``checks`` (all three at once) gives the same values."""
     x = _chains(8, (2, 200, 7))
     x[0, :, 4] = np.round(x[0, :, 4], 1)  # ties
     with np.errstate(all="ignore"):
         whole = [f(x) for f in (_mcmc_stats.rhat_rank, _mcmc_stats.ess_bulk,
                                 _mcmc_stats.ess_tail)]
         monkeypatch.setattr(_mcmc_stats, "_BLOCK", 3 * 2 * 200)
+        monkeypatch.setattr(_mcmc_stats, "_threads", lambda: 2)  # blocks in two threads
         blocked = [f(x) for f in (_mcmc_stats.rhat_rank, _mcmc_stats.ess_bulk,
                                   _mcmc_stats.ess_tail)]
-    for w, b in zip(whole, blocked, strict=True):
+        together = _mcmc_stats.checks(x)  # the three at once, sharing the ranks
+    for w, b, t in zip(whole, blocked, together, strict=True):
         np.testing.assert_array_equal(w, b)
+        np.testing.assert_array_equal(w, t)
 
 
 def test_vectorised_diagnostics_shapes_and_short_chains():
@@ -241,19 +245,30 @@ def test_fused_ordinal_is_exact_far_in_the_tails():
 
 
 @pytest.mark.parametrize("mode", ["FAST_COMPILE", "NUMBA"])
-def test_fused_ordinal_gathers_rows_and_domains_itself(mode):
+@pytest.mark.parametrize(("index_dtype", "rows_sorted"),
+                         [("int64", False), ("int32", False), ("int32", True)])
+def test_fused_ordinal_gathers_rows_and_domains_itself(mode, index_dtype, rows_sorted):
     """With row and domain indices the operation equals gathering first (values and the
-    gradients with respect to the per-row predictor, the domain offsets and the thresholds)."""
+    gradients with respect to the per-row predictor, the domain offsets and the thresholds),
+    for int32 indices (as PyMC stores them: no cast) and int64, rows in any order or stored
+    together (the scatter keeps a row's sum in a register while its ratings follow)."""
     import pytensor
     import pytensor.tensor as pt
 
-    from pyramid.models.ordinal_op import ordinal_logp_fused
+    from pyramid.models.ordinal_op import OrdinalProbitLogp, ordinal_logp_fused
 
     rng = np.random.default_rng(5)
     n_rows, n = 40, 200
     row, dom = rng.integers(0, n_rows, n), rng.integers(0, 5, n)
-    yv = rng.integers(0, 5, n)
-    y, e, o, c = pt.lvector("y"), pt.dvector("e"), pt.dvector("o"), pt.dvector("c")
+    if rows_sorted:
+        row = np.sort(row)
+    row, dom = row.astype(index_dtype), dom.astype(index_dtype)
+    yv = rng.integers(0, 5, n).astype(index_dtype)
+    y = pt.vector("y", dtype=index_dtype)
+    e, o, c = pt.dvector("e"), pt.dvector("o"), pt.dvector("c")
+    node = ordinal_logp_fused(y, e, c, row=row, offset=o, domain=dom).owner
+    assert isinstance(node.op, OrdinalProbitLogp)
+    assert [node.inputs[k].dtype for k in (0, 3, 5)] == [index_dtype] * 3  # no cast
     w = pt.dvector("w")
     fns = []
     for lp in (ordinal_logp_fused(y, e, c, row=row, offset=o, domain=dom),
@@ -311,9 +326,10 @@ def test_simd_functions_match_the_libraries():
             out[2, i] = _simd.log1m(t[i])
             out[3, i], out[4, i] = _simd.lower_tail(y[i])
 
+    # lower_tail's range ends at TAIL_MAX = sqrt(32) (beyond, the kernel's scalar path)
+    assert _simd.TAIL_MAX == np.sqrt(32.0)
     y = np.concatenate([np.linspace(0.0, _simd.TAIL_MAX, 20001),
-                        [0.67448975, np.nextafter(0.67448975, 1.0), np.sqrt(32.0),
-                         np.nextafter(np.sqrt(32.0), 9.0), np.inf]])
+                        [0.67448975, np.nextafter(0.67448975, 1.0), np.inf]])
     n = len(y)
     x = np.geomspace(1e-300, 700.0, n)
     t = np.concatenate([np.geomspace(1e-300, 0.5, n - 2), [0.0, 0.5]])
@@ -323,8 +339,7 @@ def test_simd_functions_match_the_libraries():
     np.testing.assert_allclose(out[0][ok], np.exp(-x[ok]), rtol=1e-15)
     np.testing.assert_allclose(out[1], np.log(x), rtol=1e-15, atol=1e-15)
     np.testing.assert_allclose(out[2], np.log1p(-t), rtol=1e-15, atol=1e-300)
-    # Cody's approximations: relative error below 1e-12 up to 37 SDs (the exponential of
-    # -y**2 / 2 carries the rounding of y**2, about 1e-13 relative at y = 37)
+    # Cody's approximations: relative error below 1e-12 over their range
     np.testing.assert_allclose(out[3], special.ndtr(-y), rtol=1e-12, atol=0.0)
     np.testing.assert_allclose(out[4], np.exp(-0.5 * y * y), rtol=1e-12, atol=0.0)
     assert out[3, -1] == 0.0 and out[4, -1] == 0.0
@@ -333,18 +348,20 @@ def test_simd_functions_match_the_libraries():
 def test_vectorised_kernel_agrees_with_the_scalar_forms():
     """The vectorised value-and-partials pass gives the scalar C-library kernel's
     log-probabilities and the numpy path's partial derivatives on ratings of every kind:
-    each category, probabilities near 1, bounds just inside and outside the 37-SD range of
-    the vectorised pass (the scalar fallback), cancelling narrow intervals, and NaN."""
+    each category, probabilities near 1, bounds just inside and outside the sqrt(32)-SD
+    range of the vectorised pass (the scalar fallback), bounds beyond 37 SDs (the asymptotic
+    series), cancelling narrow intervals, and NaN."""
     from pyramid.models import ordinal_op as oo
 
     rng = np.random.default_rng(21)
     cuts = np.array([-1.5, -0.2, 0.7, 2.0])
     n = 20000
     y = rng.integers(0, 5, n)
-    e = np.concatenate([rng.normal(0, 3, n - 12),
-                        [-36.5, -37.5, 38.2, 36.9, 39.0, -40.0, 45.0, -45.0, 12.0, -12.0,
+    e = np.concatenate([rng.normal(0, 3, n - 16),
+                        [-3.6, -3.7, 4.1, 4.2,  # top / bottom bound 5.6 and 5.7 SDs out
+                         -36.5, -37.5, 38.2, 36.9, 39.0, -40.0, 45.0, -45.0, 12.0, -12.0,
                          np.nan, 0.3]])
-    y[-12:] = [4, 4, 0, 0, 4, 4, 0, 0, 0, 4, 2, 2]
+    y[-16:] = [4, 4, 0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 0, 4, 2, 2]
     row, domain, offset = np.arange(n), np.zeros(n, dtype=np.int64), np.zeros(1)
     lp, d_lo, d_hi = np.empty(n), np.empty(n), np.empty(n)
     oo._value_and_partials(y, e, cuts, row, offset, domain, lp, d_lo, d_hi)
