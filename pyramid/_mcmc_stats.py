@@ -14,10 +14,13 @@ sequences as masked array updates). ``tests/test_national.py`` checks them again
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy import fft, special
 
-__all__ = ["rhat_rank", "ess_bulk", "ess_tail"]
+__all__ = ["rhat_rank", "ess_bulk", "ess_tail", "checks"]
 
 
 def _flat(ary: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -43,14 +46,42 @@ def _split(x: np.ndarray) -> np.ndarray:
 _BLOCK = 1 << 22
 
 
-def _blocks(fn, x: np.ndarray) -> np.ndarray:
-    """``fn`` (elements, chain, draw) -> (elements,) applied to blocks of at most ``_BLOCK``
-    values along the elements, results concatenated (each element's check sees only its own
-    draws, so the result is the same)."""
+def _threads() -> int:
+    """Threads for the blocks: the CPUs this process may use, at most 4 (each block's
+    temporaries are about 0.25 GiB)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+def _blocks(fn, x: np.ndarray):
+    """``fn`` (elements, chain, draw) -> (elements,) -- or a tuple of such arrays -- applied
+    to blocks of at most ``_BLOCK`` values along the elements, results concatenated (each
+    element's check sees only its own draws, so the result is the same).
+
+    The blocks run in threads (:func:`_threads`): sorting, FFTs and array arithmetic release
+    the GIL, so two cores check a national fit's 25,668 parameters nearly twice as fast."""
     step = max(1, _BLOCK // max(1, x.shape[1] * x.shape[2]))
     if step >= x.shape[0]:
         return fn(x)
-    return np.concatenate([fn(x[lo:lo + step]) for lo in range(0, x.shape[0], step)])
+    parts = [x[lo:lo + step] for lo in range(0, x.shape[0], step)]
+    n_threads = min(_threads(), len(parts))
+    if n_threads > 1:
+        err = np.geterr()  # NumPy's error state is per thread: the caller's applies
+
+        def run(b: np.ndarray):
+            with np.errstate(**err):
+                return fn(b)
+
+        with ThreadPoolExecutor(n_threads) as pool:
+            done = list(pool.map(run, parts))
+    else:
+        done = [fn(b) for b in parts]
+    if isinstance(done[0], tuple):
+        return tuple(np.concatenate(col) for col in zip(*done, strict=True))
+    return np.concatenate(done)
 
 
 def _z_scale(x: np.ndarray) -> np.ndarray:
@@ -187,13 +218,32 @@ def rhat_rank(ary: np.ndarray) -> np.ndarray:
     return _blocks(_rhat_rank, x).reshape(shape)
 
 
-def _rhat_rank(x: np.ndarray) -> np.ndarray:
+def _rhat_rank(x: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
+    """R-hat of (elements, chain, draw); ``z``: the split chains' normal scores if known."""
     s = _split(x)
-    bulk = _rhat(_z_scale(s))
+    bulk = _rhat(_z_scale(s) if z is None else z)
     flat = s.reshape(s.shape[0], -1)
     folded = np.abs(s - np.median(flat, axis=1)[:, None, None])
     tail = _rhat(_z_scale(folded))
     return np.maximum(bulk, tail)
+
+
+def _ess_tail(b: np.ndarray, prob: float) -> np.ndarray:
+    flat = b.reshape(b.shape[0], -1)
+    out = None
+    for p in sorted((prob, 1.0 - prob)):
+        q = np.quantile(flat, p, axis=1)
+        e = _ess(_split((b <= q[:, None, None]).astype(float)))
+        out = e if out is None else np.minimum(out, e)
+    return out
+
+
+def _default_prob(prob: float | None) -> float:
+    if prob is None:
+        from arviz_base import rcParams
+
+        prob = float(rcParams["stats.ci_prob"])
+    return prob
 
 
 def ess_bulk(ary: np.ndarray) -> np.ndarray:
@@ -225,21 +275,48 @@ def ess_tail(ary: np.ndarray, prob: float | None = None) -> np.ndarray:
     >>> bool(500 < ess_tail(x[..., None])[0] < 1500)
     True
     """
-    if prob is None:
-        from arviz_base import rcParams
-
-        prob = float(rcParams["stats.ci_prob"])
+    prob = _default_prob(prob)
     x, shape = _flat(ary)
     if x.shape[2] < 4:
         return np.full(shape, np.nan)
+    return _blocks(lambda b: _ess_tail(b, prob), x).reshape(shape)
 
-    def tail(b: np.ndarray) -> np.ndarray:
-        flat = b.reshape(b.shape[0], -1)
-        out = None
-        for p in sorted((prob, 1.0 - prob)):
-            q = np.quantile(flat, p, axis=1)
-            e = _ess(_split((b <= q[:, None, None]).astype(float)))
-            out = e if out is None else np.minimum(out, e)
-        return out
 
-    return _blocks(tail, x).reshape(shape)
+def checks(ary: np.ndarray, prob: float | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray]:
+    """:func:`rhat_rank`, :func:`ess_bulk` and :func:`ess_tail` of each element at once.
+
+    The same values as the three calls, with the split chains' normal scores computed once
+    for both R-hat and bulk ESS (the ranking is the costliest step).
+
+    Parameters
+    ----------
+    ary : array, shape (chain, draw, ...)
+    prob : float, optional
+        As in :func:`ess_tail`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        R-hat, bulk ESS and tail ESS, each of shape ``ary.shape[2:]``.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(size=(2, 500, 3))
+    >>> r, b, t = checks(x)
+    >>> bool(np.allclose(r, rhat_rank(x)) and np.allclose(b, ess_bulk(x)))
+    True
+    """
+    prob = _default_prob(prob)
+    x, shape = _flat(ary)
+    if x.shape[2] < 4:
+        nan = np.full(shape, np.nan)
+        return nan, nan.copy(), nan.copy()
+
+    def block(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        z = _z_scale(_split(b))
+        rhat = _rhat_rank(b, z) if b.shape[1] >= 2 else np.full(b.shape[0], np.nan)
+        return rhat, _ess(z), _ess_tail(b, prob)
+
+    r, e_b, e_t = _blocks(block, x)
+    return r.reshape(shape), e_b.reshape(shape), e_t.reshape(shape)

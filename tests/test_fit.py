@@ -60,6 +60,8 @@ def test_result_holds_every_group(skill_fit, pyramid_fit):
         assert post.sizes["chain"] == 2 and post.sizes["draw"] == 300
         prior = res.idata["prior"]
         assert prior.sizes["chain"] == 1 and prior.sizes["draw"] == 500
+        # the data's log-likelihood is kept per posterior draw, not computed for prior draws
+        assert "loglik_total" in post and "loglik_total" not in prior
         assert res.idata["log_likelihood"]["obs"].dims == ("chain", "draw", "row")
         assert res.info["sampler"] == "nutpie"
         assert len(res.info["data_sha256"]) == 64
