@@ -6,12 +6,15 @@ observation effects; the ESS estimator's FFT takes about 8 times the memory of i
 the checks work on blocks of at most ``_mcmc_stats._BLOCK`` values. This script runs each
 check on random draws of that size, once in blocks (the default) and once all at once, in the
 same process, and prints the time and the peak of the memory the check allocates
-(``tracemalloc``, which NumPy reports its arrays to) with the ratios. The values must agree
+(``tracemalloc``, which NumPy reports its arrays to) with the ratios; then the three checks
+as :func:`pyramid.fit` runs them (``_mcmc_stats.checks``: one pass sharing the ranks, blocks
+in threads) against the three one after another on one thread. The values must agree
 exactly; the script says so or exits 1.
 
 Usage::
 
     python benchmarks/checks.py                       # 18,000 elements, 2 x 1,000 and 2 x 2,500
+    python benchmarks/checks.py --draws 2000          # the national domains fit's draws
     python benchmarks/checks.py --elements 1800 --draws 1000
 """
 
@@ -63,6 +66,24 @@ def main(argv=None) -> int:
             print(f"   {name:9s} in blocks {ta:5.1f} s {ma:5.2f} GiB | all at once {tb:5.1f} s "
                   f"{mb:5.2f} GiB | memory {mb / ma:4.1f}x less, time x{ta / tb:.2f}; "
                   f"{'same values' if same else 'VALUES DIFFER'}", flush=True)
+        # what pyramid.fit runs: the three in one pass (checks(): the split chains' ranks
+        # shared between R-hat and bulk ESS, the blocks in threads), against the three one
+        # after another on one thread
+        threads = ms._threads
+        try:
+            ms._threads = lambda: 1
+            t = time.perf_counter()
+            one_by_one = [fn(x) for fn in checks.values()]
+            t_one = time.perf_counter() - t
+        finally:
+            ms._threads = threads
+        together, t_all, m_all = measure(lambda a: ms.checks(a, 0.89), x)
+        same = all(np.array_equal(a, b, equal_nan=True)
+                   for a, b in zip(one_by_one, together, strict=True))
+        ok &= same
+        print(f"   all three: one after another, one thread {t_one:5.1f} s | checks(), "
+              f"{threads()} threads {t_all:5.1f} s {m_all:5.2f} GiB | time x{t_one / t_all:.2f}; "
+              f"{'same values' if same else 'VALUES DIFFER'}", flush=True)
     return 0 if ok else 1
 
 

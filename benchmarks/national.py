@@ -33,7 +33,11 @@ would not exceed the number of draws -- over the cap). Then the recovery check: 
 effect's 90 % interval against its true value (``Simulation.truth``; skill points for
 ``skill`` and ``pyramid``, the probit scale for ``domains``).
 
-Both tools get the same draws and tuning draws. The default of 300 tuning draws is nutpie's
+Both tools get the same draws and tuning draws. The draws a chain are 1,000 for ``skill`` and
+``pyramid`` and 2,000 for ``domains`` (:data:`DRAWS`; 1,000 for every model with
+``--quick``; ``--draws`` sets one number for all):
+with 1,000 the largest of ``domains``' 25,668 R-hats is about 1.02 by chance alone, with
+2,000 under 1.01. The default of 300 tuning draws is nutpie's
 own default; on the ``--quick`` data 300 gave no lower ESS than 500 (see the user guide's
 performance page), and PyMC's default of 1,000 would add about half again to pyramid's
 national ``domains`` time.
@@ -83,22 +87,27 @@ PYRAMID_OPTIONS: dict[str, dict] = {
 }
 
 
-#: Draws a chain per model unless ``--draws`` says otherwise (both tools get the same). The
-#: ``domains`` model has 25,668 parameters, and with 1,000 draws the largest of their 25,668
-#: R-hats is about 1.02 by chance alone (``rhat_chance.py``); 2,000 bring it under 1.01.
+#: Draws a chain per model at national scale unless ``--draws`` says otherwise (both tools
+#: get the same; 1,000 for every model with ``--quick``). The national ``domains`` model has
+#: 25,668 parameters, and with 1,000 draws the largest of their R-hats is about 1.02 by
+#: chance alone (``rhat_chance.py``); 2,000 bring it under 1.01.
 DRAWS = {"skill": 1000, "domains": 2000, "pyramid": 1000}
 
 
-def draws_for(model: str, draws: int | None) -> int:
-    """The draws a chain for ``model``: ``draws`` (``--draws``) when given, else
-    :data:`DRAWS`'s.
+def draws_for(model: str, draws: int | None, quick: bool = False) -> int:
+    """The draws a chain for ``model``: ``draws`` (``--draws``) when given, else 1,000 with
+    ``quick``, else :data:`DRAWS`'s.
 
     Examples
     --------
     >>> draws_for("domains", None), draws_for("skill", None), draws_for("domains", 500)
     (2000, 1000, 500)
+    >>> draws_for("domains", None, quick=True)
+    1000
     """
-    return draws if draws is not None else DRAWS.get(model, 1000)
+    if draws is not None:
+        return draws
+    return 1000 if quick else DRAWS.get(model, 1000)
 
 
 def spec_variant(model: str, parametrisation: dict, folder: Path) -> Path:
@@ -439,7 +448,7 @@ def _run_child(tool, model, data_path, work: Path, args, cap_s: float | None, op
     out = work / f"{tool}-{model}.json"
     beat = out.with_suffix(".beat")
     cmd = [sys.executable, __file__, "--child", tool, model, str(data_path), str(out),
-           "--draws", str(draws_for(model, args.draws)), "--tune", str(args.tune),
+           "--draws", str(draws_for(model, args.draws, args.quick)), "--tune", str(args.tune),
            "--chains", str(args.chains),
            "--seed", str(args.seed)]
     if args.bambi_cores is not None:
@@ -611,7 +620,7 @@ def main(argv=None) -> int:
           + (f"; pyramid on JAX, {machine['accelerator']}" if args.backend == "jax" else ""))
     models = [m for m in args.models.split(",") if m]
     draws = (args.draws if args.draws is not None
-             else {m: draws_for(m, None) for m in models})
+             else {m: draws_for(m, None, args.quick) for m in models})
     print(f"{args.chains} chains x {_draws_text(draws)} draws ({args.tune} tuning); bambi cap "
           f"{cap_min:g} min, bambi cores {args.bambi_cores or 'PyMC default'}; compile cache {'fresh per fit' if args.cold else 'kept per tool'}")
 
@@ -683,7 +692,7 @@ def main(argv=None) -> int:
                   f"wall {p['wall_s']:.0f} s vs {b['wall_s']:.0f} s; peak memory "
                   f"{p['peak_rss_gib']:.2f} vs {b['peak_rss_gib']:.2f} GiB")
         elif b["status"] == "capped":
-            n_draws = args.chains * draws_for(m, args.draws)
+            n_draws = args.chains * draws_for(m, args.draws, args.quick)
             bound_b = n_draws / b["cap_s"]
             p["ratio_lower_bound"] = p["ess_per_s"] / bound_b
             print(f"   {m}: bambi stopped at the {cap_min:g}-minute cap; its ESS/s is below "

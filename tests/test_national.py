@@ -648,13 +648,16 @@ def test_benchmark_mixing_table_agrees_with_the_checks():
 
 def test_benchmark_checks_runs_both_ways_and_compares(capsys, monkeypatch):
     """benchmarks/checks.py on a small variable split into blocks of 7 elements: exit 0
-    (blocked and all-at-once values equal), and the block size is restored."""
+    (blocked and all-at-once values equal, and the three checks at once in threads equal to
+    one after another), and the block size is restored."""
     checks = _bench("checks")
     monkeypatch.setattr(_mcmc_stats, "_BLOCK", 7 * 2 * 100)
+    threads = _mcmc_stats._threads
     assert checks.main(["--elements", "50", "--draws", "100"]) == 0
-    assert _mcmc_stats._BLOCK == 7 * 2 * 100
+    assert _mcmc_stats._BLOCK == 7 * 2 * 100 and _mcmc_stats._threads is threads  # restored
     out = capsys.readouterr().out
-    assert out.count("same values") == 3 and "DIFFER" not in out
+    assert out.count("same values") == 4 and "DIFFER" not in out
+    assert "all three: one after another" in out
 
 
 def test_benchmark_malloc_child_measures_the_gradient(monkeypatch):

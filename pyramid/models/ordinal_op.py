@@ -12,7 +12,8 @@ of the normal tails with the exponential shared by the density, a branch-free ``
 code, four ratings at a time). The interval is turned so that its smaller tail is below and
 its probability is the direct difference of the two CDFs, which cannot cancel for nearly
 every rating; the few ratings where it would (narrow intervals far out) or where a bound is
-more than 37 SDs out are redone one at a time in log space, as ``ordinal_logp`` does:
+more than ``sqrt(32)`` (5.7) SDs out are redone one at a time in log space, as
+``ordinal_logp`` does:
 ``log(Phi(b) - Phi(a)) = log Phi(b) + log1mexp(log Phi(a) - log Phi(b))``, with ``log Phi``
 from the C library's ``erfc`` and, below -37, its asymptotic series. The gradient with
 respect to the row predictors, the domain offsets and the thresholds is then a scatter-add of
@@ -111,7 +112,8 @@ def _value_and_partials(y, eta, cuts, row, offset, domain, logp, d_lo, d_hi):
     0``, so ``Phi(a) < Phi(b)`` and ``Phi(a) <= 1/2``), both tails come from Cody's
     approximations with the exponential shared by the density, and the probability is the
     direct difference ``Phi(b) - Phi(a)``. That difference is exact to a few ulp unless it
-    cancels (``Phi(a) >= Phi(b) / 2``) or a finite bound lies more than 37 SDs out; such ratings
+    cancels (``Phi(a) >= Phi(b) / 2``) or a finite bound lies more than ``TAIL_MAX`` =
+    ``sqrt(32)`` SDs out (beyond the range of the vectorised tails); such ratings
     (rare: narrow intervals far in a tail) are marked with NaN, and the third pass redoes
     them one at a time in log space with the C library (``log Phi(b) + log1mexp(log Phi(a)
     - log Phi(b))``, ``log Phi`` by ``erfc`` and, below -37, its asymptotic series). Above
