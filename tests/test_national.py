@@ -602,7 +602,8 @@ def test_benchmark_cap_and_ctrl_c_stop_the_fits_group(monkeypatch, tmp_path, sto
 
     monkeypatch.setattr(subprocess, "Popen", Proc)
     monkeypatch.setattr(bench, "_stop_group", lambda proc, grace_s=30.0: stopped.append(proc))
-    args = argparse.Namespace(draws=10, tune=10, chains=1, seed=1, bambi_cores=None, cold=False)
+    args = argparse.Namespace(draws=10, tune=10, chains=1, seed=1, bambi_cores=None, cold=False,
+                              quick=False)
     run = lambda: bench._run_child("bambi", "domains", tmp_path / "d.pkl", tmp_path, args,  # noqa: E731
                                    60.0, {})
     if stop == "cap":
