@@ -47,13 +47,15 @@ _BLOCK = 1 << 22
 
 
 def _threads() -> int:
-    """Threads for the blocks: the CPUs this process may use, at most 4 (each block's
-    temporaries are about 0.25 GiB)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    """Threads for the blocks: the cores this process may use
+    (:func:`pyramid.executor.default_jobs`), at most 4 (each block's temporaries are about
+    0.25 GiB); one in a worker of :mod:`pyramid.executor`, whose workers already fill the
+    cores."""
+    from pyramid.executor import default_jobs
+
+    if os.environ.get("PYRAMID_WORKER_SLOT"):
+        return 1
+    return min(4, default_jobs())
 
 
 def _blocks(fn, x: np.ndarray):

@@ -91,6 +91,17 @@ def test_diagnostics_in_blocks_equal_all_at_once(monkeypatch):
         np.testing.assert_array_equal(w, t)
 
 
+def test_checks_use_the_cores_but_one_thread_in_an_executor_worker(monkeypatch):
+    """The blocks run in as many threads as the process's cores (at most 4), and in one
+    thread inside a worker of pyramid.executor, whose workers already fill the cores."""
+    from pyramid.executor import default_jobs
+
+    monkeypatch.delenv("PYRAMID_WORKER_SLOT", raising=False)
+    assert _mcmc_stats._threads() == min(4, default_jobs())
+    monkeypatch.setenv("PYRAMID_WORKER_SLOT", "0")
+    assert _mcmc_stats._threads() == 1
+
+
 def test_vectorised_diagnostics_shapes_and_short_chains():
     x = np.random.default_rng(3).normal(size=(2, 50, 3, 2))
     assert _mcmc_stats.rhat_rank(x).shape == (3, 2)
