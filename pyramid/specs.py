@@ -235,7 +235,8 @@ def _resolve(name_or_path: str | Path, kind: str) -> tuple[str, str]:
     if not path.is_file():
         raise InputError(f"{what} file {raw!r} does not exist (or is not a file)")
     try:
-        return path.read_text(encoding="utf-8"), str(path)
+        # utf-8-sig: Notepad and Excel save UTF-8 with a byte-order mark, which TOML forbids
+        return path.read_text(encoding="utf-8-sig"), str(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{what} file {raw!r} cannot be read: {exc}") from None
 

@@ -196,6 +196,17 @@ def test_toml_syntax_error_has_line():
     assert re.search(r"line \d+", msg), msg
 
 
+def test_files_saved_with_a_utf8_byte_order_mark_load(tmp_path):
+    """Notepad and Excel save UTF-8 with a BOM; TOML forbids it, pyramid reads past it
+    (issue 22: it was a 'TOML syntax error (line 1, column 1)')."""
+    priors = tmp_path / "mine.toml"
+    priors.write_bytes(b"\xef\xbb\xbf" + load_priors("default").text.encode("utf-8"))
+    assert load_priors(priors).name == load_priors("default").name
+    spec = tmp_path / "mine_spec.toml"
+    spec.write_bytes(b"\xef\xbb\xbf" + GOOD_SPEC.encode("utf-8"))
+    assert load_spec(spec).name == "mine"
+
+
 def test_marginal_needs_gaussian():
     text = GOOD_SPEC.replace('"gaussian"', '"cumulative_probit"').replace('"skill"', '"domains"')
     msg = _spec_error(text + 'parametrisation = "marginal"\n')
