@@ -536,3 +536,70 @@ def test_normalise():
     assert normalise("Case-Discussion ") == normalise("case discussion") == "casediscussion"
     assert isinstance(load_study(), Study)
     assert np.isfinite(load_study().overall.tolerance)
+
+
+# --------------------------------------------------------------------------------------------
+# simulating a study of one's own
+# --------------------------------------------------------------------------------------------
+def _future_study() -> Study:
+    return draft_study(future_project(), name="future").study()
+
+
+def test_simulate_study_shape_and_truth():
+    from pyramid.data.simulate_study import simulate_study, study_expected_skill
+
+    s = _future_study()
+    sim = simulate_study(s, (3, 4, 3, 2), effects={
+        "practice_model[Signs of Safety]": 0.4, "practice_model[systemic]": 0.8,
+        "reflective_supervision": 0.5, "caseload": -0.2, "wave[follow-up]": 0.3},
+        mix={"p_missing_domain": 0.05, "caseload": {"mean": 20, "sd": 6}}, seed=11)
+    df = sim.data
+    assert list(df.columns) == list(s.columns)
+    assert len(df) == 3 * 4 * 3 * 2 and df["unit"].nunique() == 12
+    assert df["skill"].between(1, 7).all()
+    doms = df[list(s.domain_names)]
+    assert doms.min().min() >= 1 and doms.max().max() <= 7 and doms.isna().any().any()
+    # unit-level factors are constant within units, and pass the study's own check
+    assert df.groupby("unit")["practice_model"].nunique().max() == 1
+    assert level_problems(s, df) == []
+    # with two observations a worker and the wave drawn per row, some workers are seen at both
+    both = df.groupby("worker")["wave"].nunique()
+    assert 0 < (both == 2).sum() < len(both)
+    t = sim.truth
+    assert t["practice_model[signs_of_safety]"] == 0.4 and t["caseload"] == -0.2
+    assert t["mix:caseload[mean]"] == 20 and t["tau[6]"] == 6.5
+    assert t["sigma_domain"] == pytest.approx(0.75)
+    assert t["latent:reflective_supervision"] == pytest.approx(0.5 / 0.75)
+    # the expected score moves by about the effect in the middle of the scale
+    nd = pd.DataFrame({"wave": ["baseline"] * 2, "practice_model": ["usual", "systemic"],
+                       "reflective_supervision": [0, 0], "caseload": [20.0, 20.0]})
+    e = study_expected_skill(s, sim, nd)
+    assert 0.7 < e.iloc[1] - e.iloc[0] < 0.8
+    # and the simulated skill's mean is the expected one, group effects integrated
+    big = simulate_study(s, (8, 8, 4, 2), seed=3)
+    pop = study_expected_skill(s, big, big.data[list(s.factors)], integrate_groups=True)
+    assert abs(big.data["skill"].mean() - pop.mean()) < 0.1
+
+
+def test_simulate_study_ordered_and_errors():
+    from pyramid.data.simulate_study import simulate_study, study_effect_names
+
+    s = study_from_text(MINIMAL.replace('kind = "categorical"', 'kind = "ordered"')
+                        .replace('levels = ["baseline", "follow-up"]',
+                                 'levels = ["t1", "t2", "t3"]'))
+    assert study_effect_names(s)[:3] == ["intercept", "wave[t2]", "wave[t3]"]
+    sim = simulate_study(s, (2, 2, 2, 1), effects={"wave": 0.2}, seed=1)
+    assert sim.truth["wave[t3]"] == pytest.approx(0.4) and sim.truth["wave"] == pytest.approx(0.2)
+    assert sim.truth["zeta_wave[1]"] == pytest.approx(0.5)
+    with pytest.raises(InputError, match="unknown effect 'model' for study 'future'"):
+        simulate_study(s, (2, 2, 2, 1), effects={"model": 1})
+    with pytest.raises(InputError, match="both given"):
+        simulate_study(s, (2, 2, 2, 1), effects={"wave": 1, "wave[t2]": 1})
+    with pytest.raises(InputError, match="must sum to zero"):
+        simulate_study(s, (2, 2, 2, 1), effects={"delta[empathy]": 0.2})
+    with pytest.raises(InputError, match="mix wave: unknown level 'later'"):
+        simulate_study(s, (2, 2, 2, 1), mix={"wave": {"later": 1.0}})
+    with pytest.raises(InputError, match="mix supervision must be a probability"):
+        simulate_study(s, (2, 2, 2, 1), mix={"supervision": 2})
+    with pytest.raises(InputError, match="unknown group SD 'sd_team'"):
+        simulate_study(s, (2, 2, 2, 1), group_sds={"sd_team": 1})
