@@ -15,7 +15,7 @@ import pytest
 from pyramid.cli import main
 from pyramid.data.readers import SUPPORTED_EXTENSIONS, read, write
 from pyramid.data.validate import DataWarning, validate
-from pyramid.errors import InputError
+from pyramid.errors import InputError, ValidationError
 
 DATA = Path(__file__).parent / "data" / "observations_small.csv"
 FORMATS = list(SUPPORTED_EXTENSIONS)
@@ -160,7 +160,7 @@ def test_spss_value_labels_as_spss_writes_them(tmp_path):
     1 = yes / 2 = no, labelled score points), numeric worker ids."""
     frame = pd.DataFrame({
         "observation": ["a1", "a2", "a3", "a4"],
-        "worker": [7.0, 7.0, 8.0, 9.0],
+        "worker": [7.0, 10.0, 8.0, 9.0],
         "unit": ["u1", "u1", "u1", "u2"],
         "authority": ["A", "A", "A", "B"],
         "training": [1.0, 4.0, 2.0, 3.0],
@@ -180,7 +180,7 @@ def test_spss_value_labels_as_spss_writes_them(tmp_path):
     })
     raw = read(path)
     assert raw.attrs["read"]["labels_applied"] == ["training", "discussion", "clinician", "site"]
-    assert raw["worker"].tolist() == ["7", "7", "8", "9"]
+    assert raw["worker"].tolist() == ["7", "10", "8", "9"]
     assert raw["empathy"].tolist() == [1.0, 5.0, 3.0, 2.0]  # score labels are not applied
     df = validate(raw)
     assert df["training"].tolist() == ["none", "programme", "other", "mla"]
@@ -333,6 +333,74 @@ def test_csv_utf16_with_byte_order_mark(good, tmp_path):
     df = read(path)
     assert df.attrs["read"]["encoding"] == "utf-16"
     pd.testing.assert_frame_equal(validate(df), good)
+
+
+def test_csv_utf16_without_byte_order_mark_names_the_encoding(good, tmp_path, capsys):
+    """Issue 22: UTF-16 without a BOM was 'a binary file', with no hint to use --encoding."""
+    for enc in ("utf-16-le", "utf-16-be"):
+        path = tmp_path / f"{enc}.csv"
+        good.to_csv(path, index=False, encoding=enc)
+        with pytest.raises(InputError, match=rf"looks like UTF-16 text without a byte-order "
+                           rf"mark.*encoding='{enc}'.*CLI: --encoding {enc}"):
+            read(path)
+        pd.testing.assert_frame_equal(validate(read(path, encoding=enc)), good)
+        assert main(["validate", str(path), "--encoding", enc]) == 0
+        capsys.readouterr()
+
+
+def test_id_cells_as_typed_na_dates_fractions(good, tmp_path):
+    """Issue 22: 'NA' in an id column reaches validate as text (so its message can name it);
+    an Excel date cell in an id column stays a date and a Parquet id 0.5 stays a number, so
+    that validate refuses both with the row, instead of passing them as text."""
+    csv = tmp_path / "na.csv"
+    good.assign(authority=["NA"] + good["authority"].tolist()[1:]).to_csv(csv, index=False)
+    raw = read(csv)
+    assert raw["authority"].iloc[0] == "NA"
+    assert pd.isna(raw["discussion"].iloc[5])  # NA is still missing outside the ids
+    with pytest.raises(ValidationError, match=r"row 1, column 'authority': value 'NA': missing "
+                       r"authority id.*'NA' is read as missing"):
+        validate(raw)
+
+    import datetime
+
+    xlsx = tmp_path / "dates.xlsx"
+    frame = good.astype({"worker": object}).reset_index(drop=True)
+    frame.loc[2, "worker"] = datetime.datetime(2024, 3, 4)  # '3-4' typed in Excel
+    frame.to_excel(xlsx, index=False)
+    raw = read(xlsx)
+    assert isinstance(raw["worker"].iloc[2], datetime.datetime)
+    assert raw["worker"].iloc[0] == "0111"
+    with pytest.raises(ValidationError) as info:
+        validate(raw)
+    assert [(p.row, p.column) for p in info.value.problems] == [(3, "worker")]
+    assert "a spreadsheet turned the id into a date" in info.value.problems[0].rule
+
+    parquet = tmp_path / "fractions.parquet"
+    numbered = good.assign(observation=np.arange(len(good), dtype=float) + 1)
+    numbered.loc[numbered.index[:2], "observation"] = [0.5, 1.5]
+    numbered.to_parquet(parquet)
+    raw = read(parquet)
+    assert raw["observation"].tolist()[:3] == [0.5, 1.5, "3"]
+    with pytest.raises(ValidationError) as info:
+        validate(raw)
+    assert [(p.row, p.value) for p in info.value.problems] == [(1, 0.5), (2, 1.5)]
+    assert "which is not a whole number" in info.value.problems[0].rule
+
+
+def test_sheet_position_given_as_text(good, tmp_path, capsys):
+    """Issue 22: `--sheet 1` was read as a sheet named '1'; a number is a 0-based position,
+    as in the API, unless a sheet has that name."""
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame({"read me": ["notes"]}).to_excel(xl, sheet_name="about", index=False)
+        good.to_excel(xl, sheet_name="data", index=False)
+        pd.DataFrame({"x": [1]}).to_excel(xl, sheet_name="0", index=False)
+    assert read(path, sheet="1").attrs["read"]["sheet"] == "data"
+    assert read(path, sheet="0").attrs["read"]["sheet"] == "0"  # a sheet's name wins
+    with pytest.raises(InputError, match=r"no sheet at position 7 \(0-based\)"):
+        read(path, sheet="7")
+    assert main(["validate", str(path), "--sheet", "1"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("valid")
 
 
 def test_csv_leading_blank_lines(tmp_path):

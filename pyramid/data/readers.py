@@ -139,19 +139,26 @@ def read(
     path : str or path-like
         The file; its extension (case-insensitive) gives the format.
     sheet : str or int, optional
-        Excel only: the sheet to read, by name or 0-based position. By default the first
-        sheet; a workbook with several sheets then gives a :class:`DataWarning` naming the
-        sheet used.
+        Excel only: the sheet to read, by name or 0-based position (``0`` is the first). Text
+        that is a whole number (``"1"``, as the CLI's ``--sheet 1`` passes it) is a position
+        unless a sheet has that name. By default the first sheet; a workbook with several
+        sheets then gives a :class:`DataWarning` naming the sheet used.
     encoding : str, optional
-        CSV only: the text encoding, by default UTF-8 (with or without a byte-order mark).
-        A CSV saved by Excel on Windows may need ``"cp1252"``.
+        CSV only: the text encoding, by default UTF-8 (with or without a byte-order mark;
+        UTF-16 with a byte-order mark is recognised too). A CSV saved by Excel on Windows may
+        need ``"cp1252"``; UTF-16 text without a byte-order mark needs ``"utf-16-le"`` (or
+        ``"utf-16-be"``), which the error message suggests.
 
     Returns
     -------
     pandas.DataFrame
         The table as read, not yet validated (pass it to :func:`pyramid.validate`). The
         identifier columns (``observation``, ``worker``, ``unit``, ``authority``, under any
-        header variant that :func:`pyramid.validate` accepts) are text. A CSV's delimiter
+        header variant that :func:`pyramid.validate` accepts) are text, and read as typed:
+        ``NA`` in an identifier column stays the text ``"NA"`` (so that
+        :func:`pyramid.validate` can say which value it read as missing), and cells a
+        spreadsheet or a Parquet file holds as dates or fractions are kept as they are, for
+        :func:`pyramid.validate` to refuse with the row. A CSV's delimiter
         (comma, semicolon or tab) is detected from its header. In an SPSS file, the value
         labels of ``group``, ``training`` and ``discussion``, of ``clinician`` when its labels
         are yes/no, and of columns outside the schema are applied; codes of identifiers,
@@ -212,13 +219,29 @@ def _id_headers(columns: Any) -> list[Any]:
 
 
 def _ids_as_text(df: pd.DataFrame) -> pd.DataFrame:
-    """Numeric identifier columns (Parquet, SPSS) as text: 7.0 -> '7'."""
+    """Whole numbers in identifier columns (Parquet, SPSS, Excel) as text: 7.0 -> '7'.
+
+    Anything else that is not text (a fraction such as 0.5, a date, true/false) is kept as it
+    is, for :func:`pyramid.validate` to refuse with its row: turned into text here, it would
+    pass as an id.
+    """
     for h in _id_headers(df.columns):
         col = df[h]
-        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
-            text = [None if _is_missing(v) else _parse_id(v)[0] for v in col.to_numpy(object)]
-            df[h] = pd.array(text, dtype="str")
+        if pd.api.types.is_bool_dtype(col.dtype) or isinstance(col.dtype, pd.StringDtype):
+            continue
+        cells = [_id_as_text(v) for v in col.to_numpy(object)]
+        text = all(v is None or isinstance(v, str) for v in cells)
+        df[h] = pd.array(cells, dtype="str") if text else pd.Series(cells, dtype=object).array
     return df
+
+
+def _id_as_text(v: Any) -> Any:
+    if _is_missing(v) and not isinstance(v, str):
+        return None
+    if isinstance(v, int | np.integer | float | np.floating) and not isinstance(v, bool):
+        text, rule = _parse_id(v)
+        return v if rule is not None else text
+    return v
 
 
 def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFrame, dict]:
@@ -228,6 +251,12 @@ def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFra
     if encoding is None and bom16:
         enc = "utf-16"  # "Unicode text" saved by Excel: its byte-order mark says so
     utf16 = enc.lower().replace("_", "-").startswith("utf-16")
+    if seen == "a binary file" and not utf16 and (guess := _utf16_without_bom(head)):
+        raise InputError(
+            f"{path}: looks like UTF-16 text without a byte-order mark (every other byte is "
+            f"zero), not UTF-8; pass its encoding (Python: read(path, encoding={guess!r}); "
+            f"CLI: --encoding {guess}), or save it again as 'CSV UTF-8'"
+        )
     if seen is not None and not (utf16 and seen == "a binary file"):
         raise InputError(f"{path}: not a CSV text file (its content looks like {seen})")
     try:
@@ -255,7 +284,7 @@ def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFra
             encoding=enc,
             dtype={h: "str" for h in _id_headers(header)},
             keep_default_na=False,
-            na_values=_NA_TEXT,
+            na_values=_na_values(header),
         )
     except UnicodeDecodeError:
         raise _undecodable(path, enc) from None
@@ -264,6 +293,26 @@ def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFra
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: not a well-formed CSV file: {exc}") from None
     return df, {"format": "csv", "delimiter": sep, "encoding": enc}
+
+
+def _na_values(header: Any) -> dict[Any, list[str]]:
+    """The texts read as missing, per column: none in identifier columns, whose cells are read
+    as typed (an authority written ``NA`` reaches :func:`pyramid.validate` as ``"NA"``)."""
+    ids = set(_id_headers(header))
+    return {h: ([""] if h in ids else _NA_TEXT) for h in header}
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when the bytes look like mostly-ASCII UTF-16 text."""
+    even, odd = head[0 : len(head) // 2 * 2 : 2], head[1 : len(head) // 2 * 2 : 2]
+    if len(odd) < 8:
+        return None
+    zeros_even, zeros_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    if zeros_odd > 0.9 and zeros_even < 0.1:
+        return "utf-16-le"
+    if zeros_even > 0.9 and zeros_odd < 0.1:
+        return "utf-16-be"
+    return None
 
 
 def _check_header(path: Path, first_row: pd.DataFrame) -> None:
@@ -328,13 +377,15 @@ def _read_excel(path: Path, head: bytes, sheet: str | int | None) -> tuple[pd.Da
         ) from None
     with book:
         names = list(book.sheet_names)
+        if isinstance(sheet, str) and sheet not in names and sheet.strip().isdigit():
+            sheet = int(sheet.strip())  # the CLI's --sheet 1: a position, as in the API
         if sheet is None:
             chosen = names[0]
             if len(names) > 1:
                 warnings.warn(
                     f"{path}: the workbook has {len(names)} sheets "
                     f"({', '.join(map(repr, names))}); read the first, {chosen!r} "
-                    "(choose another with sheet=..., CLI --sheet)",
+                    "(choose another by name or 0-based position: sheet=..., CLI --sheet)",
                     DataWarning,
                     stacklevel=3,
                 )
@@ -356,12 +407,12 @@ def _read_excel(path: Path, head: bytes, sheet: str | int | None) -> tuple[pd.Da
             _check_header(path, pd.read_excel(
                 book, sheet_name=chosen, header=None, nrows=1, dtype=str, keep_default_na=False
             ))
-            df = pd.read_excel(
+            df = pd.read_excel(  # ids as the cells hold them: a date stays a date
                 book,
                 sheet_name=chosen,
-                dtype={h: "str" for h in _id_headers(header)},
+                dtype={h: object for h in _id_headers(header)},
                 keep_default_na=False,
-                na_values=_NA_TEXT,
+                na_values=_na_values(header),
             )
         except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
             raise InputError(f"{path}: sheet {chosen!r} cannot be read: {exc}") from None

@@ -6,7 +6,8 @@ other module takes its column names and level orders from here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 __all__ = [
     "ID_COLUMNS",
@@ -54,13 +55,42 @@ SKILL_TOLERANCE = 0.0051
 
 @dataclass(frozen=True)
 class Column:
-    """Description of one column of the schema."""
+    """Description of one column of the schema.
+
+    :mod:`pyramid.data.validate` reads everything it checks from these fields: how a cell is
+    parsed (``kind``), whether every row needs a value (``required``), the allowed levels and
+    their accepted spellings, and the judgement rules (``constant_within``).
+    """
 
     name: str
     kind: str  # "id", "category", "ordered", "binary", "score", "float"
     required: bool
     levels: tuple[str, ...] = ()
     description: str = ""
+    #: Accepted spellings of each level (compared after lower-casing and removing everything
+    #: that is not a letter or a digit); the level's own name is always accepted.
+    spellings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: An id column within whose rows the value is expected to stay the same. A judgement, not
+    #: a rule: a change gives a warning naming the rows (``allow="<id>-<name>"`` silences it).
+    constant_within: str | None = None
+
+
+# Spellings accepted for each level. The longer entries are the row labels printed in the
+# report (Tables 14, 15 and 23), so a file typed from the report validates as it is.
+_GROUP_SPELLINGS = {
+    "rsw": ("reclaiming social work", "rsw unit", "participant within a rsw unit"),
+    "usual": ("service as usual", "usual service", "usual practice",
+              "participant service as usual"),
+    "kft": ("keeping families together",),
+}
+_TRAINING_SPELLINGS = {
+    "none": ("no training", "no systemic training"),
+    "other": ("other systemic training", "systemic training by another provider"),
+    "mla": ("mla systemic training", "previous mla systemic training"),
+    "programme": ("program", "csw programme", "mla development programme",
+                  "worker on mla development programme", "participant on the csw programme"),
+}
+_DISCUSSION_SPELLINGS = {"non_systemic": ("not systemic",)}
 
 
 COLUMNS: dict[str, Column] = {
@@ -70,14 +100,17 @@ COLUMNS: dict[str, Column] = {
         Column("worker", "id", True, description="worker observed; each worker in one unit"),
         Column("unit", "id", True, description="unit or team; each unit in one authority"),
         Column("authority", "id", True, description="local authority"),
-        Column("group", "category", False, GROUP_LEVELS, "sample group: rsw, usual or kft"),
-        Column("training", "ordered", True, TRAINING_LEVELS, "systemic training (Table 14)"),
+        Column("group", "category", False, GROUP_LEVELS, "sample group: rsw, usual or kft",
+               spellings=_GROUP_SPELLINGS),
+        Column("training", "ordered", True, TRAINING_LEVELS, "systemic training (Table 14)",
+               spellings=_TRAINING_SPELLINGS, constant_within="worker"),
         Column(
             "discussion",
             "ordered",
             False,
             DISCUSSION_LEVELS,
             "quality of the unit's case discussion (Table 15); missing = not observed",
+            spellings=_DISCUSSION_SPELLINGS,
         ),
         Column("clinician", "binary", False, (), "clinician at the last case discussion (0/1)"),
         *[Column(d, "score", False, (), f"{d} score, whole number 1-5") for d in DOMAINS],

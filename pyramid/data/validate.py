@@ -10,18 +10,32 @@ Every problem is collected first and reported at once in one
 Rows are counted as a user sees them: row 1 is the first data row (the line after the header
 of a CSV file, the second row of a spreadsheet), whatever the frame's index.
 
+Every rule reads what it checks from :mod:`pyramid.data.schema` (``COLUMNS``: each column's
+kind, whether it is required, its levels and their spellings, ``constant_within``;
+``ID_COLUMNS``: the nesting, innermost first; ``DOMAINS``: what ``skill`` is the mean of), and
+:func:`validate` runs them as named stages over one :class:`_Table`. Two kinds of finding:
+
+- **errors** (a :class:`~pyramid.errors.Problem` each): the data cannot be analysed as they are;
+- **judgements** (:data:`JUDGEMENTS`): allowed but probably a mistake, so a
+  :class:`DataWarning` names the rows; ``allow=`` (CLI ``--allow``) silences one.
+
 :func:`check_design` checks that a validated frame has enough groups and observed levels for a
 model, and :func:`summarise` gives a one-table summary of a validated frame.
 """
 
 from __future__ import annotations
 
+import datetime
+import difflib
 import math
 import re
+import unicodedata
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -32,6 +46,7 @@ from pyramid.errors import InputError, Problem, ValidationError
 
 __all__ = [
     "CANONICAL_DTYPES",
+    "JUDGEMENTS",
     "MISSING_TOKENS",
     "DataWarning",
     "canonical_column_name",
@@ -46,7 +61,9 @@ class DataWarning(UserWarning):
     """Something in the data that is allowed but deserves the user's attention.
 
     Examples: completely blank rows that were dropped, a grouping level with so few groups that
-    its standard deviation is driven by the prior, rows a model will leave out.
+    its standard deviation is driven by the prior, rows a model will leave out, and the
+    judgements of :data:`JUDGEMENTS` (ids that differ only in case, a worker with two training
+    levels).
     """
 
 
@@ -54,39 +71,32 @@ class DataWarning(UserWarning):
 #: ``"None"`` is deliberately not among them: ``none`` is a training level.
 MISSING_TOKENS: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "#n/a", "<na>"})
 
-#: The dtypes of the canonical frame returned by :func:`validate` (docs/architecture.md).
-CANONICAL_DTYPES: dict[str, Any] = {
-    **{c: "str" for c in schema.ID_COLUMNS},
-    "group": pd.CategoricalDtype(list(schema.GROUP_LEVELS)),
-    "training": pd.CategoricalDtype(list(schema.TRAINING_LEVELS), ordered=True),
-    "discussion": pd.CategoricalDtype(list(schema.DISCUSSION_LEVELS), ordered=True),
-    "clinician": "Int8",
-    **{c: "Int8" for c in schema.ALL_DOMAINS},
-    "skill": "float64",
-}
+_KIND_DTYPES: dict[str, Any] = {"id": "str", "binary": "Int8", "score": "Int8",
+                                "float": "float64"}
 
-# Spellings accepted for each level, compared after lower-casing and removing everything that is
-# not a letter or a digit (so "Green shoots", "green-shoots" and "GREEN_SHOOTS" all match). The
-# longer entries are the row labels printed in the report (Tables 14, 15 and 23).
-_LEVEL_SPELLINGS: dict[str, dict[str, tuple[str, ...]]] = {
-    "group": {
-        "rsw": ("rsw", "reclaiming social work", "rsw unit", "participant within a rsw unit"),
-        "usual": ("usual", "service as usual", "usual service", "usual practice",
-                  "participant service as usual"),
-        "kft": ("kft", "keeping families together"),
-    },
-    "training": {
-        "none": ("none", "no training", "no systemic training"),
-        "other": ("other", "other systemic training", "systemic training by another provider"),
-        "mla": ("mla", "mla systemic training", "previous mla systemic training"),
-        "programme": ("programme", "program", "csw programme", "mla development programme",
-                      "worker on mla development programme",
-                      "participant on the csw programme"),
-    },
-    "discussion": {
-        "non_systemic": ("non_systemic", "not systemic"),
-        "green_shoots": ("green_shoots",),
-        "systemic": ("systemic",),
+
+def _dtype(column: schema.Column) -> Any:
+    if column.kind in ("category", "ordered"):
+        return pd.CategoricalDtype(list(column.levels), ordered=column.kind == "ordered")
+    return _KIND_DTYPES[column.kind]
+
+
+#: The dtypes of the canonical frame returned by :func:`validate` (docs/architecture.md),
+#: from each column's kind in :data:`pyramid.data.schema.COLUMNS`.
+CANONICAL_DTYPES: dict[str, Any] = {c.name: _dtype(c) for c in schema.COLUMNS.values()}
+
+_ID_OUTER = dict(zip(schema.ID_COLUMNS[1:-1], schema.ID_COLUMNS[2:], strict=True))
+
+#: Judgement rules: findings that are allowed but probably a mistake. Each gives a
+#: :class:`DataWarning` naming the rows; ``validate(..., allow=[name])`` (CLI ``--allow
+#: NAME``) silences it.
+JUDGEMENTS: dict[str, str] = {
+    "case-ids": "ids of one column that differ only in upper and lower case (kept as "
+                "different ids)",
+    **{
+        f"{c.constant_within}-{c.name}": f"a {c.constant_within} with more than one {c.name} "
+        f"value (each observation keeps its own)"
+        for c in schema.COLUMNS.values() if c.constant_within
     },
 }
 
@@ -95,10 +105,6 @@ def _key(text: Any) -> str:
     return re.sub(r"[^0-9a-z]+", "", str(text).strip().lower())
 
 
-_LEVELS: dict[str, dict[str, str]] = {
-    col: {_key(s): level for level, spellings in table.items() for s in spellings}
-    for col, table in _LEVEL_SPELLINGS.items()
-}
 _COLUMN_KEYS: dict[str, str] = {_key(c): c for c in schema.COLUMNS}
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
@@ -157,12 +163,24 @@ def _as_number(v: Any) -> float | None:
 
 
 _ID_RULE = "an id must be non-empty text or a whole number"
+# how pandas writes a spreadsheet's date cell read as text
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2} 00:00:00")
+_DATE_RULE = (
+    "an id that is a date: a spreadsheet turned the id into a date (Excel does this to ids such "
+    "as 3-4 or 3/4), and the id as typed is lost. Format the column as Text, type the ids "
+    "again and save"
+)
 
 
 def _parse_id(v: Any) -> tuple[str | None, str | None]:
     if type(v) is str:
         v = v.strip()
-        return (None, None) if v.lower() in MISSING_TOKENS else (v, None)
+        if v.lower() in MISSING_TOKENS:
+            return None, None
+        if _DATE_TEXT.fullmatch(v):
+            return None, _DATE_RULE
+        # one text, one id: 'école' typed as one character or as 'e' + accent is one id
+        return unicodedata.normalize("NFC", v), None
     if _is_missing(v):
         return None, None
     if isinstance(v, bool | np.bool_):
@@ -173,9 +191,13 @@ def _parse_id(v: Any) -> tuple[str | None, str | None]:
         f = float(v)
         if not math.isfinite(f):
             return None, f"{_ID_RULE}; got {f}"
-        return (str(int(f)) if f.is_integer() else repr(f)), None
+        if not f.is_integer():
+            return None, f"{_ID_RULE}; got {f!r}, which is not a whole number"
+        return str(int(f)), None
+    if isinstance(v, datetime.date | datetime.time | np.datetime64):
+        return None, _DATE_RULE
     if isinstance(v, str):
-        return v.strip(), None
+        return _parse_id(str(v))
     return None, f"{_ID_RULE}; got a value of type {type(v).__name__}"
 
 
@@ -198,45 +220,54 @@ def _parse_score(v: Any) -> tuple[int | None, str | None]:
     return int(f), None
 
 
-_CLINICIAN_RULE = (
-    "clinician must be 0 or 1 (also accepted: no/yes, false/true in any case; empty = not "
-    "observed)"
-)
-_CLINICIAN_WORDS = {"no": 0, "yes": 1, "false": 0, "true": 1}
+_BINARY_WORDS = {"no": 0, "yes": 1, "false": 0, "true": 1}
 
 
-def _parse_clinician(v: Any) -> tuple[int | None, str | None]:
-    if _is_missing(v):
-        return None, None
-    if isinstance(v, bool | np.bool_):
-        return int(v), None
-    if isinstance(v, str) and v.strip().lower() in _CLINICIAN_WORDS:
-        return _CLINICIAN_WORDS[v.strip().lower()], None
-    f = _as_number(v)
-    if f in (0.0, 1.0):
-        return int(f), None
-    return None, _CLINICIAN_RULE
+@cache
+def _binary_parser(column: str) -> Callable[[Any], tuple[int | None, str | None]]:
+    rule = (f"{column} must be 0 or 1 (also accepted: no/yes, false/true in any case; empty = "
+            "not observed)")
+
+    def parse(v: Any) -> tuple[int | None, str | None]:
+        if _is_missing(v):
+            return None, None
+        if isinstance(v, bool | np.bool_):
+            return int(v), None
+        if isinstance(v, str) and v.strip().lower() in _BINARY_WORDS:
+            return _BINARY_WORDS[v.strip().lower()], None
+        f = _as_number(v)
+        if f in (0.0, 1.0):
+            return int(f), None
+        return None, rule
+
+    return parse
 
 
-def _parse_skill(v: Any) -> tuple[float | None, str | None]:
-    if _is_missing(v):
-        return None, None
-    f = _as_number(v)
-    if f is None:
-        return None, "skill must be a number (empty = derive it from the domain scores)"
-    if not schema.SCORE_MIN <= f <= schema.SCORE_MAX:
-        return None, (
-            f"skill is a mean of {schema.SCORE_MIN}-{schema.SCORE_MAX} scores, so it must lie "
-            f"between {schema.SCORE_MIN} and {schema.SCORE_MAX}"
-        )
-    return f, None
+@cache
+def _mean_parser(column: str) -> Callable[[Any], tuple[float | None, str | None]]:
+    lo, hi = schema.SCORE_MIN, schema.SCORE_MAX
+
+    def parse(v: Any) -> tuple[float | None, str | None]:
+        if _is_missing(v):
+            return None, None
+        f = _as_number(v)
+        if f is None:
+            return None, f"{column} must be a number (empty = derive it from the domain scores)"
+        if not lo <= f <= hi:
+            return None, (f"{column} is a mean of {lo}-{hi} scores, so it must lie between "
+                          f"{lo} and {hi}")
+        return f, None
+
+    return parse
 
 
+@cache
 def _level_parser(column: str) -> Callable[[Any], tuple[str | None, str | None]]:
-    levels = _LEVELS[column]
-    allowed = ", ".join(schema.COLUMNS[column].levels)
-    rule = f"unknown {column} level: allowed are {allowed}"
-    if not schema.COLUMNS[column].required:
+    col = schema.COLUMNS[column]
+    levels = {_key(level): level for level in col.levels}
+    levels.update({_key(s): level for level, ss in col.spellings.items() for s in ss})
+    rule = f"unknown {column} level: allowed are {', '.join(col.levels)}"
+    if not col.required:
         rule += " (empty = not observed)"
 
     def parse(v: Any) -> tuple[str | None, str | None]:
@@ -249,6 +280,17 @@ def _level_parser(column: str) -> Callable[[Any], tuple[str | None, str | None]]
         return None, rule
 
     return parse
+
+
+def _parser(column: schema.Column) -> Callable[[Any], tuple[Any, str | None]]:
+    """The cell parser of a schema column, by its kind."""
+    if column.kind in ("category", "ordered"):
+        return _level_parser(column.name)
+    if column.kind == "binary":
+        return _binary_parser(column.name)
+    if column.kind == "float":
+        return _mean_parser(column.name)
+    return {"id": _parse_id, "score": _parse_score}[column.kind]
 
 
 def _rows_text(rows: Sequence[int], limit: int = 6) -> str:
@@ -270,11 +312,11 @@ def _parse_column(
     """
     out: list[Any] = [None] * len(values)
     errors: dict[int, str] = {}
-    cache: dict[tuple[type, Any], tuple[Any, str | None]] = {}
+    cache_: dict[tuple[type, Any], tuple[Any, str | None]] = {}
     for i, v in enumerate(values):
         try:
             key = (type(v), v)
-            value, rule = cache[key] if key in cache else cache.setdefault(key, parse(v))
+            value, rule = cache_[key] if key in cache_ else cache_.setdefault(key, parse(v))
         except TypeError:  # an unhashable cell (a list, say): parse it uncached
             value, rule = parse(v)
         if rule is not None:
@@ -285,13 +327,54 @@ def _parse_column(
 
 
 # --------------------------------------------------------------------------------------------
-# validate
+# validate: named stages over one table
 # --------------------------------------------------------------------------------------------
+#: The column that is the mean of the analysed domains (derived where missing).
+_SKILL = "skill"
+_MISSING_SHOWN = "NA, N/A, NaN, null, #N/A, <NA>"  # MISSING_TOKENS as a user writes them
+
+
+@dataclass
+class _Table:
+    """What the stages of :func:`validate` read and add to, in the order they run."""
+
+    df: pd.DataFrame
+    source: str | None
+    allow: frozenset[str]
+    record: dict[str, Any]
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    headers: list[Any] = field(default_factory=list)
+    found: dict[str, int] = field(default_factory=dict)  # schema column -> position in df
+    extra: list[int] = field(default_factory=list)  # positions of columns outside the schema
+    shown: dict[str, str] = field(default_factory=dict)  # schema column -> the file's header
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # 1 = first row
+    raw: dict[str, np.ndarray] = field(default_factory=dict)  # cells as read
+    parsed: dict[str, list[Any]] = field(default_factory=dict)  # cells parsed, None = missing
+    bad: dict[str, np.ndarray] = field(default_factory=dict)  # cells that broke a rule
+    skill: np.ndarray | None = None
+
+    def problem(self, i: int | None, column: str | None, value: Any, rule: str) -> None:
+        """Record a problem at row index ``i`` (None: the whole column or table)."""
+        row = None if i is None else int(self.rows[i])
+        shown = None if column is None else self.shown.get(column, column)
+        self.problems.append(Problem(row, shown, value, rule))
+
+    def judgement(self, name: str, message: str) -> None:
+        """Record a judgement's warning unless the user allowed it."""
+        if name not in self.allow:
+            self.warnings.append(
+                f"{message} (if this is right, silence it with allow={name!r}; CLI: --allow "
+                f"{name})"
+            )
+
+
 def validate(
     df: pd.DataFrame,
     model: Any = None,
     *,
     source: str | None = None,
+    allow: str | Iterable[str] = (),
 ) -> pd.DataFrame:
     """Check observation data against the schema and return the canonical, typed copy.
 
@@ -309,10 +392,14 @@ def validate(
         - ``observation``, ``worker``, ``unit``, ``authority`` (required): non-empty text or
           whole numbers, stored as text (``1``, ``1.0`` and ``"1"`` are the same id; two
           spellings of one number such as ``"007"`` and ``"7"`` in one column are an error,
-          because they would silently become two ids). Surrounding spaces are removed.
+          because they would silently become two ids; so are fractions such as ``0.5`` and
+          dates a spreadsheet made of ids). Surrounding spaces are removed, and text is stored
+          in Unicode's composed form (NFC), so that an accented id typed two ways is one id.
+          Ids that differ only in case (``W01``, ``w01``) stay two ids, with a warning.
         - ``training`` (required on every row), ``group`` and ``discussion`` (optional): level
           names in any case and with spaces, hyphens or underscores (``"Green shoots"``,
-          ``"non-systemic"``), or the row labels printed in the report.
+          ``"non-systemic"``), or the row labels printed in the report. A worker with more
+          than one training level gives a warning.
         - ``clinician``: 0/1, ``yes``/``no`` or ``true``/``false`` in any case; empty = not
           observed.
         - the seven domains: whole numbers 1-5 (``2.0`` is fine, ``2.5`` is not); empty = not
@@ -324,11 +411,17 @@ def validate(
         Completely blank rows are dropped with a :class:`DataWarning` and recorded.
     model : str, path or ModelSpec, optional
         A model (name such as ``"skill"``, path to a spec file, or a spec loaded by
-        :func:`pyramid.specs.load_spec`). When given, the data are also checked for enough
-        groups and observed levels for that model (see :func:`check_design`). This check runs
-        once the data themselves are valid.
+        :func:`pyramid.specs.load_spec`). When given, the data are also checked for that
+        model, with every check :func:`pyramid.fit` makes of the data: enough groups and
+        observed levels (see :func:`check_design`), one discussion and clinician value per
+        unit for the path model, and the model's own coding of the data. This check runs once
+        the data themselves are valid.
     source : str, optional
         Name of the data (a file name) used in messages.
+    allow : str or iterable of str, optional
+        Judgements (:data:`JUDGEMENTS`) not to warn about: ``"case-ids"`` (ids that differ
+        only in case), ``"worker-training"`` (a worker with more than one training level).
+        A frame that :func:`validate` returned keeps its allowances when validated again.
 
     Returns
     -------
@@ -338,15 +431,17 @@ def validate(
         :data:`CANONICAL_DTYPES`. The input's index is kept (less any blank rows).
         ``result.attrs["validation"]`` records what was done: ``source``, ``rows_in``,
         ``blank_rows`` (row numbers), ``renamed`` ({header: column}), ``extra_columns``,
-        ``absent_columns``, ``numeric_ids`` ({column: count}), ``skill_derived`` (count) and
-        ``notes`` (the same in words).
+        ``absent_columns``, ``numeric_ids`` ({column: count}), ``composed_ids`` ({column:
+        count of ids stored in composed Unicode form}), ``skill_derived`` (count),
+        ``allowed`` (the judgements allowed) and ``notes`` (the same in words).
 
     Raises
     ------
     ValidationError
         Listing every problem found (row, column, value, rule).
     InputError
-        If ``df`` is not a DataFrame, or ``model`` cannot be loaded.
+        If ``df`` is not a DataFrame, ``model`` cannot be loaded or ``allow`` names an unknown
+        judgement.
 
     Examples
     --------
@@ -357,7 +452,7 @@ def validate(
     ...     "Discussion": ["green shoots", None, "Systemic"], "clinician": ["yes", "", "no"],
     ...     "empathy": [2, 3.0, "4"], "Child Focus": [3, 4, 5],
     ... })
-    >>> df = validate(raw)
+    >>> df = validate(raw, allow="worker-training")  # worker 2: mla, then the programme
     >>> df[["worker", "training", "discussion", "clinician", "skill"]]
       worker   training    discussion  clinician  skill
     0      1       none  green_shoots          1    2.5
@@ -372,297 +467,366 @@ def validate(
       - row 2, column 'empathy': value 2.5: not a whole number: domain scores must be whole numbers from 1 to 5 (empty = not scored)
       - row 3, column 'empathy': value 6.0: out of range: domain scores must be whole numbers from 1 to 5 (empty = not scored)
     """
+    t = _start(df, source, allow)
+    _match_headers(t)
+    errors = _parse_cells(t)
+    _drop_blank_rows(t, errors)
+    _report_cell_errors(t, errors)
+    _check_required_values(t)
+    _check_ids(t)
+    _check_skill(t)
+    _check_nesting(t)
+    _check_constant_within(t)
+    if t.problems:
+        raise ValidationError(_sorted(t.problems, t.headers), source)
+    result = _canonical_frame(t)
+    for message in t.warnings:
+        warnings.warn(message, DataWarning, stacklevel=2)
+    if model is not None:
+        _check_model(result, model, source)
+    return result
+
+
+def _start(df: pd.DataFrame, source: str | None, allow: str | Iterable[str]) -> _Table:
+    """The input is a non-empty frame; the judgements allowed are known ones."""
     if not isinstance(df, pd.DataFrame):
         raise InputError(
             f"validate needs a pandas DataFrame (one row per observation), got "
             f"{type(df).__name__}"
         )
-    problems: list[Problem] = []
-    record: dict[str, Any] = {
-        "source": source,
-        "rows_in": len(df),
-        "blank_rows": [],
-        "renamed": {},
-        "extra_columns": [],
-        "absent_columns": [],
-        "numeric_ids": {},
-        "skill_derived": 0,
-        "notes": [],
-    }
-
+    names = [allow] if isinstance(allow, str) else list(allow)
+    unknown = [a for a in names if a not in JUDGEMENTS]
+    if unknown:
+        raise InputError(
+            f"allow: unknown judgement(s) {', '.join(map(repr, unknown))}; allowed: "
+            + "; ".join(f"{k} ({v})" for k, v in JUDGEMENTS.items())
+        )
+    before = df.attrs.get("validation", {}) if isinstance(df.attrs, dict) else {}
+    allowed = frozenset(names) | frozenset(before.get("allowed", ()))
     if df.shape[1] == 0 or len(df) == 0:
         what = "no columns" if df.shape[1] == 0 else "no rows"
         raise ValidationError(
             [Problem(None, None, None, f"the data are empty ({what}): nothing to validate")],
             source,
         )
+    record: dict[str, Any] = {
+        "source": source, "rows_in": len(df), "blank_rows": [], "renamed": {},
+        "extra_columns": [], "absent_columns": [], "numeric_ids": {}, "composed_ids": {},
+        "skill_derived": 0, "allowed": sorted(allowed), "notes": [],
+    }
+    return _Table(df, source, allowed, record, rows=np.arange(1, len(df) + 1))
 
-    # ---- headers ---------------------------------------------------------------------------
-    headers = list(df.columns)
-    found: dict[str, int] = {}  # canonical column -> position in df
-    extra: list[int] = []
+
+def _match_headers(t: _Table) -> None:
+    """Each header to its schema column (or an extra column); required columns present."""
+    t.headers = headers = list(t.df.columns)
     names: set[str] = set()
     for pos, h in enumerate(headers):
         canon = canonical_column_name(h)
         duplicate = str(h) in names
         names.add(str(h))
         if duplicate:
-            problems.append(Problem(None, str(h), None, (
+            t.problem(None, str(h), None, (
                 f"column name {str(h)!r} appears more than once; column names must be unique"
-            )))
+            ))
         elif canon is None:
-            extra.append(pos)
-        elif canon in found:
-            first = headers[found[canon]]
-            problems.append(Problem(None, str(h), None, (
+            t.extra.append(pos)
+        elif canon in t.found:
+            first = headers[t.found[canon]]
+            t.problem(None, str(h), None, (
                 f"columns {str(first)!r} and {str(h)!r} both stand for '{canon}'; keep one"
-            )))
+            ))
         else:
-            found[canon] = pos
+            t.found[canon] = pos
             if h != canon:
-                record["renamed"][str(h)] = canon
-    record["extra_columns"] = [str(headers[p]) for p in extra]
-    shown = {c: str(headers[p]) for c, p in found.items()}  # how the user's file names it
-
-    missing_required = [c for c, col in schema.COLUMNS.items() if col.required and c not in found]
-    for c in missing_required:
-        problems.append(Problem(None, c, None, (
-            f"required column '{c}' is missing (required: "
-            f"{', '.join(c for c, col in schema.COLUMNS.items() if col.required)}; "
-            f"found: {', '.join(map(str, headers))})"
-        )))
-    record["absent_columns"] = [
+                t.record["renamed"][str(h)] = canon
+    t.record["extra_columns"] = [str(headers[p]) for p in t.extra]
+    t.shown = {c: str(headers[p]) for c, p in t.found.items()}
+    required = [c for c, col in schema.COLUMNS.items() if col.required]
+    for c in required:
+        if c not in t.found:
+            t.problem(None, c, None, (
+                f"required column '{c}' is missing{_renaming_hint(t, c)} (required: "
+                f"{', '.join(required)}; found: {', '.join(map(str, headers))})"
+            ))
+    t.record["absent_columns"] = [
         c for c, col in schema.COLUMNS.items()
-        if not col.required and c not in found and c != "skill"
+        if not col.required and c not in t.found and c != _SKILL
     ]
 
-    # ---- cells: parse every cell of the schema columns ------------------------------------
-    parsers: dict[str, Callable[[Any], tuple[Any, str | None]]] = {
-        **{c: _parse_id for c in schema.ID_COLUMNS},
-        **{c: _level_parser(c) for c in ("group", "training", "discussion")},
-        "clinician": _parse_clinician,
-        **{c: _parse_score for c in schema.ALL_DOMAINS},
-        "skill": _parse_skill,
-    }
-    raw = {c: df.iloc[:, p].to_numpy(dtype=object) for c, p in found.items()}
-    parsed: dict[str, list[Any]] = {}
-    errors: dict[str, dict[int, str]] = {}
-    for c in schema.COLUMNS:  # schema order, so that problems come out in a stable order
-        if c in found:
-            parsed[c], errors[c] = _parse_column(raw[c], parsers[c])
 
-    # ---- blank rows: every cell missing (schema columns parsed as missing, extras empty) ----
-    rows = np.arange(1, len(df) + 1)
-    blank = np.ones(len(df), dtype=bool)
-    for c in found:
-        blank &= np.fromiter((v is None for v in parsed[c]), dtype=bool, count=len(df))
+def _renaming_hint(t: _Table, column: str) -> str:
+    """'; is 'Empathy score' it? Rename it to 'empathy'' for a close extra header."""
+    extra = {_key(t.headers[p]): str(t.headers[p]) for p in t.extra}
+    key = _key(column)
+    close = [h for k, h in extra.items() if key in k] or [
+        extra[k] for k in difflib.get_close_matches(key, list(extra), n=1, cutoff=0.75)
+    ]
+    return f"; is {close[0]!r} it? Then rename it to '{column}'" if close else ""
+
+
+def _parse_cells(t: _Table) -> dict[str, dict[int, str]]:
+    """Parse every cell of the schema columns; return {column: {row index: rule broken}}."""
+    errors: dict[str, dict[int, str]] = {}
+    for c, col in schema.COLUMNS.items():  # schema order: problems come out in a stable order
+        if c in t.found:
+            t.raw[c] = t.df.iloc[:, t.found[c]].to_numpy(dtype=object)
+            t.parsed[c], errors[c] = _parse_column(t.raw[c], _parser(col))
+    return errors
+
+
+def _drop_blank_rows(t: _Table, errors: dict[str, dict[int, str]]) -> None:
+    """Drop rows whose every cell is missing (schema columns parsed as missing, extras empty)."""
+    n = len(t.df)
+    blank = np.ones(n, dtype=bool)
+    for c in t.found:
+        blank &= np.fromiter((v is None for v in t.parsed[c]), dtype=bool, count=n)
         blank[list(errors[c])] = False
-    for p in extra:
+    for p in t.extra:
         candidates = np.flatnonzero(blank)
-        cells = df.iloc[candidates, p].to_numpy(dtype=object)
+        cells = t.df.iloc[candidates, p].to_numpy(dtype=object)
         blank[candidates[[not _is_missing(v) for v in cells]]] = False
     if blank.all():
         raise ValidationError(
-            [Problem(None, None, None, f"every row ({len(df)}) is completely blank: no data")],
-            source,
+            [Problem(None, None, None, f"every row ({n}) is completely blank: no data")],
+            t.source,
         )
     if blank.any():
-        record["blank_rows"] = rows[blank].tolist()
+        t.record["blank_rows"] = t.rows[blank].tolist()
+        t.warnings.append(
+            f"{int(blank.sum())} completely blank row(s) dropped "
+            f"({_rows_text(t.record['blank_rows'])}) from {t.source or 'the data'}"
+        )
         keep = np.flatnonzero(~blank)
-        raw = {c: v[keep] for c, v in raw.items()}
-        parsed = {c: [v[i] for i in keep] for c, v in parsed.items()}
+        t.raw = {c: v[keep] for c, v in t.raw.items()}
+        t.parsed = {c: [v[i] for i in keep] for c, v in t.parsed.items()}
         position = {int(i): j for j, i in enumerate(keep)}
-        errors = {c: {position[i]: r for i, r in e.items()} for c, e in errors.items()}
-        rows = rows[keep]
-    n = len(rows)
-    bad = {c: np.zeros(n, dtype=bool) for c in schema.COLUMNS}  # cells that failed a rule
+        for c, e in errors.items():
+            errors[c] = {position[i]: r for i, r in e.items()}
+        t.rows = t.rows[keep]
+
+
+def _report_cell_errors(t: _Table, errors: dict[str, dict[int, str]]) -> None:
+    t.bad = {c: np.zeros(len(t.rows), dtype=bool) for c in schema.COLUMNS}
     for c, errs in errors.items():
         for i, rule in errs.items():
-            problems.append(Problem(int(rows[i]), shown[c], raw[c][i], rule))
-            bad[c][i] = True
+            t.problem(i, c, t.raw[c][i], rule)
+            t.bad[c][i] = True
 
-    # ---- required values, ids ----------------------------------------------------------------
-    for c in [*schema.ID_COLUMNS, "training"]:
-        if c not in found:
+
+def _check_required_values(t: _Table) -> None:
+    """Every row has a value in each required column; a text read as missing is named."""
+    for c, col in schema.COLUMNS.items():
+        if not col.required or c not in t.found:
             continue
-        rule = (
-            f"missing {c} id: every row needs one (non-empty text or a whole number)"
-            if c != "training"
-            else "missing training: required on every row (none, other, mla, programme); "
-            "the models need it"
-        )
-        for i, v in enumerate(parsed[c]):
-            if v is None and not bad[c][i]:
-                problems.append(Problem(int(rows[i]), shown[c], None, rule))
-                bad[c][i] = True
+        if col.kind == "id":
+            rule = f"missing {c} id: every row needs one (non-empty text or a whole number)"
+        else:
+            rule = (f"missing {c}: required on every row ({', '.join(col.levels)}); the models "
+                    "need it")
+        for i, v in enumerate(t.parsed[c]):
+            if v is not None or t.bad[c][i]:
+                continue
+            cell = t.raw[c][i]
+            if isinstance(cell, str) and cell.strip():
+                text = cell.strip()
+                t.problem(i, c, cell, (
+                    f"{rule}. {text!r} is read as missing (as are empty cells and "
+                    f"{_MISSING_SHOWN}); if {text!r} is an id, write it so that it cannot be "
+                    f"read as missing, e.g. '{text}1' or the {c}'s name"
+                ))
+            else:
+                t.problem(i, c, None, rule)
+            t.bad[c][i] = True
+
+
+def _check_ids(t: _Table) -> None:
+    """Numbers as ids recorded; one number written two ways is an error; Unicode forms
+    recorded; ids that differ only in case are a judgement."""
     for c in schema.ID_COLUMNS:
-        if c not in found:
+        if c not in t.found:
             continue
-        if pd.api.types.is_numeric_dtype(df.iloc[:, found[c]].dtype):
-            n_numeric = int(df.iloc[:, found[c]].notna().sum())
-        else:
-            n_numeric = sum(
-                isinstance(v, int | np.integer | float | np.floating) and not _is_missing(v)
-                for v in raw[c]
-            )
+        raw = t.raw[c]
+        n_numeric = sum(
+            isinstance(v, int | np.integer | float | np.floating) and not _is_missing(v)
+            for v in raw
+        )
         if n_numeric:
-            record["numeric_ids"][c] = int(n_numeric)
-        problems.extend(_same_number_ids(parsed[c], raw[c], rows, shown[c]))
-
-    # ---- skill: agree where given, derive where missing, something to analyse ---------------
-    domains = [d for d in schema.DOMAINS if d in found]
-    scores = np.full((n, len(domains)), np.nan)
-    for j, d in enumerate(domains):
-        scores[:, j] = [np.nan if v is None else v for v in parsed[d]]
-    n_scored = (~np.isnan(scores)).sum(axis=1)
-    mean = np.full(n, np.nan)
-    np.divide(np.nansum(scores, axis=1), n_scored, out=mean, where=n_scored > 0)
-    given = np.array(
-        [np.nan if v is None else v for v in parsed.get("skill", [None] * n)], dtype=float
-    )
-    domain_bad = np.zeros(n, dtype=bool)
-    for d in domains:
-        domain_bad |= bad[d]
-    has_given = ~np.isnan(given)
-    derive = ~has_given & (n_scored > 0)
-    skill = np.where(has_given, given, mean)
-    record["skill_derived"] = int(derive.sum())
-    if not domains and "skill" not in found:
-        problems.append(Problem(None, None, None, (
-            "nothing to analyse: no analysed domain column ("
-            f"{', '.join(schema.DOMAINS)}) and no skill column"
-        )))
-    else:
-        with np.errstate(invalid="ignore"):
-            disagree = has_given & (n_scored > 0) & ~domain_bad & (
-                np.abs(given - mean) > schema.SKILL_TOLERANCE
-            )
-        for i in np.flatnonzero(disagree):
-            problems.append(Problem(int(rows[i]), shown["skill"], raw["skill"][i], (
-                f"skill differs from the mean {mean[i]:.4g} of the {n_scored[i]} analysed "
-                f"domain score(s) given by more than {schema.SKILL_TOLERANCE}; correct it or "
-                "leave it empty to derive it"
-            )))
-        nothing = ~has_given & (n_scored == 0) & ~domain_bad & ~bad["skill"]
-        for i in np.flatnonzero(nothing):
-            problems.append(Problem(int(rows[i]), None, None, (
-                "nothing to analyse: no analysed domain score ("
-                f"{', '.join(schema.DOMAINS)}) and no skill"
-            )))
-
-    # ---- uniqueness and nesting --------------------------------------------------------------
-    if "observation" in found:
-        problems.extend(
-            _duplicates(parsed["observation"], raw["observation"], rows, shown["observation"])
+            t.record["numeric_ids"][c] = int(n_numeric)
+        n_composed = sum(
+            isinstance(v, str) and not unicodedata.is_normalized("NFC", v.strip()) for v in raw
         )
-    for inner, outer in (("worker", "unit"), ("unit", "authority")):
-        if inner in found and outer in found:
-            problems.extend(_nesting(parsed[inner], parsed[outer], rows, inner, outer, shown))
-
-    if problems:
-        raise ValidationError(_sorted(problems, headers), source)
-
-    # ---- build the canonical frame -----------------------------------------------------------
-    out: dict[str, Any] = {}
-    for c in schema.COLUMNS:
-        dtype = CANONICAL_DTYPES[c]
-        if c == "skill":
-            out[c] = pd.array(skill, dtype="float64")
-        elif c in parsed:
-            out[c] = pd.array(parsed[c], dtype=object)
-        else:
-            out[c] = pd.array([None] * n, dtype=object)
-        out[c] = pd.Series(out[c]).astype(dtype).array
-    index = df.index[rows - 1]
-    result = pd.DataFrame(out, index=index)
-    for p in extra:
-        result[headers[p]] = df.iloc[rows - 1, p].array
-    record["notes"] = _notes(record)
-    result.attrs = {"validation": record}
-    if record["blank_rows"]:
-        warnings.warn(
-            f"{len(record['blank_rows'])} completely blank row(s) dropped "
-            f"({_rows_text(record['blank_rows'])}) from {source or 'the data'}",
-            DataWarning,
-            stacklevel=2,
-        )
-
-    if model is not None:
-        spec = _load_spec(model)
-        design = design_terms(spec)
-        problems = check_design(result, **design)
-        if problems:
-            raise ValidationError(problems, source)
-    return result
+        if n_composed:
+            t.record["composed_ids"][c] = int(n_composed)
+        _same_number_ids(t, c)
+        _case_variant_ids(t, c)
 
 
-def _same_number_ids(
-    ids: list[str | None], raw: np.ndarray, rows: np.ndarray, column: str
-) -> list[Problem]:
+def _same_number_ids(t: _Table, column: str) -> None:
     """Ids that are different spellings of one number ('007' and '7', '1' and '1.0')."""
     by_number: dict[Decimal, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for i, v in enumerate(ids):
+    for i, v in enumerate(t.parsed[column]):
         if v is not None and _NUMBER.fullmatch(v):
             by_number[Decimal(v)][v].append(i)
-    problems = []
     for spellings in by_number.values():
         if len(spellings) < 2:
             continue
         (first, first_at), *others = spellings.items()
-        first_rows = rows[first_at].tolist()
         for spelling, at in others:
-            where = rows[at].tolist()
-            problems.append(Problem(where[0], column, raw[at[0]], (
-                f"ids {first!r} ({_rows_text(first_rows)}) and {spelling!r} "
-                f"({_rows_text(where)}) are the same number written differently; they would "
-                "become two different ids. Write them the same way if they are one, or "
+            t.problem(at[0], column, t.raw[column][at[0]], (
+                f"ids {first!r} ({_rows_text(t.rows[first_at])}) and {spelling!r} "
+                f"({_rows_text(t.rows[at])}) are the same number written differently; they "
+                "would become two different ids. Write them the same way if they are one, or "
                 "clearly differently if not"
-            )))
-    return problems
+            ))
 
 
-def _duplicates(
-    ids: list[str | None], raw: np.ndarray, rows: np.ndarray, column: str
-) -> list[Problem]:
-    where: dict[str, list[int]] = defaultdict(list)
-    for i, v in enumerate(ids):
+def _case_variant_ids(t: _Table, column: str) -> None:
+    """Judgement 'case-ids': ids of one column that differ only in upper and lower case."""
+    by_fold: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for i, v in enumerate(t.parsed[column]):
         if v is not None:
-            where[v].append(i)
-    return [
-        Problem(int(rows[at[1]]), column, raw[at[1]], (
-            f"observation ids must be unique: {v!r} appears in {_rows_text(rows[at].tolist())}"
+            by_fold[v.casefold()][v].append(i)
+    variants = [s for s in by_fold.values() if len(s) > 1]
+    if not variants:
+        return
+    listed = "; ".join(
+        " and ".join(f"{v!r} ({_rows_text(t.rows[at])})" for v, at in s.items())
+        for s in variants[:3]
+    )
+    more = f"; ... ({len(variants)} sets)" if len(variants) > 3 else ""
+    t.judgement("case-ids", (
+        f"{column} ids that differ only in upper and lower case are kept as different "
+        f"{column}s: {listed}{more}. If they are one {column}, write the ids the same way"
+    ))
+
+
+def _check_skill(t: _Table) -> None:
+    """Skill agrees with the mean of the analysed domains where given, is derived where not,
+    and every row has something to analyse; an absent domain column is named first."""
+    n = len(t.rows)
+    domains = [d for d in schema.DOMAINS if d in t.found]
+    absent = [d for d in schema.DOMAINS if d not in t.found]
+    scores = np.full((n, len(domains)), np.nan)
+    for j, d in enumerate(domains):
+        scores[:, j] = [np.nan if v is None else v for v in t.parsed[d]]
+    n_scored = (~np.isnan(scores)).sum(axis=1)
+    mean = np.full(n, np.nan)
+    np.divide(np.nansum(scores, axis=1), n_scored, out=mean, where=n_scored > 0)
+    given = np.array(
+        [np.nan if v is None else v for v in t.parsed.get(_SKILL, [None] * n)], dtype=float
+    )
+    has_given = ~np.isnan(given)
+    t.skill = np.where(has_given, given, mean)
+    t.record["skill_derived"] = int((~has_given & (n_scored > 0)).sum())
+    if not domains and _SKILL not in t.found:
+        t.problem(None, None, None, (
+            "nothing to analyse: no analysed domain column ("
+            f"{', '.join(schema.DOMAINS)}) and no {_SKILL} column"
         ))
-        for v, at in where.items()
-        if len(at) > 1
-    ]
+        return
+    domain_bad = np.zeros(n, dtype=bool)
+    for d in domains:
+        domain_bad |= t.bad[d]
+    with np.errstate(invalid="ignore"):
+        disagree = has_given & (n_scored > 0) & ~domain_bad & (
+            np.abs(given - mean) > schema.SKILL_TOLERANCE
+        )
+    checked = int((has_given & (n_scored > 0) & ~domain_bad).sum())
+    if absent and disagree.any():
+        _absent_domains(t, absent, domains, np.flatnonzero(disagree), checked)
+    if not absent or 2 * disagree.sum() < checked:  # else the absent column explains them
+        for i in np.flatnonzero(disagree):
+            t.problem(i, _SKILL, t.raw[_SKILL][i], (
+                f"{_SKILL} differs from the mean {mean[i]:.4g} of the {n_scored[i]} analysed "
+                f"domain score(s) given by more than {schema.SKILL_TOLERANCE}; correct it or "
+                "leave it empty to derive it"
+            ))
+    nothing = ~has_given & (n_scored == 0) & ~domain_bad & ~t.bad[_SKILL]
+    for i in np.flatnonzero(nothing):
+        t.problem(i, None, None, (
+            f"nothing to analyse: no analysed domain score ({', '.join(schema.DOMAINS)}) and "
+            f"no {_SKILL}"
+        ))
 
 
-def _nesting(
-    inner: list[str | None],
-    outer: list[str | None],
-    rows: np.ndarray,
-    inner_name: str,
-    outer_name: str,
-    shown: dict[str, str],
-) -> list[Problem]:
+def _absent_domains(
+    t: _Table, absent: list[str], present: list[str], disagree: np.ndarray, checked: int
+) -> None:
+    names = ", ".join(f"'{d}'" for d in absent)
+    s = "s" if len(absent) > 1 else ""
+    t.problem(None, absent[0], None, (
+        f"analysed domain column{s} {names} {'are' if s else 'is'} missing"
+        f"{_renaming_hint(t, absent[0])}: {_SKILL} is the mean of the analysed domains "
+        f"({', '.join(schema.DOMAINS)}), and the {_SKILL} given differs from the mean of the "
+        f"{len(present)} present on {len(disagree)} of {checked} rows "
+        f"({_rows_text(t.rows[disagree])}). Add the column{s} (empty cells = not scored), or "
+        f"leave {_SKILL} empty to derive it from the domains present"
+    ))
+
+
+def _check_nesting(t: _Table) -> None:
+    """Observation ids are unique; each inner id lies in one outer id (schema.ID_COLUMNS)."""
+    first = schema.ID_COLUMNS[0]
+    if first in t.found:
+        where: dict[str, list[int]] = defaultdict(list)
+        for i, v in enumerate(t.parsed[first]):
+            if v is not None:
+                where[v].append(i)
+        for v, at in where.items():
+            if len(at) > 1:
+                t.problem(at[1], first, t.raw[first][at[1]], (
+                    f"{first} ids must be unique: {v!r} appears in {_rows_text(t.rows[at])}"
+                ))
+    for inner, outer in _ID_OUTER.items():
+        if inner in t.found and outer in t.found:
+            _nesting(t, inner, outer)
+
+
+def _nesting(t: _Table, inner: str, outer: str) -> None:
     seen: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for i, (a, b) in enumerate(zip(inner, outer, strict=True)):
+    for i, (a, b) in enumerate(zip(t.parsed[inner], t.parsed[outer], strict=True)):
         if a is not None and b is not None:
-            seen[a][b].append(int(rows[i]))
-    problems = []
-    article = "an" if outer_name[0] in "aeiou" else "a"
+            seen[a][b].append(i)
+    article = "an" if outer[0] in "aeiou" else "a"
     for a, outs in seen.items():
         if len(outs) < 2:
             continue
-        listing = ", ".join(f"{b!r} ({_rows_text(r)})" for b, r in outs.items())
-        second, second_rows = list(outs.items())[1]
-        problems.append(Problem(second_rows[0], shown[outer_name], second, (
-            f"{inner_name} {a!r} is in more than one {outer_name}: {listing}; each "
-            f"{inner_name} must be in exactly one {outer_name} (if these are different "
-            f"{inner_name}s, give them different ids, e.g. prefixed with {article} "
-            f"{outer_name} id)"
-        )))
-    return problems
+        listing = ", ".join(f"{b!r} ({_rows_text(t.rows[at])})" for b, at in outs.items())
+        second, second_at = list(outs.items())[1]
+        t.problem(second_at[0], outer, second, (
+            f"{inner} {a!r} is in more than one {outer}: {listing}; each {inner} must be in "
+            f"exactly one {outer} (if these are different {inner}s, give them different ids, "
+            f"e.g. prefixed with {article} {outer} id)"
+        ))
+
+
+def _check_constant_within(t: _Table) -> None:
+    """Judgements '<id>-<column>': a column that should stay the same within an id (a
+    worker's training) takes more than one value."""
+    for c, col in schema.COLUMNS.items():
+        within = col.constant_within
+        if within is None or c not in t.found or within not in t.found:
+            continue
+        values: dict[str, dict[Any, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for i, (w, v) in enumerate(zip(t.parsed[within], t.parsed[c], strict=True)):
+            if w is not None and v is not None:
+                values[w][v].append(i)
+        changing = {w: vs for w, vs in values.items() if len(vs) > 1}
+        if not changing:
+            continue
+        listed = "; ".join(
+            f"{within} {w!r}: " + ", ".join(f"{v} ({_rows_text(t.rows[at])})"
+                                            for v, at in vs.items())
+            for w, vs in list(changing.items())[:3]
+        )
+        more = f"; ... ({len(changing)} {within}s)" if len(changing) > 3 else ""
+        what = "level" if col.levels else "value"
+        t.judgement(f"{within}-{c}", (
+            f"{len(changing)} {within}(s) with more than one {c} {what}: {listed}{more}. Each "
+            f"observation keeps its own {c}; if a {within}'s {c} did not change between "
+            "observations, correct the rows"
+        ))
 
 
 def _sorted(problems: list[Problem], headers: list[Any]) -> list[Problem]:
@@ -675,6 +839,24 @@ def _sorted(problems: list[Problem], headers: list[Any]) -> list[Problem]:
             order.get(p.column, len(order)) if p.column is not None else -1,
         ),
     )
+
+
+def _canonical_frame(t: _Table) -> pd.DataFrame:
+    """Schema columns in schema order with their canonical dtypes, then the extra columns."""
+    n = len(t.rows)
+    out: dict[str, Any] = {}
+    for c in schema.COLUMNS:
+        if c == _SKILL:
+            values = pd.array(t.skill, dtype="float64")
+        else:
+            values = pd.array(t.parsed.get(c, [None] * n), dtype=object)
+        out[c] = pd.Series(values).astype(CANONICAL_DTYPES[c]).array
+    result = pd.DataFrame(out, index=t.df.index[t.rows - 1])
+    for p in t.extra:
+        result[t.headers[p]] = t.df.iloc[t.rows - 1, p].array
+    t.record["notes"] = _notes(t.record)
+    result.attrs = {"validation": t.record}
+    return result
 
 
 def _notes(record: dict[str, Any]) -> list[str]:
@@ -697,15 +879,20 @@ def _notes(record: dict[str, Any]) -> list[str]:
         )
     for c, k in record["numeric_ids"].items():
         notes.append(f"{k} numeric {c} id(s) stored as text (1.0 -> '1')")
+    for c, k in record["composed_ids"].items():
+        notes.append(f"{k} {c} id(s) with accents typed as separate marks stored in composed "
+                     "form (NFC), so that an id typed two ways is one id")
     if record["skill_derived"]:
         notes.append(
-            f"skill derived from the domain scores on {record['skill_derived']} row(s)"
+            f"{_SKILL} derived from the domain scores on {record['skill_derived']} row(s)"
         )
+    if record["allowed"]:
+        notes.append(f"judgements allowed (not warned about): {', '.join(record['allowed'])}")
     return notes
 
 
 # --------------------------------------------------------------------------------------------
-# enough groups for a model
+# the checks for a model: everything pyramid.fit checks of the data
 # --------------------------------------------------------------------------------------------
 def _load_spec(model: Any) -> Any:
     if isinstance(model, str) or hasattr(model, "__fspath__"):
@@ -718,6 +905,66 @@ def _load_spec(model: Any) -> Any:
         "model must be a model name (e.g. 'skill'), a path to a spec file or a ModelSpec; got "
         f"{type(model).__name__}"
     )
+
+
+def _check_model(frame: pd.DataFrame, model: Any, source: str | None) -> None:
+    """The data suit the model: enough groups and levels, one value per unit where the model
+    takes one, and the model's own coding of the data (the same code :func:`pyramid.fit`
+    runs) succeeds."""
+    spec = _load_spec(model)
+    problems = check_design(frame, **design_terms(spec))
+    if not problems:
+        problems = _unit_level_problems(frame, spec)
+    if not problems:
+        problems = _coding_problems(frame, spec)
+    if problems:
+        raise ValidationError(problems, source)
+
+
+def _unit_level_problems(frame: pd.DataFrame, spec: Any) -> list[Problem]:
+    """A path model at unit level takes one mediator and exposure value (and one value of
+    their equations' terms) per unit: every unit whose rows disagree, with the rows."""
+    if getattr(spec, "family", None) != "path" or getattr(spec, "path_level", None) != "unit":
+        return []
+    columns: list[str] = []
+    for part in (spec.mediator, spec.exposure):
+        if part is not None:
+            columns += [part.outcome, *(c for t in part.terms for c in _term_columns(t))]
+    rows = np.arange(1, len(frame) + 1)
+    unit = frame[_ID_OUTER["worker"]].to_numpy(dtype=object)
+    problems = []
+    for c in dict.fromkeys(columns):
+        if c not in frame.columns:
+            continue  # derived (csw): one value per unit by its definition
+        seen: dict[str, dict[Any, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for u, v, r in zip(unit, frame[c].to_numpy(dtype=object), rows, strict=True):
+            if not _is_missing(v):
+                seen[u][_plain(v)].append(int(r))
+        for u, vs in seen.items():
+            if len(vs) > 1:
+                (_, _), (second, at) = list(vs.items())[:2]
+                listing = ", ".join(f"{v!r} ({_rows_text(r)})" for v, r in vs.items())
+                problems.append(Problem(at[0], c, second, (
+                    f"{c} differs between the rows of unit {u!r}: {listing}; model "
+                    f"{spec.name!r} takes one {c} value per unit (its [path] level is 'unit': "
+                    f"the unit's case discussion). Give the unit's rows one value, or use a "
+                    f"spec with [path] level = \"row\""
+                )))
+    return problems
+
+
+def _coding_problems(frame: pd.DataFrame, spec: Any) -> list[Problem]:
+    """What the model's own coding of the data (pyramid.models.design.prepare, run by fit)
+    refuses, so that ``validate(model=...)`` passes exactly the data ``fit`` accepts."""
+    if not hasattr(spec, "columns"):
+        return []  # not a ModelSpec (an object with groups, terms and outcome only)
+    from pyramid.models.design import prepare
+
+    try:
+        prepare(spec, frame, warn=False)
+    except InputError as exc:
+        return [Problem(None, None, None, f"model {spec.name!r}: {exc}")]
+    return []
 
 
 def design_terms(spec: Any) -> dict[str, Any]:
@@ -832,51 +1079,13 @@ def check_design(
     column 'authority': value 1: grouping level 'authority' needs at least 2 groups among the 4 rows the model uses; found 1 ('A')
     column 'clinician': value [1]: term 'clinician' needs at least 2 observed levels of 'clinician' among the 4 rows the model uses; found 1: [1]
     """
-    groups, terms, missing_ok = list(groups), list(terms), set(missing_ok)
-    problems: list[Problem] = []
-    data = df
+    groups, missing_ok = list(groups), set(missing_ok)
     columns_of = {t: _term_columns(t) for t in terms}
-    needed = [c for cols in columns_of.values() for c in cols]
-    if "csw" in needed and "csw" not in df.columns and {"group", "training", "unit"} <= set(
-        df.columns
-    ):
-        data = df.assign(csw=_csw(df))
-    for term, cols in columns_of.items():
-        for c in cols:
-            if c not in data.columns:
-                problems.append(Problem(None, c, None, (
-                    f"term {term!r} needs column '{c}', which the data lack "
-                    f"(columns: {', '.join(map(str, df.columns))})"
-                )))
-    for g in groups:
-        if g not in data.columns:
-            problems.append(Problem(None, g, None, (
-                f"grouping column '{g}' is missing (columns: {', '.join(map(str, df.columns))})"
-            )))
-    if outcome == "domains":
-        present = [d for d in schema.DOMAINS if d in data.columns]
-        has_outcome = data[present].notna().any(axis=1) if present else None
-    elif outcome in data.columns:
-        has_outcome = data[outcome].notna()
-    else:
-        has_outcome = None
-    if has_outcome is None:
-        problems.append(Problem(None, outcome, None, (
-            f"outcome {outcome!r} is not in the data (an outcome is 'skill', 'domains' or a "
-            "column)"
-        )))
+    data = _with_derived(df, columns_of)
+    problems = _absent_design_columns(data, groups, columns_of, outcome)
     if problems:
         return problems
-
-    used = has_outcome.to_numpy(dtype=bool).copy()
-    left_out: dict[str, int] = {}
-    for c in dict.fromkeys(needed):
-        if c in missing_ok:
-            continue
-        observed = data[c].notna().to_numpy(dtype=bool)
-        if (~observed & has_outcome.to_numpy(dtype=bool)).any():
-            left_out[c] = int((~observed & has_outcome.to_numpy(dtype=bool)).sum())
-        used &= observed
+    used, left_out = _rows_used(data, columns_of, missing_ok, outcome)
     k = int(used.sum())
     if k == 0:
         return [Problem(None, None, None, (
@@ -893,6 +1102,80 @@ def check_design(
             stacklevel=2,
         )
     rows = data.loc[used]
+    problems, few = _group_problems(rows, groups, k)
+    problems += _level_problems(rows, columns_of, k)
+    if "worker" in groups and outcome == "skill" and rows.groupby("worker").size().max() == 1:
+        few.append(
+            f"every worker has only one observation among the {k} rows the model uses: the "
+            "worker effect is not separately identified from the residual in a model of skill"
+        )
+    for message in few:
+        warnings.warn(message, DataWarning, stacklevel=2)
+    return problems
+
+
+def _with_derived(df: pd.DataFrame, columns_of: dict[str, list[str]]) -> pd.DataFrame:
+    """The frame with ``csw`` derived when a term needs it and the frame lacks it."""
+    needed = {c for cols in columns_of.values() for c in cols}
+    if "csw" in needed and "csw" not in df.columns and {"group", "training", "unit"} <= set(
+        df.columns
+    ):
+        return df.assign(csw=_csw(df))
+    return df
+
+
+def _outcome_rows(data: pd.DataFrame, outcome: str) -> pd.Series | None:
+    """Rows with the outcome observed; None when the data have no such outcome."""
+    if outcome == "domains":
+        present = [d for d in schema.DOMAINS if d in data.columns]
+        return data[present].notna().any(axis=1) if present else None
+    return data[outcome].notna() if outcome in data.columns else None
+
+
+def _absent_design_columns(
+    data: pd.DataFrame, groups: list[str], columns_of: dict[str, list[str]], outcome: str
+) -> list[Problem]:
+    columns = ", ".join(map(str, data.columns.drop("csw", errors="ignore")))
+    problems = [
+        Problem(None, c, None, (
+            f"term {term!r} needs column '{c}', which the data lack (columns: {columns})"
+        ))
+        for term, cols in columns_of.items() for c in cols if c not in data.columns
+    ]
+    problems += [
+        Problem(None, g, None, f"grouping column '{g}' is missing (columns: {columns})")
+        for g in groups if g not in data.columns
+    ]
+    if _outcome_rows(data, outcome) is None:
+        problems.append(Problem(None, outcome, None, (
+            f"outcome {outcome!r} is not in the data (an outcome is 'skill', 'domains' or a "
+            "column)"
+        )))
+    return problems
+
+
+def _rows_used(
+    data: pd.DataFrame, columns_of: dict[str, list[str]], missing_ok: set[str], outcome: str
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows the model uses, and per column the rows it leaves out for that column."""
+    has_outcome = _outcome_rows(data, outcome).to_numpy(dtype=bool)
+    used = has_outcome.copy()
+    left_out: dict[str, int] = {}
+    for c in dict.fromkeys(c for cols in columns_of.values() for c in cols):
+        if c in missing_ok:
+            continue
+        observed = data[c].notna().to_numpy(dtype=bool)
+        if (~observed & has_outcome).any():
+            left_out[c] = int((~observed & has_outcome).sum())
+        used &= observed
+    return used, left_out
+
+
+def _group_problems(
+    rows: pd.DataFrame, groups: list[str], k: int
+) -> tuple[list[Problem], list[str]]:
+    """Fewer than 2 groups: an error; fewer than 5: a warning (returned as messages)."""
+    problems, few = [], []
     for g in groups:
         n_groups = k if g == "observation" else int(rows[g].nunique())
         if n_groups < 2:
@@ -902,12 +1185,17 @@ def check_design(
                 f"uses; found {n_groups} ({names})"
             )))
         elif n_groups < 5:
-            warnings.warn(
+            few.append(
                 f"grouping level '{g}' has only {n_groups} groups among the {k} rows the model "
-                "uses: its standard deviation will be driven by the prior",
-                DataWarning,
-                stacklevel=2,
+                "uses: its standard deviation will be driven by the prior"
             )
+    return problems, few
+
+
+def _level_problems(
+    rows: pd.DataFrame, columns_of: dict[str, list[str]], k: int
+) -> list[Problem]:
+    problems = []
     for term, cols in columns_of.items():
         for c in cols:
             levels = rows[c].dropna().unique()
@@ -917,13 +1205,6 @@ def check_design(
                     f"term {term!r} needs at least 2 observed levels of '{c}' among the {k} "
                     f"rows the model uses; found {len(levels)}: {shown}"
                 )))
-    if "worker" in groups and outcome == "skill" and rows.groupby("worker").size().max() == 1:
-        warnings.warn(
-            f"every worker has only one observation among the {k} rows the model uses: the "
-            "worker effect is not separately identified from the residual in a model of skill",
-            DataWarning,
-            stacklevel=2,
-        )
     return problems
 
 
