@@ -182,6 +182,64 @@ def test_ordinal_logp_matches_scipy_and_is_stable_in_tails():
     assert np.all(np.isfinite(grads))
 
 
+# reference: mpmath 1.4.1 at 1,200 digits, log(ncdf(c_k - eta) - ncdf(c_{k-1} - eta)) for
+# cuts (-1.5, -0.5, 0.5, 1.5), e.g.
+#   mp.mp.dps = 1200; mp.log(mp.ncdf(mp.mpf(-1.5) + 38) - mp.ncdf(-mp.inf))
+_MP_ETAS = [-45.0, -40.0, -38.0, -8.0, 0.3]
+_MP_LOGP = np.array([
+    [-1.1623178525643026e-413, -950.81722724630421, -994.83993207317448, -1.0398621333106936e+3,
+     -1.0858838527935035e+3],
+    [-1.4081824631705175e-324, -745.69527029041108, -784.72087910431758, -824.74584924403802,
+     -865.77021175579703],
+    [-5.5447257130748446e-292, -670.6420000003137, -707.66898931750719, -745.69527029041108,
+     -784.72087910431758],
+    [-4.0160005839397591e-11, -23.938944355603474, -31.07618802808785, -39.197507141414293,
+     -48.30601929896523],
+    [-3.3261737963785936, -1.7376970594003618, -1.0012923728575734, -1.1852471608890293,
+     -2.1622175060437394],
+])
+
+
+def test_ordinal_logp_exact_deep_inside_the_open_categories():
+    """The audit's finding 1: with the open end replaced by a bound 40 units from the finite
+    one, log P(first category) was -2.3e-4, -6.9e-2 and -8.37 at eta = -38, -40, -45
+    (exact: about -1e-292 and below). Failed before the fix; now every category matches
+    mpmath to 1e-12, mirrored for the last category, with finite gradients that match
+    d/deta log Phi(c - eta) = -phi / Phi."""
+    from pyramid.models.builder import ordinal_logp_all
+
+    cuts = np.array([-1.5, -0.5, 0.5, 1.5])
+    eta = pt.dvector("eta")
+    lp_all = ordinal_logp_all(eta, pt.as_tensor(cuts))
+    f_all = pytensor.function([eta], lp_all, mode="FAST_COMPILE")
+    f_one = _ordinal_fn()
+    e = np.array(_MP_ETAS)
+    np.testing.assert_allclose(f_all(e), _MP_LOGP, rtol=1e-12, atol=1e-300)
+    # the last category mirrors the first (eta -> -eta, categories reversed)
+    np.testing.assert_allclose(f_all(-e), _MP_LOGP[:, ::-1], rtol=1e-12, atol=1e-300)
+    for k in range(5):
+        np.testing.assert_allclose(f_one(np.full(5, k), e, cuts), _MP_LOGP[:, k], rtol=1e-12,
+                                   atol=1e-300)
+        np.testing.assert_allclose(f_one(np.full(5, 4 - k), -e, cuts), _MP_LOGP[:, k],
+                                   rtol=1e-12, atol=1e-300)
+    # gradients: finite everywhere, equal to the analytic ones of the edge categories
+    far = np.array([-1e3, -60.0, -45.0, -38.0, -8.0, 0.0, 8.0, 38.0, 45.0, 60.0, 1e3])
+    grads = pytensor.function([eta], [pytensor.grad(lp_all[:, k].sum(), eta) for k in range(5)],
+                              mode="FAST_COMPILE")(far)
+    assert all(np.isfinite(g).all() for g in grads)
+    # (rtol 1e-9: at eta = 1e3 scipy's reference subtracts two numbers near -5e5)
+    z0, z4 = cuts[0] - far, far - cuts[-1]
+    np.testing.assert_allclose(grads[0], -np.exp(stats.norm.logpdf(z0) - special.log_ndtr(z0)),
+                               rtol=1e-9)
+    np.testing.assert_allclose(grads[4], np.exp(stats.norm.logpdf(z4) - special.log_ndtr(z4)),
+                               rtol=1e-9)
+    yv, ev = pt.lvector("y"), pt.dvector("e")
+    g1 = pytensor.function([yv, ev], pt.grad(ordinal_logp(yv, ev, pt.as_tensor(cuts)).sum(), ev),
+                           mode="FAST_COMPILE")
+    for k in range(5):
+        np.testing.assert_allclose(g1(np.full(far.size, k), far), grads[k], rtol=1e-12, atol=1e-300)
+
+
 def test_numpy_and_pytensor_ordinal_agree():
     f = _ordinal_fn()
     rng = np.random.default_rng(2)

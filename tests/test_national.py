@@ -255,6 +255,40 @@ def test_fused_ordinal_is_exact_far_in_the_tails():
     np.testing.assert_allclose(gc, numc, rtol=1e-6)
 
 
+def test_jax_ordinal_kernel_is_exact_deep_inside_the_open_categories():
+    """The JAX twin of the fused operation put the open ends 40 units beyond the outer
+    thresholds, as builder.ordinal_logp did: log P(first category) at eta = -45 was -8.37
+    (exact about -1e-413) and its gradient 3.75 (exact 0). Failed before the fix (run with JAX
+    installed); skipped where JAX is absent (an optional extra)."""
+    pytest.importorskip("jax")
+    import jax
+    import jax.numpy as jnp
+    import pytensor.tensor as pt
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    from pyramid.models.ordinal_op import ordinal_logp_fused
+
+    jax.config.update("jax_enable_x64", True)
+    fused, _ = _fused_fns("NUMBA")
+    node = ordinal_logp_fused(pt.lvector("y"), pt.dvector("e"), pt.dvector("c")).owner
+    while type(node.op).__name__ != "OrdinalProbitLogp":
+        node = node.inputs[0].owner
+    f = jax_funcify(node.op)
+    cuts = np.array([-1.5, -0.5, 0.5, 1.5])
+    y = np.array([0, 0, 0, 4, 4, 4, 2, 1, 3, 0, 4])
+    eta = np.array([-38.0, -40, -45, 38, 40, 45, 0.3, -8, 8, 1e3, -1e3])
+    n = len(y)
+
+    def logp(e):
+        return f(jnp.asarray(y), e, jnp.asarray(cuts), jnp.arange(n), jnp.zeros(1),
+                 jnp.zeros(n, dtype=jnp.int64))[0]
+
+    ref, g_ref, _ = fused(y, eta, cuts, np.ones(n))
+    np.testing.assert_allclose(np.asarray(logp(jnp.asarray(eta))), ref, rtol=1e-12, atol=1e-300)
+    g = np.asarray(jax.grad(lambda e: logp(e).sum())(jnp.asarray(eta)))
+    np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-280)
+
+
 @pytest.mark.parametrize("mode", ["FAST_COMPILE", "NUMBA"])
 @pytest.mark.parametrize(("index_dtype", "rows_sorted"),
                          [("int64", False), ("int32", False), ("int32", True)])

@@ -72,13 +72,13 @@ def ordinal_logp(y, eta, cuts):
     """Cumulative-probit log-probability of category ``y`` (0..K-1), stable in the tails.
 
     ``log P(y = k) = log(Phi(c_k - eta) - Phi(c_{k-1} - eta))`` with ``c_{-1} = -inf``,
-    ``c_{K-1} = inf``. The difference is taken on the tail with the larger mass:
+    ``c_{K-1} = inf``. The first and last categories are one log-CDF each, ``log Phi(c_0 -
+    eta)`` and ``log Phi(eta - c_{K-2})``, exact however far the predictor lies inside them.
+    An interior category's difference is taken on the tail with the larger mass:
     ``Phi(b) - Phi(a) = Phi(-a) - Phi(-b)``, and ``log(Phi(b) - Phi(a)) = log Phi(b) +
     log1mexp(log Phi(a) - log Phi(b))`` with log-CDFs from ``erfcx`` (:func:`log_ndtr`), so
-    probabilities far in the tails keep their precision. The open end of
-    the first and last categories is replaced by a finite bound 40 units away, whose
-    contribution (below ``Phi(-40) / Phi(0)``, about 1e-350) vanishes in double precision;
-    this keeps infinities, and NaN gradients, out of the graph and needs two log-CDFs a rating.
+    probabilities far in the tails keep their precision. Every branch a ``switch`` does not
+    select is evaluated at finite arguments, so no infinity or NaN reaches the gradient.
 
     Parameters
     ----------
@@ -97,14 +97,17 @@ def ordinal_logp(y, eta, cuts):
     km1 = cuts.shape[0]
     a_raw = cuts[pt.clip(y - 1, 0, km1 - 1)] - eta
     b_raw = cuts[pt.clip(y, 0, km1 - 1)] - eta
-    a = pt.switch(pt.eq(y, 0), b_raw - _OPEN, a_raw)
-    b = pt.switch(pt.eq(y, km1), a_raw + _OPEN, b_raw)
-    return _log_interval(a, b)
+    first = pt.eq(y, 0)
+    last = pt.eq(y, km1)
+    # the interior formula at a finite stand-in interval where it is not selected
+    interior = _log_interval(pt.switch(first, b_raw - 1.0, a_raw),
+                             pt.switch(last, a_raw + 1.0, b_raw))
+    return pt.switch(first, log_ndtr(b_raw), pt.switch(last, log_ndtr(-a_raw), interior))
 
 
 def _log_interval(a, b):
-    """log(Phi(b) - Phi(a)) for a <= b, taken on the tail with the larger mass (reflected
-    when a + b > 0) so that neither tail loses precision."""
+    """log(Phi(b) - Phi(a)) for finite a <= b, taken on the tail with the larger mass
+    (reflected when a + b > 0) so that neither tail loses precision."""
     flip = pt.gt(a + b, 0.0)
     lo = pt.switch(flip, -b, a)
     hi = pt.switch(flip, -a, b)
@@ -116,18 +119,14 @@ def _log_interval(a, b):
 def ordinal_logp_all(eta, cuts):
     """log P(y = k) for every category k at once, shape ``(*eta.shape, K)``.
 
-    The same stable computation as :func:`ordinal_logp`, without gathering thresholds by
-    category (no index arrays: a smaller graph, faster to compile), for the small arrays of
-    the path model's mediator equation.
+    The same stable computation as :func:`ordinal_logp` (the first and last categories one
+    log-CDF each), without gathering thresholds by category (no index arrays: a smaller graph,
+    faster to compile), for the small arrays of the path model's mediator equation.
     """
     z = cuts - eta[..., None]  # c_k - eta, (..., K-1)
-    a = pt.concatenate([z[..., :1] - _OPEN, z], axis=-1)
-    b = pt.concatenate([z, z[..., -1:] + _OPEN], axis=-1)
-    return _log_interval(a, b)
+    return pt.concatenate([log_ndtr(z[..., :1]), _log_interval(z[..., :-1], z[..., 1:]),
+                           log_ndtr(-z[..., -1:])], axis=-1)
 
-
-#: Distance of the stand-in for an open end of the first / last category.
-_OPEN = 40.0
 
 _SQRT2 = np.sqrt(2.0)  # float64: a Python 2.0 would become a float32 constant in PyTensor
 
@@ -136,14 +135,20 @@ def log_ndtr(x):
     """log Phi(x) in float64, accurate in both tails (``erfcx`` below -1, ``erfc`` above).
 
     PyMC's ``normal_lcdf`` computes ``sqrt(2.0)`` from a float32 constant, which costs about
-    1e-8 relative precision; this keeps every constant in float64.
+    1e-8 relative precision; this keeps every constant in float64. Each branch is evaluated
+    only on its own side of -1 (the other side clipped to -1), so the branch a ``switch``
+    does not select stays finite (``erfcx`` overflows far above -1) and its gradient cannot
+    turn the selected one into NaN.
     """
     sqrt2 = pt.constant(_SQRT2, dtype="float64")
     half = pt.constant(0.5, dtype="float64")
+    one = pt.constant(-1.0, dtype="float64")
+    lo = pt.minimum(x, one)
+    hi = pt.maximum(x, one)
     return pt.switch(
-        pt.lt(x, -1.0),
-        pt.log(pt.erfcx(-x / sqrt2) * half) - half * pt.sqr(x),
-        pt.log1p(-pt.erfc(x / sqrt2) * half),
+        pt.lt(x, one),
+        pt.log(pt.erfcx(-lo / sqrt2) * half) - half * pt.sqr(lo),
+        pt.log1p(-pt.erfc(hi / sqrt2) * half),
     )
 
 
