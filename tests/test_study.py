@@ -93,12 +93,14 @@ def test_rsw2017_canonical_dtypes_and_spellings_match_validate():
 
     s = load_study("rsw2017")
     assert s.canonical_dtypes() == v.CANONICAL_DTYPES
-    for column, table in v._LEVEL_SPELLINGS.items():
+    for column, col in schema.COLUMNS.items():
+        if not col.levels:
+            continue
         f = s.factors[column]
-        for level, spellings in table.items():
-            for sp in spellings:
+        for level in col.levels:
+            for sp in (level, *col.spellings.get(level, ())):
                 assert f.parse(sp) == (level, None), (column, sp)
-    for word, value in v._CLINICIAN_WORDS.items():
+    for word, value in v._BINARY_WORDS.items():
         assert s.factors["clinician"].parse(word.upper()) == (value, None)
     # Figure 4's own axis labels are spellings too (the issue's "Other provider")
     assert s.factors["training"].parse("Other provider") == ("other", None)
