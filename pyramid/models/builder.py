@@ -210,11 +210,23 @@ def _loglik(ll):
 # --------------------------------------------------------------------------------------------
 # priors
 # --------------------------------------------------------------------------------------------
+def _params(prior: PriorDist) -> dict[str, np.float64]:
+    """A prior's parameters as float64 numbers: PyTensor turns a Python float that float32
+    can hold (2.5, 0.75) into a float32 constant, and PyMC then computes normalising constants
+    such as log(sigma) in float32 (about 1e-8 relative error in the log-density)."""
+    return {k: np.float64(v) for k, v in prior.params.items()}
+
+
+_ZERO = np.float64(0.0)
+_ONE = np.float64(1.0)
+
+
 def _rv(name: str, priors: list[PriorDist] | PriorDist, dims=None, **kwargs):
-    """A random variable from one prior, or a vector of same-family priors (one per element)."""
+    """A random variable from one prior, or a vector of same-family priors (one per element),
+    every parameter a float64 constant (:func:`_params`)."""
     if isinstance(priors, PriorDist):
         prior = priors
-        params = dict(prior.params)
+        params = _params(prior)
         if prior.dist == "Dirichlet":
             raise InputError("internal: use _dirichlet")  # pragma: no cover
         return getattr(pm, prior.dist)(name, **params, dims=dims, **kwargs)
@@ -225,7 +237,8 @@ def _rv(name: str, priors: list[PriorDist] | PriorDist, dims=None, **kwargs):
             f"set gives {', '.join(sorted(dists))} (check its [coef] entries)"
         )
     (dist,) = dists
-    params = {k: np.array([p.params[k] for p in priors]) for k in priors[0].params}
+    params = {k: np.array([p.params[k] for p in priors], dtype=np.float64)
+              for k in priors[0].params}
     return getattr(pm, dist)(name, **params, dims=dims, **kwargs)
 
 
@@ -254,20 +267,20 @@ def _sd_rv(name: str, prior: PriorDist, *, signed: bool, with_scale: bool = Fals
     if not signed or prior.dist not in _SIGNED:
         sd = _rv(name, prior)
         return (sd, sd) if with_scale else sd
-    p = dict(prior.params)
+    p = _params(prior)
     twin = _SIGNED[prior.dist]
     if prior.dist == "Exponential":
-        u = pm.Laplace(f"{name}_signed", mu=0.0, b=1.0 / p["lam"])
+        u = pm.Laplace(f"{name}_signed", mu=_ZERO, b=_ONE / p["lam"])
     elif prior.dist == "HalfCauchy":
-        u = pm.Cauchy(f"{name}_signed", alpha=0.0, beta=p["beta"])
+        u = pm.Cauchy(f"{name}_signed", alpha=_ZERO, beta=p["beta"])
     else:
-        u = getattr(pm, twin)(f"{name}_signed", mu=0.0, **p)
+        u = getattr(pm, twin)(f"{name}_signed", mu=_ZERO, **p)
     sd = pm.Deterministic(name, pt.abs(u))
     return (sd, u) if with_scale else sd
 
 
 def _dirichlet(name: str, prior: PriorDist, n: int, dims: str):
-    return pm.Dirichlet(name, a=np.full(n, prior.params["a"]), dims=dims)
+    return pm.Dirichlet(name, a=np.full(n, prior.params["a"], dtype=np.float64), dims=dims)
 
 
 @dataclass
@@ -332,19 +345,19 @@ def _level_effects(g, priors: PriorSet, sd_cls: str):
     """The effects ``r_<level>`` of one sampled level, in the level's parametrisation."""
     if g.parametrisation == "centred":
         sd = _rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name))
-        r = pm.Normal(f"r_{g.name}", 0.0, sd, dims=g.name)
+        r = pm.Normal(f"r_{g.name}", _ZERO, sd, dims=g.name)
     elif g.parametrisation.startswith("partial:"):
         # partially non-centred (Papaspiliopoulos, Roberts & Skold 2007): with weight w,
         # z ~ Normal(0, sd**w) and r = sd**(1 - w) * z, so r ~ Normal(0, sd) exactly;
         # w = 1 is the centred form, w = 0 the non-centred one
         w = float(g.parametrisation.split(":", 1)[1])
         sd = _rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name))
-        z = pm.Normal(f"z_{g.name}", 0.0, sd ** w, dims=g.name)
+        z = pm.Normal(f"z_{g.name}", _ZERO, sd ** w, dims=g.name)
         r = pm.Deterministic(f"r_{g.name}", z * sd ** (1.0 - w), dims=g.name)
     else:
         sd, scale = _sd_rv(f"sd_{g.name}", priors.get(sd_cls, group=g.name),
                            signed=SIGNED_NONCENTRED, with_scale=True)
-        z = pm.Normal(f"z_{g.name}", 0.0, 1.0, dims=g.name)
+        z = pm.Normal(f"z_{g.name}", _ZERO, _ONE, dims=g.name)
         r = pm.Deterministic(f"r_{g.name}", z * scale, dims=g.name)
     return r
 
@@ -456,10 +469,10 @@ def _cumulative_probit(md: ModelData, priors: PriorSet) -> Built:
         if md.spec.domain_effects:
             rating_domain = pm.Data("rating_domain", md.rating_domain)
             dp = priors.get("domain")
-            offset = pm.ZeroSumNormal("delta", sigma=dp.params["sigma"], dims="domain")
+            offset = pm.ZeroSumNormal("delta", sigma=_params(dp)["sigma"], dims="domain")
         cp = priors.get("cutpoints")
         cuts_c = getattr(pm, cp.dist)(
-            "cutpoints_centred", **cp.params, dims="threshold",
+            "cutpoints_centred", **_params(cp), dims="threshold",
             transform=pm.distributions.transforms.ordered, initval=init_cuts,
         )
         pm.Deterministic("cutpoints", cuts_c + mean_fixed, dims="threshold")
@@ -518,7 +531,7 @@ def _path_setup(md: ModelData, priors: PriorSet, coefs: dict, pat_terms, pat_wei
         md.unit_mediator if md.unit_mediator is not None else med.values, k_med)
     thr = f"{med_name}_threshold"
     m_cuts = getattr(pm, mcp.dist)(
-        f"{med_name}_cutpoints", **mcp.params, dims=thr,
+        f"{med_name}_cutpoints", **_params(mcp), dims=thr,
         transform=pm.distributions.transforms.ordered, initval=init_cuts,
     )
     for j, lab in enumerate(threshold_labels(list(med.levels))):
@@ -529,7 +542,7 @@ def _path_setup(md: ModelData, priors: PriorSet, coefs: dict, pat_terms, pat_wei
     rate = None
     if expo is not None:
         ep = priors.get("exposure_rate")
-        rate = getattr(pm, ep.dist)(f"{expo.column}_rate", **ep.params,
+        rate = getattr(pm, ep.dist)(f"{expo.column}_rate", **_params(ep),
                                     dims=f"{expo.column}_given")
         cell = 0
         for j, t in enumerate(md.exposure_terms):
@@ -708,7 +721,7 @@ def _path_row(md: ModelData, priors: PriorSet) -> Built:
                 m_base = m_base + e.at(pat_data[e.term.column])
         mcp = priors.get("mediator_cutpoints")
         m_cuts = getattr(pm, mcp.dist)(
-            f"{med_name}_cutpoints", **mcp.params, dims=f"{med_name}_threshold",
+            f"{med_name}_cutpoints", **_params(mcp), dims=f"{med_name}_threshold",
             transform=pm.distributions.transforms.ordered, initval=init_cuts,
         )
         for j, lab in enumerate(coords[f"{med_name}_threshold"]):
@@ -723,7 +736,7 @@ def _path_row(md: ModelData, priors: PriorSet) -> Built:
         rate = None
         if expo is not None:
             ep = priors.get("exposure_rate")
-            rate = getattr(pm, ep.dist)(f"{expo.column}_rate", **ep.params,
+            rate = getattr(pm, ep.dist)(f"{expo.column}_rate", **_params(ep),
                                         dims=f"{expo.column}_given")
             cell = 0
             for j, t in enumerate(md.exposure_terms):

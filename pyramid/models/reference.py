@@ -47,7 +47,8 @@ EFFECTS: tuple[str, ...] = (
 def _prior_rv(name: str, prior: PriorDist, **kwargs):
     if prior.dist == "Dirichlet":  # pragma: no cover - the specs give zeta its own class
         raise InputError(f"internal: {name} cannot take a Dirichlet prior")
-    return getattr(pm, prior.dist)(name, **dict(prior.params), **kwargs)
+    return getattr(pm, prior.dist)(name, **{k: np.float64(v) for k, v in prior.params.items()},
+                                   **kwargs)
 
 
 def reference_loglik(params: dict[str, Any], ref: ReferenceSummaries, priors: PriorSet, *,
@@ -89,7 +90,8 @@ def reference_loglik(params: dict[str, Any], ref: ReferenceSummaries, priors: Pr
     # the workers of the breakdowns with a subsample offset (Table 15's 22, whose mean skill
     # is not that of Table 14's 72) get a level of their own: they inform contrasts only
     ip = priors.get("intercept", coef="intercept")
-    offset = pm.Normal(f"{prefix}subsample_offset", 0.0, float(ip.params.get("sigma", 1.0)))
+    offset = pm.Normal(f"{prefix}subsample_offset", np.float64(0.0),
+                       np.float64(ip.params.get("sigma", 1.0)))
     mu = (params["intercept"] + pt.dot(ref.x_training, b_train)
           + ref.x_clinician * params["clinician"] + pt.dot(ref.x_discussion, mono)
           + ref.subsample * offset)
@@ -164,7 +166,8 @@ def build_reference(ref: ReferenceSummaries, priors: PriorSet, *,
         if len({p.dist for p in tp}) != 1:
             raise InputError("the training coefficients' priors must share one distribution")
         train = getattr(pm, tp[0].dist)(
-            "ref_training", **{k: np.array([p.params[k] for p in tp]) for k in tp[0].params},
+            "ref_training", **{k: np.array([p.params[k] for p in tp], dtype=np.float64)
+                               for k in tp[0].params},
             dims=f"{prefix}training_level")
         params = {
             "intercept": _prior_rv("ref_intercept", priors.get("intercept", coef="intercept")),
@@ -172,7 +175,8 @@ def build_reference(ref: ReferenceSummaries, priors: PriorSet, *,
             "clinician": _prior_rv("ref_clinician", priors.get("b", coef="clinician")),
             "discussion": _prior_rv("ref_discussion", priors.get("b_mo", coef="discussion")),
             "zeta": pm.Dirichlet("ref_zeta", a=np.full(len(ref.discussion_levels) - 1,
-                                                      priors.get("zeta").params["a"]),
+                                                      priors.get("zeta").params["a"],
+                                                      dtype=np.float64),
                                  dims=f"{prefix}discussion_step"),
         }
         _deterministics(prefix, params)
@@ -223,11 +227,12 @@ def add_joint_reference(built: Built, ref: ReferenceSummaries, priors: PriorSet,
     steps = len(ref.discussion_levels) - 1
     with model:
         scale = np.array([1.0 / steps if e == "discussion" else 1.0 for e in EFFECTS])
-        diff = pm.Normal("project_difference", 0.0, np.sqrt(2.0) * float(project_sd) * scale,
+        diff = pm.Normal("project_difference", np.float64(0.0),
+                         np.sqrt(2.0) * float(project_sd) * scale,
                          dims=f"{prefix}effect")
         ip = priors.get("intercept", coef="intercept")
-        s_int = float(ip.params.get("sigma", 1.0))
-        d_int = pm.Normal("project_difference_intercept", 0.0, s_int)
+        s_int = np.float64(ip.params.get("sigma", 1.0))
+        d_int = pm.Normal("project_difference_intercept", np.float64(0.0), s_int)
 
         def own(name: str, prior: PriorDist):
             return _prior_rv(f"ref_{name}", prior)
@@ -246,7 +251,8 @@ def add_joint_reference(built: Built, ref: ReferenceSummaries, priors: PriorSet,
             "training": pt.stack([ref_vals[f"training[{lv}]"] for lv in ref.training_levels[1:]]),
             "clinician": ref_vals["clinician"],
             "discussion": ref_vals["discussion"],
-            "zeta": pm.Dirichlet("ref_zeta", a=np.full(steps, priors.get("zeta").params["a"]),
+            "zeta": pm.Dirichlet("ref_zeta", a=np.full(steps, priors.get("zeta").params["a"],
+                                                      dtype=np.float64),
                                  dims=f"{prefix}discussion_step"),
         }
         _deterministics(prefix, params)
