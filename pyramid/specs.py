@@ -84,6 +84,8 @@ __all__ = [
     "available_priors",
     "specs_dir",
     "rsw2017_prior_values",
+    "LATENT_PREFIX",
+    "RSW2017_LATENT_UNIT",
 ]
 
 #: Model families pyramid can build.
@@ -91,6 +93,16 @@ FAMILIES: tuple[str, ...] = ("gaussian", "cumulative_probit", "path")
 
 #: Group-level parametrisations.
 PARAMETRISATIONS: tuple[str, ...] = ("marginal", "non_centred", "centred")
+
+#: Prefix of a ``[coef."latent:name"]`` prior: the coefficient on the probit scale of a domain
+#: rating (the ``domains`` model; the simulator's truth uses the same prefix). A plain
+#: ``[coef."name"]`` entry is in skill points and never applies on the probit scale.
+LATENT_PREFIX = "latent:"
+
+#: Skill points one probit unit of a domain rating stands for in the ``rsw2017`` prior set's
+#: latent entries: the simulator's ``sigma_domain`` (pyramid.data.simulate.default_group_sds),
+#: calibrated to the report's domain-score SDs.
+RSW2017_LATENT_UNIT = 0.5
 
 #: Terms computed by the models from other columns (see docs/architecture.md): ``csw`` = 1 when
 #: the unit is led by a consultant social worker on the MLA development programme.
@@ -821,15 +833,23 @@ class PriorSet:
         group : str, optional
             For ``sd`` / ``latent_sd``: the group level (a ``sd_<group>`` entry wins).
         coef : str, optional
-            A coefficient's truth name (a ``[coef."name"]`` entry wins).
+            A coefficient's truth name. A ``[coef."name"]`` entry (skill points) wins for the
+            skill-scale classes; for the probit-scale classes of the ``domains`` model
+            (``latent_b``, ``latent_b_mo``) only a ``[coef."latent:name"]`` entry does, so a
+            prior in skill points is never read as one on the probit scale.
 
         Examples
         --------
         >>> load_priors("default").get("sd", group="worker")
         HalfNormal(sigma=0.4)
+        >>> p = load_priors("rsw2017")
+        >>> p.get("b", coef="training[programme]"), p.get("latent_b", coef="training[programme]")
+        (Normal(mu=1.06, sigma=0.418), Normal(mu=2.12, sigma=0.835))
         """
-        if coef is not None and coef in self.coef:
-            return self.coef[coef]
+        if coef is not None:
+            key = f"{LATENT_PREFIX}{coef}" if cls.startswith("latent_") else coef
+            if key in self.coef:
+                return self.coef[key]
         if group is not None and f"{cls}_{group}" in self.classes:
             return self.classes[f"{cls}_{group}"]
         if cls not in self.classes:
@@ -943,12 +963,14 @@ def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = ()) 
     from pyramid.models.names import COEF_SUPPORT  # plain data, no PyMC
 
     for name, table in raw.get("coef", {}).items():
-        if name not in COEF_SUPPORT:
+        base_name = name.removeprefix(LATENT_PREFIX)
+        if base_name not in COEF_SUPPORT or name == LATENT_PREFIX + "intercept":
             raise InputError(
                 f"{source}: unknown key 'coef.{name}'; allowed coefficient names are "
-                f"{', '.join(COEF_SUPPORT)}"
+                f"{', '.join(COEF_SUPPORT)} (skill points) and each of them but intercept "
+                f"with the prefix {LATENT_PREFIX!r} (the domains model's probit scale)"
             )
-        coef[name] = _parse_dist(source, f"coef.{name}", table, COEF_SUPPORT[name])
+        coef[name] = _parse_dist(source, f"coef.{name}", table, COEF_SUPPORT[base_name])
 
     return PriorSet(
         name=raw["name"],
@@ -989,8 +1011,8 @@ def load_priors(name_or_path: str | Path | PriorSet) -> PriorSet:
     return priors_from_text(text, source)
 
 
-def rsw2017_prior_values(inflate: float = 2.0, *,
-                         adjusted: bool = True) -> dict[str, tuple[float, float]]:
+def rsw2017_prior_values(inflate: float = 2.0, *, adjusted: bool = True,
+                         scale: str = "skill") -> dict[str, tuple[float, float]]:
     """The (mean, SD) of the ``rsw2017`` prior set's informed priors, from the published tables.
 
     The report compares each factor on its own (Tables 14 and 15), but its factors came
@@ -1017,6 +1039,11 @@ def rsw2017_prior_values(inflate: float = 2.0, *,
       intercept) / 2)^2)``. The raw mean averages over the untrained workers' clinicians and
       discussions, so the reference cell lies below it, not around it.
 
+    With ``scale="latent"`` the effects (not the intercept) are on the ``domains`` model's
+    probit scale of a rating: divided by :data:`RSW2017_LATENT_UNIT`, the skill points one
+    probit unit stands for (the simulator's ``sigma_domain``, 0.5, calibrated to the report's
+    domain-score SDs; the generative model's ``latent:effect = effect / sigma_domain``).
+
     ``inflate`` (2 by default) allows for the clustering the report's standard errors ignore.
     With ``adjusted=False`` every value is the report's raw difference with ``inflate`` x its
     standard error (the set as first shipped, kept for comparison: its prior predictive puts
@@ -1030,6 +1057,9 @@ def rsw2017_prior_values(inflate: float = 2.0, *,
         Factor on every standard error (positive).
     adjusted : bool, default True
         Adjusted values (above) or the raw differences.
+    scale : {"skill", "latent"}, default "skill"
+        Skill points, or the probit scale of a domain rating (effects only; the names then
+        carry the ``latent:`` prefix of the prior set's entries).
 
     Returns
     -------
@@ -1061,6 +1091,12 @@ def rsw2017_prior_values(inflate: float = 2.0, *,
             or not math.isfinite(inflate) or inflate <= 0):
         raise InputError(f"inflate must be a positive number (a factor on the standard "
                          f"errors); got {inflate!r}")
+    if scale not in ("skill", "latent"):
+        raise InputError(f"scale must be 'skill' or 'latent', got {scale!r}")
+    if scale == "latent":
+        skill = rsw2017_prior_values(inflate, adjusted=adjusted)
+        return {f"{LATENT_PREFIX}{k}": (m / RSW2017_LATENT_UNIT, sd / RSW2017_LATENT_UNIT)
+                for k, (m, sd) in skill.items() if k != "intercept"}
 
     def stats(tab: int, row_key: str) -> tuple[float, float, float]:
         return tuple(cell(tab, row_key, stat) for stat in ("mean", "sd", "n"))

@@ -128,6 +128,51 @@ def test_rsw2017_priors_adjusted_as_the_simulator():
         math.hypot(raw["intercept"][1], (2.44 - eff["intercept"]) / 2), rel=1e-10)
 
 
+def test_rsw2017_effects_on_the_domains_probit_scale():
+    """The audit's finding 3: the rsw2017 set's effects, in skill points, were applied
+    unchanged to the domains model's probit-scale coefficients (b_training[programme] ~
+    Normal(1.06, 0.418) on the probit scale). Failed before the fix; now the domains model
+    reads the set's latent: entries, the skill-point values divided by the simulator's
+    sigma_domain (0.5), and the skill-scale models keep theirs."""
+    from pyramid.data.simulate import default_group_sds
+    from pyramid.specs import LATENT_PREFIX, RSW2017_LATENT_UNIT
+
+    assert RSW2017_LATENT_UNIT == default_group_sds()["sigma_domain"]
+    p = load_priors("rsw2017")
+    skill = rsw2017_prior_values()
+    latent = rsw2017_prior_values(scale="latent")
+    assert set(latent) == {LATENT_PREFIX + k for k in skill if k != "intercept"}
+    for name, (mu, sd) in latent.items():
+        base = name.removeprefix(LATENT_PREFIX)
+        assert mu == pytest.approx(skill[base][0] / 0.5, rel=1e-12)
+        assert sd == pytest.approx(skill[base][1] / 0.5, rel=1e-12)
+        cls = "latent_b_mo" if base == "discussion" else "latent_b"
+        prior = p.get(cls, coef=base)
+        assert prior.dist == "Normal"
+        assert prior.params["mu"] == pytest.approx(round(mu, 3), abs=1e-12), name
+        assert prior.params["sigma"] == pytest.approx(round(sd, 3), abs=1e-12), name
+        # the skill-scale classes read the plain entries
+        assert p.get("b_mo" if base == "discussion" else "b", coef=base) == p.coef[base]
+    # the built domains model: its programme coefficient has the latent prior
+    from pyramid.datasets import load_rsw2017
+    from pyramid.models.builder import build
+    from pyramid.models.design import prepare
+
+    with pytest.warns(UserWarning, match="leaves out 50 of 72 rows"):
+        md = prepare(load_spec("domains"), load_rsw2017())
+    rv = build(md, p).model["b_training"]
+    mu = rv.owner.inputs[2].data
+    assert mu[-1] == pytest.approx(2.12, abs=1e-12)
+    # a set without latent: entries leaves the domains model its latent classes
+    own = priors_from_text('name = "x"\nextends = "default"\n[coef."training[mla]"]\n'
+                           'dist = "Normal"\nmu = 1.0\nsigma = 0.1\n', "<x>")
+    assert own.get("latent_b", coef="training[mla]") == own.get("latent_b")
+    assert own.get("b", coef="training[mla]").params["mu"] == 1.0
+    with pytest.raises(InputError, match="with the prefix 'latent:'"):
+        priors_from_text('name = "x"\nextends = "default"\n[coef."latent:intercept"]\n'
+                         'dist = "Normal"\nmu = 1.0\nsigma = 0.1\n', "<x>")
+
+
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "2", True])
 def test_rsw2017_prior_values_bad_inflate(bad):
     with pytest.raises(InputError, match="inflate must be a positive number"):

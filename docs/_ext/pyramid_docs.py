@@ -431,8 +431,11 @@ def prior_sets_frame():
                      "what it is": meaning})
     coefs = sorted({c for p in sets.values() for c in p.coef})
     for c in coefs:
+        what = ("prior of this one coefficient on the domains model's probit scale (overrides "
+                "latent_b / latent_b_mo)" if c.startswith(specs.LATENT_PREFIX) else
+                "prior of this one coefficient in skill points (overrides its skill-scale class)")
         rows.append({"class": f"coef {c}", **{n: str(sets[n].coef.get(c, "")) for n in names},
-                     "what it is": "prior of this one coefficient (overrides its class)"})
+                     "what it is": what})
     return pd.DataFrame(rows, columns=["class", *names, "what it is"])
 
 
