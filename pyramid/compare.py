@@ -137,9 +137,14 @@ COLUMNS_DOC: dict[str, str] = {
     "of the contrast at 0 over its posterior density at 0; empty where it cannot be computed",
     "bf10_bound": "'>' where the posterior draws are too far from 0 to estimate its density "
     "there: bf10 is then a lower bound; '' otherwise",
-    "log_bf10_se": "approximate Monte Carlo standard error of log(bf10) from the two kernel "
-    "density estimates (empty for a bound)",
-    "bf10_note": "why bf10 is empty or a bound ('' otherwise)",
+    "log_bf10_se": "approximate Monte Carlo standard error of log(bf10) from the kernel "
+    "density estimates (the posterior's, and the prior's where it is not exact; empty for a "
+    "bound)",
+    "bf10_prior": "how the prior density at 0 was found: 'exact' (closed form or quadrature: "
+    "a contrast linear in the coefficients, or with a monotonic term) or 'kernel estimate' "
+    "(from the prior draws, where the contrast has no closed form); '' without bf10",
+    "bf10_note": "why bf10 is empty (e.g. not defined for a product of parameters) or a "
+    "bound, or the kernel estimate's error ('' otherwise)",
     "ess": "bulk effective sample size of the contrast's posterior draws",
     "n_draws": "posterior draws (chains x draws)",
     "prior_draws": "prior draws used for the Savage-Dickey prior density",
@@ -687,6 +692,23 @@ class _Evaluator:
         out["_w"] = weights.to_numpy()
         return out
 
+    def mean_at(self, setting: _Setting, draws: dict[str, np.ndarray]) -> np.ndarray:
+        """The row-averaged expected skill of ``setting`` at chosen parameter values (stacked
+        draws, sample axis first), from the model's own formula
+        (:func:`pyramid.models.generated.expected_skill`): how :func:`compare` reads the
+        structure of a contrast (which coefficients it is linear in, which ones it vanishes
+        with)."""
+        from pyramid.models import generated
+
+        key = ("frame", setting)
+        if key not in self._cache:
+            self._cache[key] = self._collapse(self.frame(setting))
+        frame = self._cache[key]
+        values = generated.expected_skill(
+            self.result.spec, draws, self.newdata(frame), groups=list(self.result.groups_kept),
+            domains=list(self.result.info.get("domains", [])))
+        return values @ frame["_w"].to_numpy()
+
     def mean(self, setting: _Setting, group: str) -> np.ndarray:
         """(chain, draw) draws of the row-averaged expected skill of ``setting``."""
         key = (setting, group)
@@ -720,12 +742,15 @@ def _bandwidth(x: np.ndarray, n_eff: float) -> float:
 
 
 def savage_dickey(
-    posterior: np.ndarray, prior: np.ndarray, *, ess: float | None = None,
-    min_draws: int = SD_MIN_DRAWS,
+    posterior: np.ndarray, prior: np.ndarray | None, *, ess: float | None = None,
+    min_draws: int = SD_MIN_DRAWS, prior_density: float | None = None,
 ) -> dict[str, Any]:
     """Savage-Dickey Bayes factor ``BF10 = p(0) / p(0 | data)`` of a contrast from draws.
 
-    Each density at 0 is a Gaussian kernel estimate, ``f(0) = mean(phi(x / h)) / h``, with
+    The prior density at 0 is ``prior_density`` where it is known (:class:`_Structure` gives it
+    exactly for contrasts linear in the coefficients and for monotonic ones; ``inf`` where it is
+    infinite, and then there is no Bayes factor), else a kernel estimate from the prior draws.
+    A density at 0 from draws is a Gaussian kernel estimate, ``f(0) = mean(phi(x / h)) / h``, with
     Silverman's bandwidth ``h = 0.9 min(sd, IQR / 1.34) n^(-1/5)`` (``n``: the effective
     sample size for the posterior). Written out rather than taken from
     :class:`scipy.stats.gaussian_kde` because only one point is needed, and the bandwidth and
@@ -747,20 +772,24 @@ def savage_dickey(
     ----------
     posterior : numpy.ndarray
         Posterior draws of the contrast, (chain, draw) or flat.
-    prior : numpy.ndarray
-        Prior draws of the same contrast.
+    prior : numpy.ndarray or None
+        Prior draws of the same contrast (not needed where ``prior_density`` is given).
     ess : float, optional
         Effective sample size of the posterior draws (default: arviz's bulk ESS for 2-D
         input, else the number of draws).
     min_draws : int, default SD_MIN_DRAWS
         Fewest effective posterior draws within one bandwidth of 0 for an estimate.
+    prior_density : float, optional
+        The contrast's prior density at 0 where known (``inf``: infinite, no Bayes factor);
+        ``None`` or NaN: a kernel estimate from ``prior``.
 
     Returns
     -------
     dict
         ``bf10`` (float, NaN if not computable), ``bound`` (``""`` or ``">"``),
-        ``log_se`` (float), ``note`` (str: why empty or a bound), ``prior_density``,
-        ``posterior_density`` (the estimate, or its upper bound).
+        ``log_se`` (float), ``note`` (str: why empty or a bound, or the kernel estimate's
+        error), ``prior_density``, ``prior_source`` (``"exact"``, ``"kernel estimate"`` or
+        ``""``), ``posterior_density`` (the estimate, or its upper bound).
 
     Examples
     --------
@@ -773,12 +802,23 @@ def savage_dickey(
     (True, '')
     >>> savage_dickey(rng.normal(5.0, 0.5, (2, 2000)), prior)["bound"]
     '>'
+
+    With the prior density at 0 known, only the posterior's is estimated:
+
+    >>> res = savage_dickey(post, None, prior_density=stats.norm.pdf(0, 0, 1))
+    >>> bool(abs(np.log(res["bf10"] / exact)) < 0.15), res["prior_source"]
+    (True, 'exact')
     """
     post = np.asarray(posterior, dtype=float)
-    pri = np.asarray(prior, dtype=float).ravel()
+    known = prior_density is not None and not math.isnan(prior_density)
+    pri = np.asarray(prior if prior is not None else [], dtype=float).ravel()
     out: dict[str, Any] = {"bf10": np.nan, "bound": "", "log_se": np.nan, "note": "",
-                           "prior_density": np.nan, "posterior_density": np.nan}
-    if pri.size < 10 or not np.isfinite(pri).all():
+                           "prior_density": np.nan, "prior_source": "",
+                           "posterior_density": np.nan}
+    if known and math.isinf(prior_density):
+        out["note"] = "not defined: the contrast's prior density at 0 is infinite"
+        return out
+    if not known and (pri.size < 10 or not np.isfinite(pri).all()):
         out["note"] = ("the result has no usable prior draws of the contrast (a proper prior "
                        "is needed, and fit() stores its draws)")
         return out
@@ -789,17 +829,26 @@ def savage_dickey(
     flat = post.ravel()
     n_eff = max(min(n_eff, flat.size), 2.0)
     # prior density at 0
-    if np.std(pri) == 0:
-        out["note"] = "the contrast's prior is a point mass: no Bayes factor"
-        return out
-    h0 = _bandwidth(pri, pri.size)
-    f0 = float(stats.norm.pdf(pri / h0).mean() / h0)
-    k0 = int((np.abs(pri) < h0).sum())
-    out["prior_density"] = f0
-    if k0 < min_draws:
-        out["note"] = (f"the prior puts too little mass near 0 ({k0} of {pri.size} prior draws "
-                       f"within {h0:.3g} of 0) to estimate its density there")
-        return out
+    if known:
+        f0 = float(prior_density)
+        prior_var = 0.0
+        out.update(prior_density=f0, prior_source="exact")
+        if not f0 > 0:
+            out["note"] = "the contrast's prior density at 0 is 0: no Bayes factor"
+            return out
+    else:
+        if np.std(pri) == 0:
+            out["note"] = "the contrast's prior is a point mass: no Bayes factor"
+            return out
+        h0 = _bandwidth(pri, pri.size)
+        f0 = float(stats.norm.pdf(pri / h0).mean() / h0)
+        k0 = int((np.abs(pri) < h0).sum())
+        out.update(prior_density=f0, prior_source="kernel estimate")
+        if k0 < min_draws:
+            out["note"] = (f"the prior puts too little mass near 0 ({k0} of {pri.size} prior "
+                           f"draws within {h0:.3g} of 0) to estimate its density there")
+            return out
+        prior_var = _R_K / (pri.size * h0 * f0)
     # posterior density at 0
     h1 = _bandwidth(flat, n_eff)
     if not h1 > 0:
@@ -832,12 +881,217 @@ def savage_dickey(
     f1 = float(stats.norm.pdf(flat / h1).mean() / h1)
     out["posterior_density"] = f1
     out["bf10"] = f0 / f1
-    out["log_se"] = math.sqrt(_R_K / (pri.size * h0 * f0) + _R_K / (n_eff * h1 * f1))
+    out["log_se"] = math.sqrt(prior_var + _R_K / (n_eff * h1 * f1))
+    if not known:
+        out["note"] = (f"the prior density at 0 is a kernel estimate from {pri.size} prior "
+                       f"draws (relative error about {math.sqrt(prior_var):.0%}; no closed "
+                       "form for this contrast)")
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# the prior density of a contrast at 0, read from the contrast's structure
+# --------------------------------------------------------------------------------------------
+#: Prior draws used to find the parameters a contrast vanishes with (see :class:`_Structure`).
+_FACTOR_DRAWS = 64
+
+
+class _Structure:
+    """The prior density at 0 of each contrast of one fitted result, from its structure.
+
+    A contrast of the Gaussian models with every covariate held is linear in the skill
+    equation's coefficients, plus ``b * sum_j zeta_j m_j`` for a monotonic term: evaluating it
+    (the model's own :func:`pyramid.models.generated.expected_skill`) with one coefficient at 1
+    and the others at 0 reads its weights, and two random points check that it is linear. Its
+    prior density at 0 is then exact (:mod:`pyramid.prior_density`). Any other contrast (the
+    ``domains`` model's, total and indirect effects) is evaluated on prior draws with one
+    parameter set to 0 at a time: if it vanishes with two independent parameters whose prior
+    densities are positive at 0 (two coefficients, or a coefficient and a step of a
+    Dirichlet(a <= 1) simplex), it is a product near 0 and its prior density there is
+    infinite, so it has no Savage-Dickey Bayes factor. Otherwise the density comes from a
+    kernel estimate of the prior draws.
+    """
+
+    def __init__(self, result: Any, ev: _Evaluator, by_key: Mapping[str, Contrast]):
+        self.result, self.ev, self.by_key = result, ev, by_key
+        self.ok = all(hasattr(result, a) for a in ("info", "priors", "idata", "groups_kept"))
+        if self.ok:
+            try:
+                self.coefs = {k: (v[0], dict(v[1])) for k, v in
+                              _json_coefs(result.info.get("coefs", "{}")).items()}
+                post = result.idata["posterior"].to_dataset()
+                self.coords = {d: [str(x) for x in post[d].values] for d in post.dims}
+                self.base = self._stack(post.isel(chain=[0], draw=[0]))
+            except (KeyError, ValueError, TypeError, IndexError):
+                self.ok = False
+
+    @staticmethod
+    def _stack(ds: Any) -> dict[str, np.ndarray]:
+        from pyramid.models import generated
+
+        return generated.stack_draws(ds)[0]
+
+    def delta(self, c: Contrast, draws: dict[str, np.ndarray]) -> np.ndarray:
+        if c.parts is not None:
+            total, direct = (self.by_key[k] for k in c.parts)
+            return self.delta(total, draws) - self.delta(direct, draws)
+        return self.ev.mean_at(c.a, draws) - self.ev.mean_at(c.b, draws)
+
+    def _index(self, var: str, sel: dict) -> tuple[int, ...]:
+        return tuple(self.coords[d].index(str(lab)) for d, lab in sel.items())
+
+    def at_zero(self, c: Contrast, prior_draws: Any | None) -> tuple[float, str]:
+        """(density, note): the prior density of ``c`` at 0 where its structure gives it
+        (``inf``, with the reason, where it is infinite); ``nan`` where a kernel estimate
+        of the prior draws has to do."""
+        if not self.ok:
+            return math.nan, ""
+        try:
+            linear = self._linear(c)
+            if linear is not None:
+                return linear
+            if prior_draws is not None:
+                return self._factors(c, prior_draws)
+        except (KeyError, ValueError, IndexError, InputError):
+            pass
+        return math.nan, ""
+
+    # ---- contrasts linear in the skill equation's coefficients (+ one monotonic term)
+    def _linear(self, c: Contrast) -> tuple[float, str] | None:
+        from pyramid import prior_density
+
+        spec = self.result.spec
+        if spec.family not in ("gaussian", "path") or c.parts is not None:
+            return None
+        if any(v is None for s_ in (c.a, c.b) for _, v in s_.items):
+            return None  # integrated out: a total effect, not linear
+        priors = self.result.priors
+        slots, mo = [], {}
+        for name, (var, sel) in self.coefs.items():
+            if var == "intercept":
+                slots.append((name, var, (), priors.get("intercept", coef="intercept")))
+            elif var.startswith("b_") and f"zeta_{var[2:]}" in self.base:
+                mo[var] = (name, f"zeta_{var[2:]}", priors.get("b_mo", coef=name))
+            elif var.startswith("b_"):
+                slots.append((name, var, self._index(var, sel), priors.get("b", coef=name)))
+        probes: list[dict[str, np.ndarray]] = []
+
+        def probe(values: dict, mo_values: dict) -> None:
+            d = {k: v.copy() for k, v in self.base.items()}
+            for _, var, idx, _ in slots:
+                d[var][(0, *idx)] = values.get((var, idx), 0.0)
+            for var, (_, zname, _) in mo.items():
+                b, zeta = mo_values.get(var, (0.0, None))
+                d[var][0] = b
+                d[zname][0] = zeta if zeta is not None else 1.0 / d[zname].shape[1]
+            probes.append(d)
+
+        probe({}, {})
+        for _, var, idx, _ in slots:
+            probe({(var, idx): 1.0}, {})
+        steps = {var: self.base[z].shape[1] for var, (_, z, _) in mo.items()}
+        for var, n_steps in steps.items():
+            for j in range(n_steps):
+                probe({}, {var: (1.0, np.eye(n_steps)[j])})
+        rng = np.random.default_rng(0)
+        checks = []
+        for _ in range(2):
+            vals = {(var, idx): float(rng.normal()) for _, var, idx, _ in slots}
+            mvals = {var: (float(rng.normal()), rng.dirichlet(np.ones(n))) for var, n in
+                     steps.items()}
+            checks.append((vals, mvals))
+            probe(vals, mvals)
+        draws = {k: np.concatenate([p_[k] for p_ in probes]) for k in self.base}
+        delta = self.delta(c, draws)
+        c0 = float(delta[0])
+        weights = delta[1:1 + len(slots)] - c0
+        pos = 1 + len(slots)
+        m = {}
+        for var, n_steps in steps.items():
+            m[var] = delta[pos:pos + n_steps] - c0
+            pos += n_steps
+        scale = 1.0 + float(np.abs(delta).max())
+        for k, (vals, mvals) in enumerate(checks):
+            pred = c0 + sum(w * vals[(var, idx)] for w, (_, var, idx, _) in
+                            zip(weights, slots, strict=True))
+            pred += sum(b * float(zeta @ m[var]) for var, (b, zeta) in mvals.items())
+            if abs(pred - delta[pos + k]) > 1e-9 * scale:
+                return None  # not linear in the coefficients
+        terms = [(prior, float(w)) for w, (_, _, _, prior) in zip(weights, slots, strict=True)
+                 if abs(w) > 1e-12 * scale]
+        uneven = []
+        for var, mv in m.items():
+            if np.ptp(mv) <= 1e-12 * scale:
+                if abs(mv[0]) > 1e-12 * scale:
+                    terms.append((mo[var][2], float(mv[0])))  # sum(zeta) = 1: linear in b
+            else:
+                uneven.append(var)
+        if not terms and not uneven:
+            return None  # constant: no Bayes factor (said by _summarise)
+        if not uneven:
+            return prior_density.linear_density(terms, -c0), ""
+        if len(uneven) > 1 or len(m[uneven[0]]) != 2:
+            return None
+        var = uneven[0]
+        a = float(priors.get("zeta").params["a"])
+        dens = prior_density.monotonic_density(terms, mo[var][2], a, list(m[var]), -c0)
+        if math.isinf(dens):
+            name = mo[var][0]
+            factors = f"{var} and zeta_{name}"
+            return dens, _undefined_note(factors, f"zeta_{name} ~ Dirichlet({a:g}) puts "
+                                         "density on 0")
+        return dens, ""
+
+    # ---- any other contrast: does it vanish with two independent parameters?
+    def _factors(self, c: Contrast, prior_ds: Any) -> tuple[float, str]:
+        n = min(_FACTOR_DRAWS, prior_ds.sizes["draw"])
+        draws = self._stack(prior_ds.isel(chain=[0], draw=slice(0, n)))
+        ref = self.delta(c, draws)
+        scale = float(np.abs(ref).max())
+        if not np.isfinite(scale) or scale == 0.0:
+            return math.nan, ""
+        found: list[str] = []
+        for var, sel in self.coefs.values():
+            if var == "intercept" or "cutpoints" in var or var not in draws:
+                continue
+            d = {k: v.copy() for k, v in draws.items()}
+            d[var][(slice(None), *self._index(var, sel))] = 0.0
+            if float(np.abs(self.delta(c, d)).max()) <= 1e-12 * scale:
+                found.append(var + (f"[{','.join(str(v) for v in sel.values())}]" if sel
+                                    else ""))
+        a = float(self.result.priors.get("zeta").params["a"])
+        for zname in [k for k in draws if k.startswith("zeta_")] if a <= 1.0 else []:
+            for j, lab in enumerate(self.coords.get(f"{zname[5:]}_step", [])):
+                d = {k: v.copy() for k, v in draws.items()}
+                z = d[zname]
+                z[:, j] = 0.0
+                rest = z.sum(axis=1, keepdims=True)
+                d[zname] = np.where(rest > 0, z / np.where(rest > 0, rest, 1.0), z)
+                if float(np.abs(self.delta(c, d)).max()) <= 1e-12 * scale:
+                    found.append(f"{zname}[{lab}]")
+                    break  # the steps of one simplex are not independent
+        if len(found) >= 2:
+            return math.inf, _undefined_note(" and ".join(found[:3]),
+                                             "each has prior density at 0")
+        return math.nan, ""
+
+
+def _json_coefs(raw: Any) -> dict:
+    import json
+
+    return json.loads(raw) if isinstance(raw, str) else dict(raw)
+
+
+def _undefined_note(factors: str, why: str) -> str:
+    return (f"not defined: the contrast vanishes with each of {factors} ({why}), so near 0 it "
+            "is a product of independent parameters and its prior density at 0 is infinite; "
+            "a Savage-Dickey ratio of densities at 0 has no value (a kernel estimate grows "
+            "with the number of prior draws). p_rope and p_direction still apply")
+
+
 def _summarise(c: Contrast, post: np.ndarray, prior: np.ndarray | None, *, rope: float,
-               ci_prob: float, prior_note: str) -> dict[str, Any]:
+               ci_prob: float, prior_note: str,
+               at_zero: tuple[float, str] = (math.nan, "")) -> dict[str, Any]:
     flat = post.ravel()
     n = flat.size
     mean = float(flat.mean())
@@ -855,8 +1109,8 @@ def _summarise(c: Contrast, post: np.ndarray, prior: np.ndarray | None, *, rope:
     if constant:
         row.update(p_direction=np.nan, direction="", evidence_ratio=np.nan,
                    evidence_ratio_bound="", bf10=np.nan, bf10_bound="", log_bf10_se=np.nan,
-                   bf10_note=f"the contrast is {mean:.3g} by construction in this model: "
-                   "nothing to test")
+                   bf10_prior="", bf10_note=f"the contrast is {mean:.3g} by construction in "
+                   "this model: nothing to test")
         return row
     p_pos = float((flat > 0).mean())
     p_neg = float((flat < 0).mean())
@@ -871,13 +1125,40 @@ def _summarise(c: Contrast, post: np.ndarray, prior: np.ndarray | None, *, rope:
         row.update(evidence_ratio=(1.0 - up) / up, evidence_ratio_bound=">")
     else:
         row.update(evidence_ratio=pd_ / other, evidence_ratio_bound="")
-    if prior is None:
-        row.update(bf10=np.nan, bf10_bound="", log_bf10_se=np.nan, bf10_note=prior_note)
+    density, why = at_zero
+    if math.isinf(density):
+        row.update(bf10=np.nan, bf10_bound="", log_bf10_se=np.nan, bf10_prior="",
+                   bf10_note=why)
+    elif prior is None and math.isnan(density):
+        row.update(bf10=np.nan, bf10_bound="", log_bf10_se=np.nan, bf10_prior="",
+                   bf10_note=prior_note)
     else:
-        sd_res = savage_dickey(post, prior, ess=ess)
+        sd_res = savage_dickey(post, prior, ess=ess, prior_density=density)
         row.update(bf10=sd_res["bf10"], bf10_bound=sd_res["bound"],
-                   log_bf10_se=sd_res["log_se"], bf10_note=sd_res["note"])
+                   log_bf10_se=sd_res["log_se"], bf10_prior=sd_res["prior_source"],
+                   bf10_note=sd_res["note"])
     return row
+
+
+def _absent_levels(ev: _Evaluator, c: Contrast) -> str:
+    """A note where a setting of ``c`` names only levels no row of the data has: the contrast
+    then shows the prior for them (what the HTML report says of such levels)."""
+    if c.parts is not None:
+        return ""
+    out = []
+    for setting in (c.a, c.b):
+        for col, vals in setting.items:
+            if vals is None or col not in ev.pop.columns or ev.covs[col].kind == "numeric":
+                continue
+            seen = set(ev.pop[col].dropna().astype(str))
+            if not any(str(v) in seen for v in vals):
+                text = f"{col}={'|'.join(str(v) for v in vals)}"
+                if text not in out:
+                    out.append(text)
+    if not out:
+        return ""
+    return (f"{', '.join(out)}: no row of the data has {'it' if len(out) == 1 else 'them'}, "
+            "so this contrast shows the prior there, not evidence from the data")
 
 
 # --------------------------------------------------------------------------------------------
@@ -978,7 +1259,11 @@ def compare(
         bf10_bound           ``>`` where the draws lie too far from 0 to estimate the
                              posterior density there (bf10 is then a lower bound), else ``""``
         log_bf10_se          approximate Monte Carlo SE of log(bf10) (NaN for a bound)
-        bf10_note            why bf10 is empty or a bound, else ``""``
+        bf10_prior           ``exact`` (the prior density at 0 in closed form or by
+                             quadrature) or ``kernel estimate`` (from the prior draws)
+        bf10_note            why bf10 is empty (not defined for a product of parameters
+                             such as green shoots vs non-systemic, ``2 b zeta_1``) or a
+                             bound, or the kernel estimate's error, else ``""``
         ess                  bulk effective sample size of the contrast's draws
         n_draws              posterior draws (chains x draws)
         prior_draws          prior draws behind the Savage-Dickey prior density
@@ -1059,7 +1344,9 @@ def compare(
     by_key = {c.key: c for c in todo}
 
     ev = _Evaluator(result, covs)
+    structure = _Structure(result, ev, by_key)
     has_prior, prior_note = _prior_available(result)
+    prior_ds = result.idata["prior"].to_dataset() if has_prior else None
     prior_n = 0
     post_draws: dict[str, np.ndarray] = {}
     prior_draws: dict[str, np.ndarray | None] = {}
@@ -1084,8 +1371,12 @@ def compare(
             except (KeyError, ValueError) as exc:  # prior group lacks a variable
                 prior, note = None, f"the prior draws cannot give this contrast ({exc})"
         post_draws[c.key], prior_draws[c.key] = post, prior
-        row = _summarise(c, post, prior, rope=rope, ci_prob=ci_prob, prior_note=note)
+        row = _summarise(c, post, prior, rope=rope, ci_prob=ci_prob, prior_note=note,
+                         at_zero=structure.at_zero(c, prior_ds))
         row["prior_draws"] = 0 if prior is None else prior.size
+        absent = _absent_levels(ev, c)
+        if absent:
+            row["note"] = "; ".join(n for n in (row["note"], absent) if n)
         rows.append(row)
 
     table = pd.DataFrame(rows)

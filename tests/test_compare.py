@@ -466,6 +466,159 @@ def test_a_true_zero_effect_is_practically_equivalent_and_a_large_one_certain(si
     assert large.bf10_bound == ">" and large.bf10 > 10
 
 
+# ---------------------------------------------------------------------------------------------
+# prior densities of contrasts at 0 in closed form (pyramid.prior_density)
+# ---------------------------------------------------------------------------------------------
+def _pd(dist, **params):
+    from pyramid.specs import PriorDist
+
+    return PriorDist(dist, {k: float(v) for k, v in params.items()})
+
+
+def test_linear_prior_densities_match_scipy():
+    from scipy import integrate, special
+
+    from pyramid.prior_density import linear_density
+
+    n = _pd("Normal", mu=0.3, sigma=0.5)
+    t = _pd("StudentT", nu=3, mu=0.1, sigma=0.4)
+    c = _pd("Cauchy", alpha=-0.2, beta=0.3)
+    # one coefficient, scaled
+    assert linear_density([(t, -2.0)], 0.4) == pytest.approx(
+        stats.t.pdf(-0.2, 3, 0.1, 0.4) / 2, rel=1e-12)
+    # Normal +- Normal and Cauchy + Cauchy: closed forms
+    assert linear_density([(n, 1.0), (n, -1.0)]) == pytest.approx(
+        stats.norm.pdf(0, 0, 0.5 * math.sqrt(2)), rel=1e-12)
+    assert linear_density([(c, 1.0), (c, 2.0)], 0.5) == pytest.approx(
+        stats.cauchy.pdf(0.5, -0.6, 0.9), rel=1e-12)
+    # Normal + Cauchy is a Voigt profile: scipy.special.voigt_profile(x - loc, sigma, gamma)
+    assert linear_density([(n, 1.0), (c, 0.5)]) == pytest.approx(
+        special.voigt_profile(-(0.3 - 0.1), 0.5, 0.15), rel=1e-10)
+    # Normal - StudentT: the convolution integral by quadrature
+    for x in (0.0, 0.7):
+        ref = integrate.quad(lambda u, x=x: stats.norm.pdf(x + u, 0.3, 0.5)
+                             * stats.t.pdf(u, 3, 0.1, 0.4), -200, 200, epsabs=1e-14,
+                             limit=1000)[0]
+        assert linear_density([(n, 1.0), (t, -1.0)], x) == pytest.approx(ref, rel=1e-9)
+    assert linear_density([], 0.0) == math.inf
+
+
+def test_monotonic_prior_densities():
+    from scipy import integrate
+
+    from pyramid.prior_density import monotonic_density
+
+    b = _pd("Normal", mu=0.0, sigma=0.25)
+    # 2 b zeta_1, zeta_1 ~ Beta(a, a): infinite at 0 for a <= 1, else f_b(0) E[1/zeta_1] / 2
+    # with E[1/zeta_1] = (2a - 1) / (a - 1)
+    assert monotonic_density([], b, 1.0, [2.0, 0.0]) == math.inf
+    assert monotonic_density([], b, 0.5, [0.0, 2.0]) == math.inf
+    assert monotonic_density([], b, 3.0, [2.0, -1.0]) == math.inf  # s(zeta) = 0 inside
+    for a in (2.0, 3.5):
+        assert monotonic_density([], b, a, [2.0, 0.0]) == pytest.approx(
+            stats.norm.pdf(0, 0, 0.25) * (2 * a - 1) / (a - 1) / 2, rel=1e-9)
+    # with a Normal coefficient beside it: finite for any a; the reference integrates the
+    # joint density over b and zeta_1 (scipy dblquad)
+    n = _pd("Normal", mu=0.3, sigma=0.5)
+
+    def joint(bv, z):
+        return (stats.norm.pdf(-(2 * z) * bv, 0.3, 0.5) * stats.norm.pdf(bv, 0, 0.25)
+                * stats.beta.pdf(z, 1.0, 1.0))
+
+    ref = integrate.dblquad(joint, 0.0, 1.0, -3.0, 3.0, epsabs=1e-12)[0]
+    assert monotonic_density([(n, 1.0)], b, 1.0, [2.0, 0.0]) == pytest.approx(ref, rel=1e-8)
+
+
+@pytest.fixture(scope="module")
+def studentt_fit():
+    """The skill model with Student-t coefficients and a Dirichlet(2) split of the monotonic
+    discussion effect: the contrasts' prior densities at 0 by quadrature."""
+    from pyramid.data.simulate import simulate
+    from pyramid.specs import priors_from_text
+
+    priors = priors_from_text(
+        'name = "t2"\nextends = "default"\n[b]\ndist = "StudentT"\nnu = 3.0\nmu = 0.0\n'
+        'sigma = 0.5\n[zeta]\ndist = "Dirichlet"\na = 2.0\n', "<t2>")
+    sim = simulate((8, 3, 2, 2), seed=6, mix={"discussion_observed": 1.0})
+    return _quiet_fit(sim.data, model="skill", priors=priors, draws=250, tune=250,
+                      random_seed=3)
+
+
+def _posterior_density(post):
+    return savage_dickey(post, None, prior_density=1.0)["posterior_density"]
+
+
+def test_savage_dickey_prior_density_is_exact_where_known(simulated_fit, studentt_fit):
+    """The audit's finding 6: the prior density at 0 came from a 500-draw kernel estimate
+    (about 7 % error) even for a contrast whose prior is known in closed form. Failed before
+    the fix; now bf10 is the exact prior density over the posterior's kernel estimate."""
+    from pyramid.prior_density import linear_density
+
+    t = compare(simulated_fit).set_index("key")
+    post = simulated_fit.posterior
+    clin = post["b_clinician"].transpose("chain", "draw").values
+    r = t.loc["clinician_yes_vs_no"]
+    assert r.bf10_prior == "exact" and r.bf10_bound == ""
+    assert r.bf10 == pytest.approx(stats.norm.pdf(0, 0, 0.5) / _posterior_density(clin),
+                                   rel=1e-9)
+    assert "kernel" not in r.bf10_note
+    # Student-t coefficients: other and MLA training against none and the programme, each
+    # side as mixed in the data: a sum of three Student-t coefficients (characteristic-
+    # function inversion)
+    t2 = compare(studentt_fit, ["default", "om: training=other|mla - training=none|programme"])
+    t2 = t2.set_index("key")
+    n = studentt_fit.data["training"].value_counts()
+    w_o, w_m = n["other"] / (n["other"] + n["mla"]), n["mla"] / (n["other"] + n["mla"])
+    w_p = n["programme"] / (n["none"] + n["programme"])
+    bt = studentt_fit.posterior["b_training"].transpose("chain", "draw", "training")
+    post = (w_o * bt.sel(training="other").values + w_m * bt.sel(training="mla").values
+            - w_p * bt.sel(training="programme").values)
+    tp = studentt_fit.priors.get("b")
+    assert tp.dist == "StudentT"
+    r = t2.loc["om"]
+    assert r.bf10_prior == "exact" and r.bf10_bound == ""
+    assert r.estimate == pytest.approx(post.mean(), rel=1e-9)
+    exact = linear_density([(tp, w_o), (tp, w_m), (tp, -w_p)])
+    assert r.bf10 == pytest.approx(exact / _posterior_density(post), rel=1e-9)
+    # a monotonic step with Dirichlet(2): 2 b zeta_1 has a finite prior density at 0
+    b = studentt_fit.posterior["b_discussion"].transpose("chain", "draw").values
+    z = studentt_fit.posterior["zeta_discussion"].transpose("chain", "draw", ...).values
+    post = 2 * b * z[..., 0]
+    r = t2.loc["green_shoots_vs_non_systemic"]
+    assert r.bf10_prior == "exact" and r.bf10_bound == ""
+    f0 = stats.norm.pdf(0, 0, 0.25) * 3.0 / 2.0  # f_b(0) E[1 / (2 zeta_1)], a = 2
+    assert r.bf10 == pytest.approx(f0 / _posterior_density(post), rel=1e-9)
+
+
+def test_product_contrasts_have_no_savage_dickey_bayes_factor(simulated_fit):
+    """The audit's finding 2: green shoots vs non-systemic is 2 b zeta_1 (zeta ~ Dirichlet(1)),
+    whose prior density at 0 is infinite; its printed BF grew with the number of prior draws.
+    Failed before the fix (a number); now bf10 is empty and says why."""
+    t = compare(simulated_fit).set_index("key")
+    for key in ("green_shoots_vs_non_systemic", "systemic_vs_green_shoots"):
+        r = t.loc[key]
+        assert math.isnan(r.bf10) and r.bf10_prior == "" and r.bf10_bound == ""
+        assert r.bf10_note.startswith("not defined") and "zeta_discussion" in r.bf10_note
+        assert np.isfinite(r.p_rope) and np.isfinite(r.p_direction)
+    # systemic vs non-systemic is 2 b: exact
+    assert t.loc["systemic_vs_non_systemic", "bf10_prior"] == "exact"
+    assert compact(t.reset_index()).set_index("contrast").loc[
+        "discussion: green shoots vs non-systemic", "BF10"] == ""
+
+
+def test_a_level_absent_from_the_data_is_said_to_show_the_prior():
+    """A contrast naming a level no row has showed the prior without a note (only the HTML
+    report said so). Failed before; now the note column says it, and the CLI prints it."""
+    data = _skill_data()
+    data = data[data["training"] != "mla"].reset_index(drop=True)
+    res = FakeResult(SKILL, data, _linear)
+    t = compare(res).set_index("key")
+    assert "training=mla: no row of the data has it" in t.loc["mla_vs_none", "note"]
+    assert "shows the prior" in t.loc["mla_vs_none", "note"]
+    assert t.loc["other_vs_none", "note"] == ""
+    # a mix with one level present is evidence from the data
+    assert t.loc["programme_vs_others", "note"] == ""
+
 # The path model's real fit (direct / indirect / total effects against the model's own derived
 # quantities, and the CLI on a saved result) is tested in tests/test_demo.py on the demo's fit:
 # one pyramid fit serves both, to keep the default test run short.

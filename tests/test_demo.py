@@ -12,6 +12,7 @@ saved result), so the default test run fits that model once.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 
 import numpy as np
@@ -204,3 +205,26 @@ def test_cli_compare_on_a_saved_result(demo, capsys):
     assert "no results file" in capsys.readouterr().err
     assert main(["compare", "--help"]) == 0
     assert "--contrast" in capsys.readouterr().out
+
+
+def test_path_contrasts_bayes_factors_exact_or_not_defined(demo):
+    """On the path model: direct contrasts linear in the skill equation's coefficients have an
+    exact prior density at 0; the products (a step of the monotonic discussion effect, 2 b
+    zeta_1; the indirect effect of clinician presence, which vanishes with b_discussion and
+    with the discussion equation's clinician coefficient) have none: bf10 empty, with the
+    reason (a number before the fix, growing with the number of prior draws)."""
+    from pyramid.compare import compare
+
+    t = compare(demo.result).set_index("key")
+    for key in ("programme_vs_none", "clinician_yes_vs_no", "systemic_vs_non_systemic",
+                "pyramid_vs_none"):
+        assert t.loc[key, "bf10_prior"] == "exact", key
+    for key in ("green_shoots_vs_non_systemic", "systemic_vs_green_shoots",
+                "clinician_indirect"):
+        assert math.isnan(t.loc[key, "bf10"]), key
+        assert t.loc[key, "bf10_note"].startswith("not defined"), key
+    assert "discussion_clinician" in t.loc["clinician_indirect", "bf10_note"]
+    assert "b_discussion" in t.loc["clinician_indirect", "bf10_note"]
+    # a total effect has a finite prior density at 0 but no closed form: a kernel estimate,
+    # its error stated
+    assert t.loc["clinician_total", "bf10_prior"] == "kernel estimate"
