@@ -1,13 +1,13 @@
 """Benchmark (issue 7): time and memory of the convergence checks on a national-size variable.
 
-pyramid checks every sampled parameter (``pyramid/_mcmc_stats.py``: rank-normalised R-hat,
+pyramid checks every sampled parameter (``pyramid/mcmc_stats.py``: rank-normalised R-hat,
 bulk and tail ESS). The largest variable of a national ``domains`` fit is the 18,000
 observation effects; the ESS estimator's FFT takes about 8 times the memory of its input, so
-the checks work on blocks of at most ``_mcmc_stats._BLOCK`` values. This script runs each
+the checks work on blocks of at most ``mcmc_stats._BLOCK`` values. This script runs each
 check on random draws of that size, once in blocks (the default) and once all at once, in the
 same process, and prints the time and the peak of the memory the check allocates
 (``tracemalloc``, which NumPy reports its arrays to) with the ratios; then the three checks
-as :func:`pyramid.fit` runs them (``_mcmc_stats.checks``: one pass sharing the ranks, blocks
+as :func:`pyramid.fit` runs them (``mcmc_stats.checks``: one pass sharing the ranks, blocks
 in threads) against the three one after another on one thread. The values must agree
 exactly; the script says so or exits 1.
 
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--draws", type=int, nargs="+", default=[1000, 2500])
     p.add_argument("--chains", type=int, default=2)
     args = p.parse_args(argv)
-    from pyramid import _mcmc_stats as ms
+    from pyramid import mcmc_stats as ms
 
     checks = {"rhat_rank": ms.rhat_rank, "ess_bulk": ms.ess_bulk,
               "ess_tail": lambda a: ms.ess_tail(a, 0.89)}

@@ -1,6 +1,6 @@
 """Benchmark (issue 7): the national ``domains`` gradient with and without pyramid's malloc setting.
 
-:func:`pyramid.fit` samples inside :func:`pyramid._malloc.reuse_freed_memory` (glibc only):
+:func:`pyramid.fit` samples inside :func:`pyramid.models.malloc.reuse_freed_memory` (glibc only):
 freed blocks stay in ``malloc``'s heap instead of being unmapped, so the next gradient call
 does not fault its arrays' pages in again. Whether that helps depends on what the process
 allocated before (glibc raises its ``mmap`` threshold by itself after some frees), so each
@@ -43,9 +43,9 @@ def child(kind: str, quick: bool, calls: int, tune: int, draws: int) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     import national
 
-    from pyramid._malloc import reuse_freed_memory
     from pyramid.models.builder import build
     from pyramid.models.compiled import compile_model
+    from pyramid.models.malloc import reuse_freed_memory
     from pyramid.specs import load_priors
 
     md = national.domains_design(national.QUICK if quick else national.NATIONAL)
@@ -86,9 +86,9 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(child(args.child, args.quick, args.calls, args.tune, args.draws)))
         return 0
-    from pyramid._malloc import _glibc
+    from pyramid.models.malloc import glibc
 
-    if _glibc() is None:
+    if glibc() is None:
         print("not glibc: pyramid's malloc setting does nothing here")
         return 0
     res: dict[tuple[str, str], list[dict]] = {}

@@ -43,7 +43,7 @@ def mixing_table(posterior) -> list[dict]:
     >>> row["name"], row["n"], bool(row["rhat_bulk"] < 1.02), len(row["ess_folded"])
     ('a', 5, True, 5)
     """
-    from pyramid import _mcmc_stats as ms
+    from pyramid import mcmc_stats as ms
 
     rows = []
     for name, var in posterior.data_vars.items():

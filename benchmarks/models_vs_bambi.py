@@ -62,7 +62,7 @@ import pandas as pd  # noqa: E402
 
 import pyramid as pyr  # noqa: E402
 from pyramid.data import schema  # noqa: E402
-from pyramid.models.design import prepare  # noqa: E402
+from pyramid.models.coding import prepare  # noqa: E402
 from pyramid.specs import load_spec  # noqa: E402
 
 warnings.filterwarnings("ignore")

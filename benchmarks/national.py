@@ -142,11 +142,11 @@ def national_data(design=NATIONAL, seed: int = SEED):
 
 def domains_design(design=NATIONAL, seed: int = SEED):
     """The national data prepared for the ``domains`` model in this benchmark's
-    parametrisation (``PYRAMID_OPTIONS``): the :class:`pyramid.models.design.ModelData` that
+    parametrisation (``PYRAMID_OPTIONS``): the :class:`pyramid.models.coding.ModelData` that
     ``pyramid.fit`` would build, for the scripts that look inside a fit (``gradient.py``,
     ``geometry.py``)."""
     from pyramid.fit import _as_canonical
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
     from pyramid.specs import load_spec
 
     sim = national_data(design, seed)
@@ -256,7 +256,7 @@ def _summ(post, keep) -> dict:
     """Min bulk ESS and max R-hat over the kept variables of a posterior Dataset."""
     import numpy as np
 
-    from pyramid import _mcmc_stats
+    from pyramid import mcmc_stats
 
     ess_min, at, rhat_max = np.inf, "", 0.0
     for name, da in post.data_vars.items():
@@ -265,10 +265,10 @@ def _summ(post, keep) -> dict:
         vals = da.transpose("chain", "draw", ...).values
         if np.ptp(vals) == 0:
             continue
-        e = _mcmc_stats.ess_bulk(vals)
+        e = mcmc_stats.ess_bulk(vals)
         if np.nanmin(e) < ess_min:
             ess_min, at = float(np.nanmin(e)), str(name)
-        rhat_max = max(rhat_max, float(np.nanmax(_mcmc_stats.rhat_rank(vals))))
+        rhat_max = max(rhat_max, float(np.nanmax(mcmc_stats.rhat_rank(vals))))
     return {"min_ess": ess_min, "min_ess_at": at, "max_rhat_compared": rhat_max}
 
 
@@ -601,7 +601,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     import pandas as pd
 
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
     from pyramid.specs import load_spec
 
     design = QUICK if args.quick else NATIONAL

@@ -21,7 +21,7 @@ import argparse
 
 import numpy as np
 
-from pyramid._mcmc_stats import rhat_rank
+from pyramid.mcmc_stats import rhat_rank
 
 
 def ar1_chains(rng: np.random.Generator, chains: int, draws: int, params: int,

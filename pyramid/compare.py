@@ -587,7 +587,7 @@ class _Evaluator:
                                  f"model {result.spec.name!r} uses")
             pop[col] = data[col].astype(object).where(data[col].notna(), None)
         if "csw" in covs:
-            from pyramid.models.design import derive_csw
+            from pyramid.models.coding import derive_csw
 
             pop["csw"] = derive_csw(data).astype(int)
         pop["_w"] = 1.0 / len(pop)

@@ -251,7 +251,7 @@ def fit_compiled(built, *, draws: int = 500, tune: int = 500, chains: int = 2,
     --------
     >>> import pyramid as pyr
     >>> from pyramid.models.builder import build
-    >>> from pyramid.models.design import prepare
+    >>> from pyramid.models.coding import prepare
     >>> spec, priors = pyr.load_spec("skill"), pyr.load_priors("default")
     >>> def built(seed):
     ...     sim = pyr.simulate((3, 2, 2, 2), seed=seed, mix={"discussion_observed": 1.0})
@@ -360,7 +360,7 @@ def _design_fit(p: dict) -> dict:
     """One design-analysis fit: simulate, fit, summarise the target effects."""
     from pyramid.data.simulate import simulate
     from pyramid.models.builder import build
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
 
     spec, priors = _spec_from_payload(p)
     with _quiet() as caught:
@@ -1012,7 +1012,7 @@ def _sbc_fit(p: dict) -> dict:
     from pyramid.data.simulate import simulate
     from pyramid.models import generated
     from pyramid.models.builder import build
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
 
     spec, priors = _spec_from_payload(p)
     rng = np.random.default_rng(p["sim_seed"])

@@ -1,7 +1,7 @@
 """Fit a model: sampling, diagnostics, results files with provenance.
 
 :func:`fit` turns a data frame, a model spec and a prior set into a :class:`FitResult`: it
-validates the data, codes them (:mod:`pyramid.models.design`), builds the PyMC model
+validates the data, codes them (:mod:`pyramid.models.coding`), builds the PyMC model
 (:mod:`pyramid.models.builder`), samples it with nutpie (PyMC's NUTS as fallback), draws what
 the sampler does not (integrated-out group effects, log-likelihoods, predictive draws, prior
 draws) and checks convergence. :meth:`FitResult.save` writes an arviz ``DataTree`` ``.nc``
@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pyramid import _mcmc_stats
-from pyramid._malloc import reuse_freed_memory
+from pyramid import mcmc_stats
 from pyramid.data import schema
 from pyramid.errors import InputError, PyramidError, check_prob
 from pyramid.errors import positive_int as _positive_int
 from pyramid.executor import default_jobs
+from pyramid.models.malloc import reuse_freed_memory
 from pyramid.specs import (
     ModelSpec,
     PriorDist,
@@ -266,7 +266,7 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> pd.DataF
         # vectorised over each variable's elements (arviz loops over them one by one: minutes
         # for the 25,000 group effects of a national domains fit); the same estimators
         # (all three at once: the split chains' ranks are shared, the blocks run in threads)
-        r_ds, b_ds, t_ds = _per_element(post, _mcmc_stats.checks, n_out=3)
+        r_ds, b_ds, t_ds = _per_element(post, mcmc_stats.checks, n_out=3)
         rhat, rhat_at = worst(r_ds, max)
         ess_b, ess_b_at = worst(b_ds, min)
         ess_t, ess_t_at = worst(t_ds, min)
@@ -401,7 +401,7 @@ class FitResult:
         return self.idata["prior"].to_dataset()
 
     def _model_data(self):
-        from pyramid.models.design import prepare
+        from pyramid.models.coding import prepare
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -429,8 +429,8 @@ class FitResult:
         used = post[sorted({var for var, _ in coefs.values()})]  # not the group effects
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # constant elements: NaN
-            rhat = _per_element(used, _mcmc_stats.rhat_rank)
-            ess = _per_element(used, _mcmc_stats.ess_bulk)
+            rhat = _per_element(used, mcmc_stats.rhat_rank)
+            ess = _per_element(used, mcmc_stats.ess_bulk)
         rows = []
         scale = self.info.get("scale", "skill")
         for name, (var, sel) in coefs.items():
@@ -699,7 +699,7 @@ def _sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressb
     kwargs = {"target_accept": target_accept} if target_accept else {}
     if max_tree_depth:
         kwargs["maxdepth"] = max_tree_depth
-    with reuse_freed_memory():  # see pyramid/_malloc.py: a quarter of a national gradient
+    with reuse_freed_memory():  # see pyramid/models/malloc.py: a quarter of a national gradient
         dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
                            seed=seed, progress_bar=progressbar, adaptation=adaptation, **kwargs)
     t2 = time.perf_counter()
@@ -872,7 +872,7 @@ def fit(
 
     from pyramid.models import generated
     from pyramid.models.builder import build
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
 
     canon = _as_canonical(data, spec, validate)
     sha = data_hash(canon)
@@ -1180,7 +1180,7 @@ def prior_check(
     """
     from pyramid.models import generated
     from pyramid.models.builder import build
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
 
     spec = load_spec(model)
     prior_set = load_priors(priors)

@@ -726,7 +726,7 @@ def _fit_joint(canon: pd.DataFrame, spec, prior_set, ref: ReferenceSummaries, *,
     """The joint model: the new project's raw observations and RSW 2017's summaries."""
     from pyramid.fit import FitResult, diagnose
     from pyramid.models.builder import build
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
     from pyramid.models.reference import add_joint_reference
 
     say(f"(c) joint model: {spec.name!r} on the new project + RSW 2017's published summaries")

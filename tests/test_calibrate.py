@@ -107,7 +107,7 @@ def test_summarise_calibration_and_plot():
 # ------------------------------------------------------------------------------------------
 def _built(model):
     from pyramid.models.builder import build
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
 
     sim = pyr.simulate((3, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
     return build(prepare(pyr.load_spec(model), sim.data, warn=False), pyr.load_priors("default"))

@@ -214,7 +214,7 @@ def test_plot_assurance_curve():
 # ------------------------------------------------------------------------------------------
 def _built(seed, design=(3, 2, 2, 2), priors="default"):
     from pyramid.models.builder import build
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
 
     sim = pyr.simulate(design, seed=seed, mix={"discussion_observed": 1.0})
     return build(prepare(pyr.load_spec("skill"), sim.data, warn=False),

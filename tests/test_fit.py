@@ -149,7 +149,7 @@ def test_expected_skill_pyramid_integrates_a_missing_discussion(pyramid_fit):
     # the derived total effect of clinician equals the expected-skill difference averaged
     # over the rows' csw, with discussion integrated out (a total effect)
     rows = pyramid_fit.data
-    from pyramid.models.design import derive_csw
+    from pyramid.models.coding import derive_csw
 
     csw = derive_csw(rows)
     both = pd.concat([pd.DataFrame({"training": "none", "clinician": c, "csw": csw,

@@ -1,4 +1,4 @@
-"""pyramid._malloc: freed memory kept for reuse while a model samples (glibc only)."""
+"""pyramid.models.malloc: freed memory kept for reuse while a model samples (glibc only)."""
 
 import resource
 import threading
@@ -6,9 +6,9 @@ import threading
 import numpy as np
 import pytest
 
-from pyramid import _malloc
+from pyramid.models import malloc
 
-glibc_only = pytest.mark.skipif(_malloc._glibc() is None, reason="needs glibc's mallopt")
+glibc_only = pytest.mark.skipif(malloc.glibc() is None, reason="needs glibc's mallopt")
 
 
 class _FakeLibc:
@@ -26,47 +26,47 @@ class _FakeLibc:
 
 def test_set_while_inside_and_put_back_by_the_last_user(monkeypatch):
     fake = _FakeLibc()
-    monkeypatch.setattr(_malloc, "_glibc", lambda: fake)
+    monkeypatch.setattr(malloc, "glibc", lambda: fake)
     monkeypatch.delenv("PYRAMID_MALLOC_TUNING", raising=False)
-    with _malloc.reuse_freed_memory() as on:
+    with malloc.reuse_freed_memory() as on:
         assert on
-        assert fake.calls == [("mallopt", k, v) for k, v in _malloc.SAMPLING.items()]
-        with _malloc.reuse_freed_memory() as inner:  # a second user: nothing set again
+        assert fake.calls == [("mallopt", k, v) for k, v in malloc.SAMPLING.items()]
+        with malloc.reuse_freed_memory() as inner:  # a second user: nothing set again
             assert inner
         assert len(fake.calls) == 2  # the inner exit put nothing back
-    assert fake.calls[2:] == [("mallopt", k, v) for k, v in _malloc.AFTER.items()] + [
+    assert fake.calls[2:] == [("mallopt", k, v) for k, v in malloc.AFTER.items()] + [
         ("trim", 0)]
 
 
 def test_put_back_after_an_error(monkeypatch):
     fake = _FakeLibc()
-    monkeypatch.setattr(_malloc, "_glibc", lambda: fake)
-    with pytest.raises(KeyboardInterrupt), _malloc.reuse_freed_memory():
+    monkeypatch.setattr(malloc, "glibc", lambda: fake)
+    with pytest.raises(KeyboardInterrupt), malloc.reuse_freed_memory():
         raise KeyboardInterrupt
-    assert fake.calls[-1] == ("trim", 0) and _malloc._users == 0
+    assert fake.calls[-1] == ("trim", 0) and malloc._users == 0
 
 
 def test_off_by_environment_or_off_glibc(monkeypatch):
     fake = _FakeLibc()
-    monkeypatch.setattr(_malloc, "_glibc", lambda: fake)
+    monkeypatch.setattr(malloc, "glibc", lambda: fake)
     monkeypatch.setenv("PYRAMID_MALLOC_TUNING", "0")
-    with _malloc.reuse_freed_memory() as on:
+    with malloc.reuse_freed_memory() as on:
         assert not on
     monkeypatch.delenv("PYRAMID_MALLOC_TUNING")
-    monkeypatch.setattr(_malloc, "_glibc", lambda: None)
-    with _malloc.reuse_freed_memory() as on:
+    monkeypatch.setattr(malloc, "glibc", lambda: None)
+    with malloc.reuse_freed_memory() as on:
         assert not on
     assert fake.calls == []
 
 
 def test_threads_share_one_setting(monkeypatch):
     fake = _FakeLibc()
-    monkeypatch.setattr(_malloc, "_glibc", lambda: fake)
+    monkeypatch.setattr(malloc, "glibc", lambda: fake)
     monkeypatch.delenv("PYRAMID_MALLOC_TUNING", raising=False)
     inside, go = threading.Barrier(3), threading.Event()
 
     def user():
-        with _malloc.reuse_freed_memory():
+        with malloc.reuse_freed_memory():
             inside.wait()
             go.wait()
 
@@ -100,7 +100,7 @@ def test_reallocated_blocks_are_not_faulted_in_again(monkeypatch):
     # more than glibc keeps outside (it trims the heap's top beyond twice its mmap threshold,
     # 32 MiB at most, so every page faults again) and less than the 1 GiB kept inside
     monkeypatch.delenv("PYRAMID_MALLOC_TUNING", raising=False)
-    with _malloc.reuse_freed_memory() as on:
+    with malloc.reuse_freed_memory() as on:
         assert on
         _faults_reallocating(128, 1)  # the heap grows once
         inside = _faults_reallocating(128, 4)

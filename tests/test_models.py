@@ -25,8 +25,8 @@ pt = pytensor.tensor
 
 from pyramid.models import generated  # noqa: E402
 from pyramid.models.builder import build, gaussian_marginal_logp, ordinal_logp  # noqa: E402
+from pyramid.models.coding import DataWarning, prepare  # noqa: E402
 from pyramid.models.compiled import compile_model  # noqa: E402
-from pyramid.models.design import DataWarning, prepare  # noqa: E402
 
 
 def _sim(design=(6, 3, 2, 2), seed=5, **mix):

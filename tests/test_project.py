@@ -122,7 +122,7 @@ def test_joint_model_links_the_projects():
     import pymc as pm
 
     from pyramid.models.builder import build
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
     from pyramid.models.reference import add_joint_reference
     from pyramid.specs import load_spec
 

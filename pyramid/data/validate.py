@@ -1017,8 +1017,8 @@ def _term_columns(term: str) -> list[str]:
 
 def _csw(df: pd.DataFrame) -> pd.Series:
     """The derived csw indicator of docs/architecture.md (unit led by a CSW on the programme):
-    :func:`pyramid.models.design.derive_csw`, the one definition the models use."""
-    from pyramid.models.design import derive_csw
+    :func:`pyramid.models.coding.derive_csw`, the one definition the models use."""
+    from pyramid.models.coding import derive_csw
 
     return pd.Series(derive_csw(df), index=df.index, dtype="Int8")
 

@@ -29,7 +29,7 @@ import pytensor.tensor as pt
 from scipy import stats
 
 from pyramid.errors import InputError
-from pyramid.models.design import ModelData, Term
+from pyramid.models.coding import ModelData, Term
 from pyramid.models.names import coef_name, step_labels, threshold_labels
 from pyramid.models.ordinal_op import ordinal_logp_fused
 from pyramid.specs import PriorDist, PriorSet
@@ -393,7 +393,7 @@ def build(md: ModelData, priors: PriorSet) -> Built:
     Parameters
     ----------
     md : ModelData
-        From :func:`pyramid.models.design.prepare`.
+        From :func:`pyramid.models.coding.prepare`.
     priors : PriorSet
 
     Returns

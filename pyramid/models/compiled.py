@@ -41,7 +41,7 @@ MODE = "NUMBA"
 #: carries an ``Assert`` and its comparisons for every broadcast): a third of the pyramid
 #: model's log-density graph, and as much of its numba compile time on a fresh cache. The
 #: checks are redundant here: every data container is built from one frame by
-#: :mod:`pyramid.models.design`, and :meth:`CompiledModel.with_data` only accepts arrays of the
+#: :mod:`pyramid.models.coding`, and :meth:`CompiledModel.with_data` only accepts arrays of the
 #: lengths the rest of the data have (:func:`_check_lengths`).
 EXTRA_REWRITES = ("local_remove_all_assert",)
 

@@ -20,7 +20,7 @@ import xarray as xr
 from scipy import sparse, special
 
 from pyramid.errors import InputError
-from pyramid.models.design import ModelData, Term, derive_csw, term_values
+from pyramid.models.coding import ModelData, Term, derive_csw, term_values
 from pyramid.specs import DERIVED_TERMS, ModelSpec
 
 __all__ = [

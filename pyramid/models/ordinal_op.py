@@ -7,7 +7,7 @@ ratings) that was 44 ms a gradient on the development machine, nearly all of the
 time. :func:`ordinal_logp_fused` computes the same quantity in one operation whose kernel,
 :func:`_value_and_partials`, gathers each rating's predictor from its row and domain, then
 computes the log-probabilities *and* their derivatives with respect to each rating's two
-bounds in one vectorised pass (:mod:`pyramid.models._simd`: Cody's rational approximations
+bounds in one vectorised pass (:mod:`pyramid.models.simd`: Cody's rational approximations
 of the normal tails with the exponential shared by the density, a branch-free ``log``; AVX2
 code, four ratings at a time). The interval is turned so that its smaller tail is below and
 its probability is the direct difference of the two CDFs, which cannot cancel for nearly
@@ -38,7 +38,7 @@ from pytensor.graph.op import Op
 from pytensor.tensor.type import integer_dtypes
 from scipy import special
 
-from pyramid.models._simd import TAIL_MAX, log_p_or_log1m, lower_tail
+from pyramid.models.simd import TAIL_MAX, log_p_or_log1m, lower_tail
 
 __all__ = ["ordinal_logp_fused"]
 
@@ -107,7 +107,7 @@ def _value_and_partials(y, eta, cuts, row, offset, domain, logp, d_lo, d_hi):
     values).
 
     Three passes. The first gathers each rating's bounds (threshold minus predictor) into the
-    partials' arrays. The second is branch-free arithmetic on them (:mod:`pyramid.models._simd`), which
+    partials' arrays. The second is branch-free arithmetic on them (:mod:`pyramid.models.simd`), which
     LLVM vectorises: the interval is turned so that its smaller tail is below (``a + b <=
     0``, so ``Phi(a) < Phi(b)`` and ``Phi(a) <= 1/2``), both tails come from Cody's
     approximations with the exponential shared by the density, and the probability is the
@@ -350,14 +350,14 @@ def ordinal_logp_fused(y, eta, cuts, row=None, offset=None, domain=None):
 
 # ---- numba (the default backend) ----------------------------------------------------------
 def _source_hash() -> str:
-    """A digest of this module's and :mod:`pyramid.models._simd`'s source: PyTensor caches
+    """A digest of this module's and :mod:`pyramid.models.simd`'s source: PyTensor caches
     the compiled operation under its key, so any change to the kernels must change the key."""
     import hashlib
 
-    from pyramid.models import _simd
+    from pyramid.models import simd
 
     h = hashlib.sha256()
-    for mod in (sys.modules[__name__], _simd):
+    for mod in (sys.modules[__name__], simd):
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()[:16]
 

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["reuse_freed_memory"]
+__all__ = ["reuse_freed_memory", "enabled", "glibc", "SAMPLING", "AFTER"]
 
 #: ``mallopt`` parameters (``<malloc.h>``).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -47,7 +47,7 @@ _LOCK = threading.Lock()
 _users = 0
 
 
-def _glibc():
+def glibc():
     """The C library when it is glibc with ``mallopt`` and ``malloc_trim``, else ``None``."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
@@ -72,7 +72,7 @@ def enabled() -> bool:
     >>> isinstance(enabled(), bool)
     True
     """
-    return os.environ.get("PYRAMID_MALLOC_TUNING", "1") != "0" and _glibc() is not None
+    return os.environ.get("PYRAMID_MALLOC_TUNING", "1") != "0" and glibc() is not None
 
 
 @contextmanager
@@ -95,7 +95,7 @@ def reuse_freed_memory() -> Iterator[bool]:
     True
     """
     global _users
-    libc = _glibc() if enabled() else None
+    libc = glibc() if enabled() else None
     if libc is None:
         yield False
         return
