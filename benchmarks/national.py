@@ -145,14 +145,14 @@ def domains_design(design=NATIONAL, seed: int = SEED):
     parametrisation (``PYRAMID_OPTIONS``): the :class:`pyramid.models.coding.ModelData` that
     ``pyramid.fit`` would build, for the scripts that look inside a fit (``gradient.py``,
     ``geometry.py``)."""
-    from pyramid.fit import _as_canonical
+    from pyramid.data.validate import validate
     from pyramid.models.coding import prepare
     from pyramid.specs import load_spec
 
     sim = national_data(design, seed)
     par = PYRAMID_OPTIONS["domains"]["parametrisation"]
     spec = load_spec(spec_variant("domains", par, Path(tempfile.mkdtemp())))
-    return prepare(spec, _as_canonical(sim.data, spec, True), warn=False)
+    return prepare(spec, validate(sim.data, model=spec), warn=False)
 
 
 def _parse(argv=None) -> argparse.Namespace:

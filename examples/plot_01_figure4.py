@@ -21,14 +21,14 @@ model fitted to the reconstructed observation-level data.
 import warnings
 
 import pyramid as pyr
-from pyramid.plots import figure4_data
+from pyramid.plots.figure4 import figure4_data
 
 fig = pyr.plot_figure4()
 
 # %%
 # Beside the report's printed values
 # ----------------------------------
-# The numbers the figure draws (:func:`pyramid.plots.figure4_data`). ``printed`` is the mean
+# The numbers the figure draws (:func:`pyramid.plots.figure4.figure4_data`). ``printed`` is the mean
 # exactly as the report prints it and ``n`` the number of workers (Table 14 prints its Ns; for
 # Table 15 they come from the text of Part 4). ``estimate`` is the posterior mean of the
 # group's mean skill, which under the reference prior is the printed mean itself: the column

@@ -33,7 +33,7 @@ import warnings
 import matplotlib.pyplot as plt
 
 import pyramid as pyr
-from pyramid.design import plot_assurance
+from pyramid.plots.planning import plot_assurance
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # sampler notes on a few short fits

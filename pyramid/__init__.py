@@ -30,7 +30,7 @@ _LAZY: dict[str, str] = {
     "write": "pyramid.data.readers:write",
     "summarise": "pyramid.data.validate:summarise",
     "check_design": "pyramid.data.validate:check_design",
-    "DataWarning": "pyramid.data.validate:DataWarning",
+    "DataWarning": "pyramid.errors:DataWarning",
     "simulate": "pyramid.data.simulate:simulate",
     "Design": "pyramid.data.simulate:Design",
     "Simulation": "pyramid.data.simulate:Simulation",
@@ -41,19 +41,19 @@ _LAZY: dict[str, str] = {
     # reanalysis of the report's published statistics, and Figure 4
     "reanalyse": "pyramid.reanalysis:reanalyse",
     "bayes_factor_t": "pyramid.reanalysis:bayes_factor_t",
-    "plot_figure4": "pyramid.plots:plot_figure4",
+    "plot_figure4": "pyramid.plots.figure4:plot_figure4",
     # models and fitting
     "fit": "pyramid.fit:fit",
-    "load": "pyramid.fit:load",
-    "FitResult": "pyramid.fit:FitResult",
+    "load": "pyramid.results:load",
+    "FitResult": "pyramid.results:FitResult",
     # comparing a new project with RSW 2017
     "compare_project": "pyramid.project:compare_project",
-    "plot_compare_project": "pyramid.project:plot_compare_project",
+    "plot_compare_project": "pyramid.plots.project:plot_compare_project",
     # posterior comparisons (the t-test replacement)
     "compare": "pyramid.compare:compare",
     # design analysis and calibration (many fits)
-    "design": "pyramid.design:design",
-    "calibrate": "pyramid.design:calibrate",
+    "design": "pyramid.planning:design",
+    "calibrate": "pyramid.calibration:calibrate",
     # the HTML report
     "report": "pyramid.report:report",
     # errors

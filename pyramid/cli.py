@@ -276,16 +276,16 @@ def reanalyse_cmd(
 # figure4
 # --------------------------------------------------------------------------------------------
 def _load_fit_result(path: str):
-    """Read a results file written by ``pyramid fit`` (through pyramid.fit.load)."""
+    """Read a results file written by ``pyramid fit`` (through pyramid.results.load)."""
     from pathlib import Path
 
     if not Path(path).is_file():
         raise PyramidError(f"no results file {path!r}")
     try:
-        from pyramid.fit import load
+        from pyramid.results import load
     except ImportError:
         raise PyramidError(
-            f"cannot read {path!r}: reading a results file needs pyramid.fit.load, which this "
+            f"cannot read {path!r}: reading a results file needs pyramid.results.load, which this "
             f"installation of pyramid does not have"
         ) from None
     return load(path)
@@ -456,7 +456,8 @@ def loo_cmd(
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Compare fitted models by PSIS-LOO (arviz), with Pareto-k warnings."""
-    from pyramid.fit import load, loo_table
+    from pyramid.diagnostics import loo_table
+    from pyramid.results import load
 
     loaded = {path: load(path) for path in results}
     table, notes = loo_table(loaded)
@@ -490,7 +491,8 @@ def priors_check_cmd(
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Show the skill scores a prior set implies (prior predictive quantiles)."""
-    from pyramid.fit import plot_prior_check, prior_check
+    from pyramid.fit import prior_check
+    from pyramid.plots.priors import plot_prior_check
 
     df = None
     if data is not None:
@@ -567,7 +569,7 @@ def compare_project_cmd(
 
     from pyramid.data.readers import read
     from pyramid.errors import InputError
-    from pyramid.project import ANALYSES, _write_outputs, compact, compare_project
+    from pyramid.project import ANALYSES, compact, compare_project, write_outputs
 
     if cluster_sd == "unknown":
         csd: float | str | None = None
@@ -606,7 +608,7 @@ def compare_project_cmd(
         for note in res.notes:
             typer.echo(f"  - {note}")
     if out:
-        files = _write_outputs(res, out)
+        files = write_outputs(res, out)
         for name, path in files.items():
             info(f"wrote the {name}: {path}")
 
@@ -720,7 +722,7 @@ def design_cmd(
     the mean interval width, the coverage of the true value and the bias.
     """
     from pyramid.data.simulate import parse_assignments
-    from pyramid.design import design
+    from pyramid.planning import design
 
     table = design(
         authorities, units, workers, observations,
@@ -782,7 +784,7 @@ def calibrate_cmd(
     by the shared generative model), fits, and tests per parameter that the ranks of the true
     values are uniform; writes rank histograms.
     """
-    from pyramid.design import calibrate
+    from pyramid.calibration import calibrate
 
     table = calibrate(
         model, sims, priors=priors, authorities=authorities, units=units, workers=workers,

@@ -82,8 +82,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pyramid.checks import check_prob
 from pyramid.data import schema
-from pyramid.errors import InputError, check_prob
+from pyramid.errors import InputError
+from pyramid.formatting import bayes_factor, interval
 
 __all__ = [
     "compare",
@@ -587,7 +589,7 @@ class _Evaluator:
                                  f"model {result.spec.name!r} uses")
             pop[col] = data[col].astype(object).where(data[col].notna(), None)
         if "csw" in covs:
-            from pyramid.models.coding import derive_csw
+            from pyramid.data.schema import derive_csw
 
             pop["csw"] = derive_csw(data).astype(int)
         pop["_w"] = 1.0 / len(pop)
@@ -1167,13 +1169,13 @@ def _absent_levels(ev: _Evaluator, c: Contrast) -> str:
 def _check_rope(rope: Any) -> float:
     # a ROPE is a half-width in skill points; wider than one point (a quarter of the 1-5
     # scale) it would call almost any effect negligible, so the same [0, 1] check as a
-    # probability applies (pyramid.errors.check_prob, the one place arguments are checked)
+    # probability applies (pyramid.checks.check_prob, the one place arguments are checked)
     return check_prob("rope", rope, closed_low=True)
 
 
 def _as_result(result: Any) -> Any:
     if isinstance(result, str | Path):
-        from pyramid.fit import load
+        from pyramid.results import load
 
         return load(result)
     missing = [a for a in ("expected_skill", "spec", "data") if not hasattr(result, a)]
@@ -1398,20 +1400,6 @@ def compare(
 # --------------------------------------------------------------------------------------------
 # printing
 # --------------------------------------------------------------------------------------------
-def _fmt_big(v: float, bound: str) -> str:
-    if not np.isfinite(v):
-        return ""
-    if v >= 1000:
-        s = f"{v:.3g}".replace("e+0", "e").replace("e+", "e")
-    elif v >= 10:
-        s = f"{v:.0f}"
-    elif v >= 0.1:
-        s = f"{v:.2f}"
-    else:
-        s = f"{v:.2g}"
-    return f"{bound}{s}" if bound else s
-
-
 def compact(table: pd.DataFrame) -> pd.DataFrame:
     """A short printable view of :func:`compare`'s table (what ``pyramid compare`` prints).
 
@@ -1445,13 +1433,13 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "contrast": table["contrast"],
         "effect": table["effect"],
-        "estimate": [f"{e:.2f} [{lo:.2f}, {hi:.2f}]" for e, lo, hi in
+        "estimate": [interval(e, lo, hi) for e, lo, hi in
                      zip(table["estimate"], table["ci_lower"], table["ci_upper"], strict=True)],
         "P(dir)": ["" if not np.isfinite(p) else f"{p:.3f} {d}" for p, d in
                    zip(table["p_direction"], table["direction"], strict=True)],
         "P(ROPE)": [f"{p:.3f}" for p in table["p_rope"]],
-        "BF10": [_fmt_big(v, b) for v, b in zip(table["bf10"], table["bf10_bound"], strict=True)],
-        "odds(dir)": [_fmt_big(v, b) for v, b in
+        "BF10": [bayes_factor(v, b) for v, b in zip(table["bf10"], table["bf10_bound"], strict=True)],
+        "odds(dir)": [bayes_factor(v, b) for v, b in
                       zip(table["evidence_ratio"], table["evidence_ratio_bound"], strict=True)],
     })
     return out

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pyramid.errors import InputError
+from pyramid.formatting import bayes_factor, interval
 
 __all__ = [
     "DemoOutput",
@@ -149,16 +149,6 @@ def side_by_side(comparison: pd.DataFrame, reanalysis: pd.DataFrame) -> pd.DataF
     return left.merge(right, on="comparison", how="left")
 
 
-def _fmt_interval(e: float, lo: float, hi: float) -> str:
-    return "" if not np.isfinite(e) else f"{e:.2f} [{lo:.2f}, {hi:.2f}]"
-
-
-def _fmt_bf(v: float, bound: Any = "") -> str:
-    from pyramid.compare import _fmt_big
-
-    return _fmt_big(float(v), bound if isinstance(bound, str) else "")
-
-
 def format_side_by_side(sbs: pd.DataFrame) -> pd.DataFrame:
     """Strings for printing :func:`side_by_side`'s frame.
 
@@ -179,16 +169,16 @@ def format_side_by_side(sbs: pd.DataFrame) -> pd.DataFrame:
         "report: printed": sbs["printed"],
         "consistent": sbs["consistent"],
         "summaries: estimate": [
-            _fmt_interval(e, lo, hi) for e, lo, hi in zip(
+            interval(e, lo, hi) for e, lo, hi in zip(
                 sbs["summaries_estimate"], sbs["summaries_ci_lower"], sbs["summaries_ci_upper"],
                 strict=True)],
-        "BF10 (JZS)": [_fmt_bf(v) for v in sbs["summaries_bf10"]],
+        "BF10 (JZS)": [bayes_factor(v) for v in sbs["summaries_bf10"]],
         "model: estimate": [
-            ("" if pd.isna(e) else f"{_fmt_interval(e, lo, hi)} {eff}") for e, lo, hi, eff in zip(
+            ("" if pd.isna(e) else f"{interval(e, lo, hi)} {eff}") for e, lo, hi, eff in zip(
                 sbs["model_estimate"], sbs["model_ci_lower"], sbs["model_ci_upper"],
                 sbs["model_effect"], strict=True)],
         "P(dir)": ["" if pd.isna(p) else f"{p:.3f}" for p in sbs["model_p_direction"]],
-        "BF10 (S-D)": ["" if pd.isna(v) else _fmt_bf(v, b) for v, b in
+        "BF10 (S-D)": ["" if pd.isna(v) else bayes_factor(v, b) for v, b in
                        zip(sbs["model_bf10"], sbs["model_bf10_bound"], strict=True)],
     })
 
@@ -343,18 +333,19 @@ def run_demo(
     ...
     pyramid.errors.InputError: draws must be a whole number >= 1, got 0
     """
-    from pyramid.fit import _positive_int
+    from pyramid.checks import positive_int
 
-    draws = _positive_int("draws", draws)
-    tune = _positive_int("tune", tune, minimum=0)
-    chains = _positive_int("chains", chains)
+    draws = positive_int("draws", draws)
+    tune = positive_int("tune", tune, minimum=0)
+    chains = positive_int("chains", chains)
 
     from pyramid.compare import compare, default_contrasts
     from pyramid.data.readers import write
-    from pyramid.data.validate import DataWarning, summarise, validate
+    from pyramid.data.validate import summarise, validate
     from pyramid.datasets import load_rsw2017
+    from pyramid.errors import DataWarning
     from pyramid.fit import DEFAULT_MODEL, fit
-    from pyramid.plots import save_figure4
+    from pyramid.plots.figure4 import save_figure4
     from pyramid.reanalysis import reanalyse
     from pyramid.specs import load_spec
 

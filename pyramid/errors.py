@@ -9,10 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-__all__ = ["PyramidError", "InputError", "Problem", "ValidationError", "check_prob",
-           "positive_int"]
+__all__ = ["PyramidError", "InputError", "Problem", "ValidationError", "DataWarning"]
 
 
 class PyramidError(Exception):
@@ -80,77 +77,9 @@ class ValidationError(InputError):
         super().__init__("\n".join([head, *lines]))
 
 
-def positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """Check that a count argument (draws, chains, cores, ...) is a whole number >= ``minimum``.
+class DataWarning(UserWarning):
+    """Something in the data that is allowed but deserves the user's attention.
 
-    Parameters
-    ----------
-    name : str
-        Name of the argument, used in the message.
-    value : int
-        The value received (a Python or NumPy integer; ``bool`` is refused).
-    minimum : int, default 1
-        The smallest value allowed.
-
-    Returns
-    -------
-    int
-        ``value`` as a Python int.
-
-    Raises
-    ------
-    InputError
-        If ``value`` is not a whole number or is below ``minimum``.
-
-    Examples
-    --------
-    >>> positive_int("draws", 500)
-    500
-    >>> positive_int("tune", 0, minimum=0)
-    0
-    >>> positive_int("chains", 1.5)
-    Traceback (most recent call last):
-    ...
-    pyramid.errors.InputError: chains must be a whole number >= 1, got 1.5
+    Examples: completely blank rows that were dropped, a grouping level with so few groups that
+    its standard deviation is driven by the prior, rows a model will leave out.
     """
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InputError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_prob(name: str, value: float, *, closed_low: bool = False) -> float:
-    """Check that a probability-like argument lies in (0, 1] (or [0, 1] with ``closed_low``).
-
-    Parameters
-    ----------
-    name : str
-        Name of the argument, used in the message.
-    value : float
-        The value received.
-    closed_low : bool, default False
-        Whether 0 is allowed.
-
-    Returns
-    -------
-    float
-        ``value`` as a float.
-
-    Raises
-    ------
-    InputError
-        If the value is out of range, e.g. ``ci_prob must be in (0, 1], got 1.5``.
-
-    Examples
-    --------
-    >>> check_prob("ci_prob", 0.95)
-    0.95
-    """
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number in (0, 1], got {value!r}") from None
-    low_ok = v >= 0 if closed_low else v > 0
-    if not (low_ok and v <= 1):
-        interval = "[0, 1]" if closed_low else "(0, 1]"
-        raise InputError(f"{name} must be in {interval}, got {value!r}")
-    return v

@@ -1,6 +1,6 @@
 """Run many fits: local worker processes or Dask, an append-only results store, resume.
 
-The design analysis and the calibration (:mod:`pyramid.design`) each run hundreds of
+The design analysis and the calibration (:mod:`pyramid.planning`, :mod:`pyramid.calibration`) each run hundreds of
 independent simulate-and-fit tasks. This module runs them and keeps their results safe:
 
 * **Workers.** By default a pool of local worker processes, one per usable core, started with

@@ -12,10 +12,11 @@ the evaluation (pyramid's observation schema): its observations are analysed
     between the projects is a posterior quantity.
 
 and each pyramid factor's effect (training levels, clinician, discussion) and the mean skill
-are set side by side for the two projects (:func:`plot_compare_project` draws them).
+are set side by side for the two projects (:func:`pyramid.plot_compare_project` draws them).
 
 What the published summaries can and cannot identify is the subject of
-:func:`rsw2017_summaries`; the docstring of :func:`compare_project` lists every assumption.
+:func:`pyramid.data.published.rsw2017_summaries`; the docstring of :func:`compare_project` lists
+every assumption.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,268 +34,43 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pyramid.checks import check_prob, positive_int, positive_number, resolve_seed
 from pyramid.data import published
+from pyramid.data.published import (
+    EFFECTS,
+    QUANTITIES,
+    QUANTITY_LABELS,
+    ReferenceSummaries,
+    rsw2017_summaries,
+)
 from pyramid.data.schema import DISCUSSION_LEVELS, TRAINING_LEVELS
-from pyramid.errors import InputError, check_prob
-from pyramid.errors import positive_int as _positive_int
+from pyramid.data.simulate import default_group_sds
+from pyramid.data.validate import validate
+from pyramid.diagnostics import diagnose
+from pyramid.errors import DataWarning, InputError
 from pyramid.executor import default_jobs
+from pyramid.fit import fit
+from pyramid.formatting import interval
+from pyramid.models.builder import build
+from pyramid.models.coding import prepare
+from pyramid.models.reference import add_joint_reference, build_reference
+from pyramid.models.sampling import sample_model
+from pyramid.plots.project import ANALYSIS_LABELS, plot_compare_project
+from pyramid.results import FitResult
+from pyramid.specs import load_priors, load_spec
 
 __all__ = [
     "ANALYSES",
     "EFFECTS",
     "QUANTITIES",
-    "ReferenceSummaries",
     "ProjectComparison",
-    "rsw2017_summaries",
     "compare_project",
-    "plot_compare_project",
     "compact",
+    "write_outputs",
 ]
 
 #: The three analyses of :func:`compare_project`, in table order.
 ANALYSES: tuple[str, ...] = ("default_priors", "rsw2017_priors", "joint")
-
-#: The compared effects (skill points), named as the simulator's truth.
-EFFECTS: tuple[str, ...] = (
-    "training[other]", "training[mla]", "training[programme]", "clinician", "discussion",
-)
-
-#: Every row of the table: the effects, then the mean skill.
-QUANTITIES: tuple[str, ...] = (*EFFECTS, "mean_skill")
-
-_LABELS = {
-    "training[other]": "Other systemic training",
-    "training[mla]": "Previous MLA training",
-    "training[programme]": "CSW development programme",
-    "clinician": "Clinician at case discussion",
-    "discussion": "Discussion quality (per step)",
-    "mean_skill": "Mean skill",
-}
-_ANALYSIS_LABELS = {
-    "default_priors": "(a) default priors",
-    "rsw2017_priors": "(b) rsw2017 priors",
-    "joint": "(c) joint model",
-}
-
-#: Likelihood weight of each of Table 15's two breakdowns of the same 22 workers.
-TABLE15_WEIGHT = 0.5
-
-
-# --------------------------------------------------------------------------------------------
-# the reference: RSW 2017's published summaries
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReferenceSummaries:
-    """A reference study's published group summaries and how each group is composed.
-
-    Attributes
-    ----------
-    name : str
-    groups : pandas.DataFrame
-        One row per published group: ``label``, ``table``, ``factor`` (the factor the group
-        is a level of), ``level``, ``mean``, ``sd``, ``n``, ``weight`` (likelihood weight),
-        ``clusters`` (the number of authorities its workers are assumed spread over).
-    training_levels, discussion_levels : tuple of str
-    x_training : numpy.ndarray
-        (groups, training levels): the group's share of workers at each training level.
-    x_clinician : numpy.ndarray
-        (groups,): the group's share of workers with a clinician at the discussion.
-    x_discussion : numpy.ndarray
-        (groups, discussion levels): the group's shares by discussion quality.
-    cell_discussion, cell_clinician, cell_share : numpy.ndarray
-        The crosstab of discussion by clinician as cells (level code, 0/1, share).
-    training_share : numpy.ndarray
-        Share of the sample at each training level.
-    unknown_pyramid_mix, unknown_training_mix : numpy.ndarray
-        1 for the groups whose clinician/discussion (resp. training) mix is not published
-        (the shares above are then assumed, with uncertainty governed by the concentration).
-    sample_weight : numpy.ndarray
-        Weights of the groups whose weighted mean is the study's mean skill.
-    subsample : numpy.ndarray
-        1 for the groups of a subsample whose mean level is its own (Table 15's 22 workers):
-        they get a free offset and inform contrasts only.
-    rounding : float
-        The precision the means are printed to.
-    n_authorities : int
-    notes : tuple of str
-        The assumptions, in words.
-    """
-
-    name: str
-    groups: pd.DataFrame
-    training_levels: tuple[str, ...]
-    discussion_levels: tuple[str, ...]
-    x_training: np.ndarray
-    x_clinician: np.ndarray
-    x_discussion: np.ndarray
-    cell_discussion: np.ndarray
-    cell_clinician: np.ndarray
-    cell_share: np.ndarray
-    training_share: np.ndarray
-    unknown_pyramid_mix: np.ndarray
-    unknown_training_mix: np.ndarray
-    sample_weight: np.ndarray
-    subsample: np.ndarray
-    rounding: float
-    n_authorities: int
-    notes: tuple[str, ...] = field(default=())
-
-    def n_for(self, quantity: str) -> int:
-        """Workers behind one compared quantity (the non-reference levels of its factor).
-
-        Examples
-        --------
-        >>> rsw2017_summaries().n_for("clinician")
-        10
-        """
-        g = self.groups
-        if quantity == "mean_skill":
-            return int(g.loc[g.table == "14", "n"].sum())
-        if quantity.startswith("training["):
-            level = quantity[len("training["):-1]
-            return int(g.loc[(g.factor == "training") & (g.level == level), "n"].sum())
-        if quantity == "clinician":
-            return int(g.loc[(g.factor == "clinician") & (g.level == "1"), "n"].sum())
-        if quantity == "discussion":
-            return int(g.loc[(g.factor == "discussion")
-                             & (g.level != self.discussion_levels[0]), "n"].sum())
-        raise InputError(f"unknown quantity {quantity!r}; allowed: {', '.join(QUANTITIES)}")
-
-
-def _stats(tab: str, key: str) -> tuple[float, float, float]:
-    return tuple(published.cell(tab, key, s) for s in ("mean", "sd", "n"))
-
-
-def rsw2017_summaries() -> ReferenceSummaries:
-    """RSW 2017's published summaries of overall skill, arranged for a likelihood.
-
-    From :mod:`pyramid.data.published`: Table 14 (mean, SD and N of overall skill by
-    training level, 72 workers), Table 15 (by quality of case discussion and by clinician
-    presence, 22 workers counted once in each breakdown, Ns from the text of Part 4) and the
-    Part 4 crosstab of clinician presence by discussion quality. Table 1 gives the number of
-    authorities (5). Table 10 (RSW units against service as usual) is *not* used: it
-    classifies the same observations by a grouping that is not a pyramid factor, so it would
-    count them twice.
-
-    What these numbers can identify, and the assumptions that make them do so:
-
-    * They are means by one factor at a time. A training group's mean also holds the
-      contributions of the clinicians and discussions of its workers, whose mix is not
-      published: the mix is *assumed* to be the 22 observed discussions' (the crosstab), with
-      unknown deviations for each group (a Dirichlet around that mix, see ``concentration`` in
-      :func:`compare_project`). Likewise each Table 15 group's training mix is assumed to be
-      Table 14's.
-    * Within the 22, the crosstab is published, so each discussion level's clinician share and
-      each clinician group's discussion mix are *known*: clinician and discussion are adjusted
-      for each other exactly as a regression on the individual scores would (the same
-      sufficient statistics :func:`pyramid.data.simulate.default_effects` uses).
-    * The two breakdowns of Table 15 are the same 22 workers: each gets likelihood weight 1/2
-      (:data:`TABLE15_WEIGHT`), so those workers count once. The 22 are also among Table 14's
-      72; that overlap is kept (it informs the training effects in one table and clinician
-      and discussion in the other).
-    * Table 15's 22 workers scored higher on average than Table 14's 72 (3.05 against 2.71),
-      so they are not a random subsample: their groups get a mean level of their own
-      (``subsample``) and inform the clinician and discussion contrasts only.
-    * The published means ignore the nesting of workers in units and authorities, whose
-      variance is not published: a mean of ``n`` workers spread over ``k = min(n, 5)``
-      authorities gets the extra variance ``sd_cluster^2 (1/k - 1/n)`` (independent across
-      groups, which is conservative for contrasts between groups sharing authorities).
-    * Each group has its own SD (no pooling); means are printed to 2 decimals (rounding
-      variance 0.01^2 / 12 is added). Table 14's Ns sum to 72 where Table 1 has 67
-      observations; the Ns are used as printed.
-
-    Returns
-    -------
-    ReferenceSummaries
-
-    Examples
-    --------
-    >>> ref = rsw2017_summaries()
-    >>> print(ref.groups[["label", "mean", "sd", "n", "weight"]].to_string(index=False))
-                       label  mean   sd    n  weight
-              training: none  2.44 0.59 35.0     1.0
-             training: other  2.65 0.70 15.0     1.0
-               training: mla  2.91 0.67 12.0     1.0
-         training: programme  3.50 0.58 10.0     1.0
-    discussion: non_systemic  2.35 0.30  4.0     0.5
-    discussion: green_shoots  2.98 0.95  9.0     0.5
-        discussion: systemic  3.43 0.77  9.0     0.5
-               clinician: no  2.52 0.75 12.0     0.5
-              clinician: yes  3.64 0.61 10.0     0.5
-    """
-    t1 = published.table(1)
-    n_auth = int(t1.loc[(t1.row_key == "observations") & t1.group_key.str.match(r"^rsw:la\d+$"),
-                        "group_key"].nunique())
-    ct = published.table("crosstab")
-    n_k = ct[ct.stat == "n"].set_index("row_key")["value"].reindex(DISCUSSION_LEVELS).to_numpy()
-    nc_k = ct[ct.stat == "count"].set_index("row_key")["value"].reindex(
-        DISCUSSION_LEVELS).to_numpy()
-    n22 = float(n_k.sum())
-    cells = [(k, c, (nc_k[k] if c else n_k[k] - nc_k[k]) / n22)
-             for k in range(len(DISCUSSION_LEVELS)) for c in (0, 1)]
-    cell_k = np.array([c[0] for c in cells], dtype=np.int64)
-    cell_c = np.array([c[1] for c in cells], dtype=float)
-    cell_p = np.array([c[2] for c in cells], dtype=float)
-    p_clin = float(nc_k.sum() / n22)
-    p_disc = n_k / n22
-    n_train = np.array([published.cell(14, lv, "n") for lv in TRAINING_LEVELS])
-    w_train = n_train / n_train.sum()
-
-    rows, x_t, x_c, x_d, unk_p, unk_t, sw = [], [], [], [], [], [], []
-    eye_t, eye_d = np.eye(len(TRAINING_LEVELS)), np.eye(len(DISCUSSION_LEVELS))
-    for j, lv in enumerate(TRAINING_LEVELS):
-        m, s, n = _stats("14", lv)
-        rows.append(("training: " + lv, "14", "training", lv, m, s, n, 1.0))
-        x_t.append(eye_t[j])
-        x_c.append(p_clin)
-        x_d.append(p_disc)
-        unk_p.append(1.0)
-        unk_t.append(0.0)
-        sw.append(n / n_train.sum())
-    for k, lv in enumerate(DISCUSSION_LEVELS):
-        m, s, n = _stats("15", lv)
-        rows.append(("discussion: " + lv, "15", "discussion", lv, m, s, n, TABLE15_WEIGHT))
-        x_t.append(w_train)
-        x_c.append(nc_k[k] / n_k[k])
-        x_d.append(eye_d[k])
-        unk_p.append(0.0)
-        unk_t.append(1.0)
-        sw.append(0.0)
-    for c, key in enumerate(("clinician_no", "clinician_yes")):
-        m, s, n = _stats("15", key)
-        rows.append((f"clinician: {'yes' if c else 'no'}", "15", "clinician", str(c), m, s, n,
-                     TABLE15_WEIGHT))
-        x_t.append(w_train)
-        x_c.append(float(c))
-        mix = (nc_k if c else n_k - nc_k)
-        x_d.append(mix / mix.sum())
-        unk_p.append(0.0)
-        unk_t.append(1.0)
-        sw.append(0.0)
-    groups = pd.DataFrame(rows, columns=["label", "table", "factor", "level", "mean", "sd", "n",
-                                         "weight"])
-    groups["clusters"] = np.minimum(groups["n"], n_auth).astype(float)
-    notes = (
-        "RSW 2017 enters through Tables 14 and 15 and the Part 4 crosstab (group means, SDs "
-        "and Ns), not through the reconstructed observations",
-        "each training group's clinician/discussion mix is assumed to be the crosstab's, with "
-        "unknown deviations; each Table 15 group's training mix is assumed to be Table 14's",
-        "Table 15's two breakdowns of the same 22 workers each have likelihood weight 1/2",
-        "Table 15's 22 workers have a mean level of their own (they are not a random "
-        "subsample of Table 14's 72): they inform the clinician and discussion contrasts",
-        "the published means ignore nesting: a mean of n workers gets the extra variance "
-        f"sd_cluster^2 (1/k - 1/n), k = min(n, {n_auth}) authorities",
-        "Table 10 is not used (the same observations grouped by RSW unit vs service as usual)",
-    )
-    return ReferenceSummaries(
-        name="rsw2017", groups=groups, training_levels=TRAINING_LEVELS,
-        discussion_levels=DISCUSSION_LEVELS, x_training=np.array(x_t), x_clinician=np.array(x_c),
-        x_discussion=np.array(x_d), cell_discussion=cell_k, cell_clinician=cell_c,
-        cell_share=cell_p, training_share=w_train, unknown_pyramid_mix=np.array(unk_p),
-        unknown_training_mix=np.array(unk_t), sample_weight=np.array(sw),
-        subsample=(groups["table"] == "15").to_numpy(float), rounding=0.01,
-        n_authorities=n_auth, notes=notes,
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,7 +94,7 @@ class ProjectComparison:
     reference : xarray.Dataset or None
         Posterior of the published summaries alone (used by analyses a and b).
     diagnostics : pandas.DataFrame
-        Convergence checks (:func:`pyramid.fit.diagnose`) of every model sampled, with a
+        Convergence checks (:func:`pyramid.diagnostics.diagnose`) of every model sampled, with a
         column ``model``.
     notes : list of str
         Assumptions and what was decided, in words.
@@ -347,24 +123,8 @@ class ProjectComparison:
 
 
 # --------------------------------------------------------------------------------------------
-# sampling helpers
+# draws of the compared quantities
 # --------------------------------------------------------------------------------------------
-def _sample(model, *, draws: int, tune: int, chains: int, cores: int, seed: int,
-            progressbar: bool, target_accept: float, initvals: dict | None = None):
-    """Sample a PyMC model with nutpie over pyramid's compiled functions (as :func:`fit`)."""
-    import nutpie
-
-    from pyramid.models.compiled import compile_model
-
-    cm = compile_model(model, initvals=initvals or None)
-    dt = nutpie.sample(cm.to_nutpie(), draws=draws, tune=tune, chains=chains, cores=cores,
-                       seed=seed, progress_bar=progressbar, target_accept=target_accept)
-    return xr.DataTree.from_dict({
-        "posterior": dt["posterior"].to_dataset(),
-        "sample_stats": dt["sample_stats"].to_dataset(),
-    })
-
-
 def _flat(da: xr.DataArray) -> np.ndarray:
     return np.asarray(da.transpose("chain", "draw", ...).values, dtype=float).reshape(
         da.sizes["chain"] * da.sizes["draw"], *[da.sizes[d] for d in da.dims
@@ -414,16 +174,6 @@ def _n_new(data: pd.DataFrame, quantity: str) -> int:
         return int((pd.to_numeric(data["clinician"], errors="coerce") == 1).sum())
     disc = data["discussion"].astype(object)
     return int((disc.notna() & (disc != DISCUSSION_LEVELS[0])).sum())
-
-
-def _positive_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
-    if not ok or not math.isfinite(float(value)) or float(value) <= 0:
-        extra = " or None" if allow_none else ""
-        raise InputError(f"{name} must be a finite number > 0{extra}, got {value!r}")
-    return float(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,10 +331,6 @@ def compare_project(
     >>> bool(cmp.table["prob_new_greater"].between(0, 1).all())  # doctest: +SKIP
     True
     """
-    from pyramid.data.validate import validate
-    from pyramid.fit import diagnose, fit
-    from pyramid.specs import load_priors, load_spec
-
     t0 = time.perf_counter()
     if isinstance(analyses, str):
         analyses = (analyses,)
@@ -609,10 +355,8 @@ def compare_project(
             f"got {spec.name!r} (family {spec.family!r}, outcome {spec.outcome!r})")
     prior_set = load_priors(priors)
     informed = load_priors(informed_priors)
-    concentration = _positive_float("concentration", concentration, allow_none=True)
+    concentration = positive_number("concentration", concentration, allow_none=True)
     if isinstance(cluster_sd, str) and cluster_sd == "default":
-        from pyramid.data.simulate import default_group_sds
-
         cluster_sd = default_group_sds()["sd_authority"]
     elif cluster_sd is not None:
         ok = isinstance(cluster_sd, int | float) and not isinstance(cluster_sd, bool)
@@ -620,17 +364,15 @@ def compare_project(
             raise InputError(f"cluster_sd must be a number >= 0, 'default' or None (unknown, "
                              f"with the prior set's authority SD prior); got {cluster_sd!r}")
         cluster_sd = float(cluster_sd)
-    project_sd = _positive_float("project_sd", project_sd)
+    project_sd = positive_number("project_sd", project_sd)
     ci_prob = check_prob("ci_prob", ci_prob)
-    draws = _positive_int("draws", draws)
-    tune = _positive_int("tune", tune, minimum=0)
-    chains = _positive_int("chains", chains)
-    cores = min(chains, default_jobs()) if cores is None else _positive_int("cores", cores)
+    draws = positive_int("draws", draws)
+    tune = positive_int("tune", tune, minimum=0)
+    chains = positive_int("chains", chains)
+    cores = min(chains, default_jobs()) if cores is None else positive_int("cores", cores)
     if not (isinstance(target_accept, int | float) and 0 < target_accept < 1):
         raise InputError(f"target_accept must be in (0, 1), got {target_accept!r}")
-    if random_seed is None:
-        random_seed = int(np.random.SeedSequence().entropy % (2**31 - 1))
-    seed = _positive_int("random_seed", random_seed, minimum=0)
+    seed = resolve_seed(random_seed)
     if not isinstance(new_data, pd.DataFrame):
         raise InputError(f"new_data must be a pandas DataFrame, got {type(new_data).__name__}")
 
@@ -645,9 +387,9 @@ def compare_project(
     notes: list[str] = list(ref.notes)
 
     def fit_new(label: str, pset, s: int):
-        say(f"{_ANALYSIS_LABELS[label]}: fitting {spec.name!r} with priors {pset.name!r}")
+        say(f"{ANALYSIS_LABELS[label]}: fitting {spec.name!r} with priors {pset.name!r}")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=_data_warning())
+            warnings.simplefilter("ignore", category=DataWarning)
             res = fit(canon, model=spec, priors=pset, random_seed=s, validate=False,
                       verbose=verbose, target_accept=target_accept, **sampling)
         fits[label] = res
@@ -657,12 +399,10 @@ def compare_project(
     ref_post = None
     ref_ok = True
     if "default_priors" in analyses or "rsw2017_priors" in analyses:
-        from pyramid.models.reference import build_reference
-
         say("RSW 2017: sampling the model of its published summaries")
         rmodel = build_reference(ref, prior_set, concentration=concentration,
                                  cluster_sd=cluster_sd)
-        ref_dt = _sample(rmodel, seed=seed + 3, target_accept=target_accept, **sampling)
+        ref_dt = sample_model(rmodel, seed=seed + 3, target_accept=target_accept, **sampling)
         rdiag = diagnose(ref_dt)
         ref_ok = bool(rdiag["passed"].all())
         diag_parts.append(rdiag.assign(model="reference"))
@@ -715,29 +455,18 @@ def compare_project(
                              diagnostics=diagnostics, notes=notes, settings=settings)
 
 
-def _data_warning():
-    from pyramid.data.validate import DataWarning
-
-    return DataWarning
-
-
 def _fit_joint(canon: pd.DataFrame, spec, prior_set, ref: ReferenceSummaries, *, concentration,
                cluster_sd, project_sd, seed, target_accept, say, draws, tune, chains, cores, progressbar):
     """The joint model: the new project's raw observations and RSW 2017's summaries."""
-    from pyramid.fit import FitResult, diagnose
-    from pyramid.models.builder import build
-    from pyramid.models.coding import prepare
-    from pyramid.models.reference import add_joint_reference
-
     say(f"(c) joint model: {spec.name!r} on the new project + RSW 2017's published summaries")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=_data_warning())
+        warnings.simplefilter("ignore", category=DataWarning)
         md = prepare(spec, canon)
     built = build(md, prior_set)
     add_joint_reference(built, ref, prior_set, concentration=concentration,
                         cluster_sd=cluster_sd, project_sd=project_sd)
     t = time.perf_counter()
-    idata = _sample(built.model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
+    idata = sample_model(built.model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                     progressbar=progressbar, target_accept=target_accept,
                     initvals=built.initvals)
     diag = diagnose(idata)
@@ -768,7 +497,7 @@ def _tabulate(per_analysis: dict, ref: ReferenceSummaries, data: pd.DataFrame,
         for j, q in enumerate(QUANTITIES):
             nd = new.get(q)
             rd = refd[q]
-            rec = {"analysis": label, "quantity": q, "label": _LABELS[q]}
+            rec = {"analysis": label, "quantity": q, "label": QUANTITY_LABELS[q]}
             if nd is None:  # the model has no such coefficient
                 nd = np.full(n_samples, np.nan)
             nd, rd = nd[:n_samples], rd[:n_samples]
@@ -805,155 +534,8 @@ def _tabulate(per_analysis: dict, ref: ReferenceSummaries, data: pd.DataFrame,
 
 
 # --------------------------------------------------------------------------------------------
-# the plot
+# outputs
 # --------------------------------------------------------------------------------------------
-def plot_compare_project(result: ProjectComparison | pd.DataFrame, *, title: str | None = None,
-                         caption: bool = True):
-    """Draw a comparison: each factor in the new project and in RSW 2017, and the difference.
-
-    Three panels: (left) each effect's posterior mean and interval in the new project and in
-    RSW 2017, by analysis; (middle) the difference new minus RSW 2017 with
-    P(new > RSW 2017); (bottom) mean skill of both projects against the report's
-    benchmarks (band: 2-2.5, where workers commonly score; dashed: 3.24, the highest mean
-    seen before).
-
-    Parameters
-    ----------
-    result : ProjectComparison or pandas.DataFrame
-        What :func:`compare_project` returned, or its ``table``.
-    title : str, optional
-        Figure title (default: "New project compared with RSW 2017").
-    caption : bool, default True
-        Add a caption saying what the intervals are.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> from pyramid.project import _example_table
-    >>> fig = plot_compare_project(_example_table())
-    >>> [a.get_title() for a in fig.axes][:2]
-    ['Effect (skill points)', 'Difference: new - RSW 2017']
-    >>> import matplotlib.pyplot as plt; plt.close(fig)
-    """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    table = result.table if isinstance(result, ProjectComparison) else result
-    if not isinstance(table, pd.DataFrame):
-        raise InputError(f"result must be a ProjectComparison or its table; got "
-                         f"{type(result).__name__}")
-    need = {"analysis", "quantity", "new_estimate", "new_ci_lower", "new_ci_upper",
-            "reference_estimate", "reference_ci_lower", "reference_ci_upper",
-            "difference_estimate", "difference_ci_lower", "difference_ci_upper",
-            "prob_new_greater"}
-    lacking = sorted(need - set(table.columns))
-    if lacking:
-        raise InputError(f"the table lacks the column(s) {', '.join(lacking)}; pass what "
-                         "compare_project returned")
-    ci_prob = table.attrs.get("ci_prob", 0.95)
-    analyses = [a for a in ANALYSES if a in set(table["analysis"])]
-    palette = dict(zip(ANALYSES, sns.color_palette("deep")[:3], strict=True))
-    effects = [q for q in EFFECTS if q in set(table["quantity"])]
-    y0 = np.arange(len(effects))[::-1].astype(float)
-    step = 0.8 / (2 * len(analyses))
-
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        fig = plt.figure(figsize=(12, 7.6), layout="constrained")
-        grid = fig.add_gridspec(2, 2, height_ratios=(len(effects), 1.8))
-        ax_e = fig.add_subplot(grid[0, 0])
-        ax_d = fig.add_subplot(grid[0, 1], sharey=ax_e)
-        ax_m = fig.add_subplot(grid[1, :])
-        for i, a in enumerate(analyses):
-            sub = table[table.analysis == a].set_index("quantity")
-            for j, q in enumerate(effects):
-                if q not in sub.index:
-                    continue
-                r = sub.loc[q]
-                base = y0[j] + 0.4 - step * (2 * i + 0.5)
-                ax_e.errorbar(r.new_estimate, base,
-                              xerr=[[r.new_estimate - r.new_ci_lower],
-                                    [r.new_ci_upper - r.new_estimate]],
-                              fmt="o", color=palette[a], ms=6, capsize=3,
-                              label=f"new: {_ANALYSIS_LABELS[a]}" if j == 0 else None)
-                ax_e.errorbar(r.reference_estimate, base - step,
-                              xerr=[[r.reference_estimate - r.reference_ci_lower],
-                                    [r.reference_ci_upper - r.reference_estimate]],
-                              fmt="s", mfc="white", color=palette[a], ms=5, capsize=3,
-                              label=f"RSW 2017: {_ANALYSIS_LABELS[a]}" if j == 0 else None)
-                yd = y0[j] + 0.3 - 0.6 * i / max(1, len(analyses) - 1) if len(analyses) > 1 \
-                    else y0[j]
-                ax_d.errorbar(r.difference_estimate, yd,
-                              xerr=[[r.difference_estimate - r.difference_ci_lower],
-                                    [r.difference_ci_upper - r.difference_estimate]],
-                              fmt="o", color=palette[a], ms=6, capsize=3)
-                ax_d.annotate(f"P(new > RSW) = {r.prob_new_greater:.2f}",
-                              (r.difference_ci_upper, yd), xytext=(5, -3),
-                              textcoords="offset points", fontsize=8, color=palette[a])
-        for ax in (ax_e, ax_d):
-            ax.axvline(0, color="0.5", lw=1, zorder=0)
-            for y in y0[:-1] - 0.5:
-                ax.axhline(y, color="0.85", lw=0.8, zorder=0)
-        ax_e.set_yticks(y0, [_LABELS[q] for q in effects])
-        ax_e.set_ylim(-0.6, len(effects) - 0.4)
-        ax_d.tick_params(labelleft=False)
-        ax_e.set_title("Effect (skill points)")
-        ax_d.set_title("Difference: new - RSW 2017")
-        ax_e.legend(fontsize=7.5, loc="lower right", frameon=True)
-        ax_d.grid(axis="y", visible=False)
-        ax_e.grid(axis="y", visible=False)
-        lo, hi = ax_d.get_xlim()
-        ax_d.set_xlim(lo, hi + 0.35 * (hi - lo))
-
-        bench = published.BENCHMARKS
-        ax_m.axvspan(bench["typical_low"], bench["typical_high"], color="0.6", alpha=0.2, lw=0,
-                     label="typical (2-2.5)")
-        ax_m.axvline(bench["highest_seen"], color="0.35", ls="--", lw=1.1,
-                     label="highest seen (3.24)")
-        ys = []
-        for i, a in enumerate(analyses):
-            r = table[(table.analysis == a) & (table.quantity == "mean_skill")]
-            if not len(r):
-                continue
-            r = r.iloc[0]
-            y = len(analyses) - i
-            ys.append((y, _ANALYSIS_LABELS[a]))
-            ax_m.errorbar(r.new_estimate, y + 0.15,
-                          xerr=[[r.new_estimate - r.new_ci_lower],
-                                [r.new_ci_upper - r.new_estimate]],
-                          fmt="o", color=palette[a], ms=6, capsize=3)
-            ax_m.errorbar(r.reference_estimate, y - 0.15,
-                          xerr=[[r.reference_estimate - r.reference_ci_lower],
-                                [r.reference_ci_upper - r.reference_estimate]],
-                          fmt="s", mfc="white", color=palette[a], ms=5, capsize=3)
-            if "prob_above_typical" in r and pd.notna(r.prob_above_typical):
-                ax_m.annotate(f"new: P(> 2.5) = {r.prob_above_typical:.2f}, "
-                              f"P(> 3.24) = {r.prob_above_highest:.2f}",
-                              (r.new_ci_upper, y + 0.15), xytext=(6, -3),
-                              textcoords="offset points", fontsize=8, color=palette[a])
-        ax_m.set_yticks([y for y, _ in ys], [lab for _, lab in ys])
-        ax_m.set_ylim(0.4, len(analyses) + 0.6)
-        ax_m.set_title("Mean skill (1-5): new (circles) and RSW 2017 (squares)")
-        ax_m.grid(axis="y", visible=False)
-        lo, hi = ax_m.get_xlim()
-        ax_m.set_xlim(min(lo, 1.8), max(hi + 0.3 * (hi - lo), 3.5))
-        ax_m.legend(fontsize=8, loc="lower left")
-        fig.suptitle(title or "New project compared with RSW 2017", fontsize=14,
-                     fontweight="bold")
-        if caption:
-            room = 0.45 / fig.get_figheight()
-            fig.get_layout_engine().set(rect=(0.0, room, 1.0, 1.0 - room))
-            fig.text(0.01, 0.005,
-                     f"Posterior means and {ci_prob:.0%} intervals. Circles: the new project "
-                     f"(its coded observations); squares: RSW 2017 (its published Tables 14-15 "
-                     f"and the Part 4 crosstab, never reconstructed data). (b) uses RSW 2017 "
-                     f"as the prior of the new project, so its differences are shrunk to 0.",
-                     ha="left", va="bottom", fontsize=8.5, color="0.25", wrap=True)
-    return fig
-
-
 def compact(table: pd.DataFrame) -> pd.DataFrame:
     """A short text view of a comparison table (what ``pyramid compare-project`` prints).
 
@@ -971,12 +553,12 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> compact(_example_table()).columns.tolist()
+    >>> from pyramid.plots.project import example_table
+    >>> compact(example_table()).columns.tolist()
     ['analysis', 'quantity', 'new', 'rsw2017', 'difference', 'P(new>rsw)', 'n_new', 'benchmarks']
     """
     def cell(r, part):
-        est, lo, hi = (r[f"{part}_{k}"] for k in ("estimate", "ci_lower", "ci_upper"))
-        return "" if pd.isna(est) else f"{est:.2f} [{lo:.2f}, {hi:.2f}]"
+        return interval(*(r[f"{part}_{k}"] for k in ("estimate", "ci_lower", "ci_upper")))
 
     rows = []
     for _, r in table.iterrows():
@@ -995,30 +577,9 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _example_table() -> pd.DataFrame:
-    """A small made-up comparison table (for the plot's example; not a result)."""
-    rows = []
-    for a, shift in (("default_priors", 0.0), ("joint", 0.1)):
-        for j, q in enumerate(QUANTITIES):
-            new = 2.8 + shift if q == "mean_skill" else 0.2 * j + shift
-            refv = 2.7 if q == "mean_skill" else 0.2 * j
-            rows.append({
-                "analysis": a, "quantity": q, "new_estimate": new, "new_ci_lower": new - 0.3,
-                "new_ci_upper": new + 0.3, "reference_estimate": refv,
-                "reference_ci_lower": refv - 0.3, "reference_ci_upper": refv + 0.3,
-                "difference_estimate": new - refv, "difference_ci_lower": new - refv - 0.4,
-                "difference_ci_upper": new - refv + 0.4, "prob_new_greater": 0.6,
-                "n_new": 40, "prob_below_typical": 0.0 if q == "mean_skill" else np.nan,
-                "prob_typical": 0.1 if q == "mean_skill" else np.nan,
-                "prob_above_typical": 0.9 if q == "mean_skill" else np.nan,
-                "prob_above_highest": 0.05 if q == "mean_skill" else np.nan,
-            })
-    return pd.DataFrame(rows)
-
-
-def _write_outputs(cmp: ProjectComparison, out: str | Path) -> dict[str, Path]:
+def write_outputs(cmp: ProjectComparison, out: str | Path) -> dict[str, Path]:
     """Write the table (CSV), the figure (PNG) and the notes (text) to a folder."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: matplotlib is slow to import
 
     out = Path(out)
     try:

@@ -75,8 +75,10 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special
 
+from pyramid import formatting
+from pyramid.checks import check_prob, finite_number, positive_int, positive_number
 from pyramid.data import published
-from pyramid.errors import InputError, check_prob
+from pyramid.errors import InputError
 
 __all__ = [
     "TABLES",
@@ -112,33 +114,6 @@ def _gauss_legendre(k: int) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------------------------
-def _check_n(name: str, value, minimum: int) -> int:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a whole number >= {minimum}, got {value!r}") from None
-    if not math.isfinite(v) or v != round(v) or v < minimum:
-        raise InputError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(v)
-
-
-def _check_finite(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise InputError(f"{name} must be a finite number, got {value!r}")
-    return v
-
-
-def _check_positive(name: str, value) -> float:
-    v = _check_finite(name, value)
-    if v <= 0:
-        raise InputError(f"{name} must be > 0, got {value!r}")
-    return v
-
-
 # ---------------------------------------------------------------------------------------------
 # JZS Bayes factor
 # ---------------------------------------------------------------------------------------------
@@ -205,15 +180,15 @@ def bayes_factor_t(
     >>> round(bayes_factor_t(3.5, 20, 20), 3)
     26.743
     """
-    t = _check_finite("t", t)
-    r = _check_positive("r", r)
-    n1 = _check_n("n1", n1, 1)
+    t = finite_number("t", t)
+    r = positive_number("r", r)
+    n1 = positive_int("n1", n1, 1, whole_floats=True)
     if n2 is None or (not isinstance(n2, str) and n2 == 0):
         if n1 < 2:
             raise InputError(f"a one-sample t needs n1 >= 2 (nu = n1 - 1 >= 1), got n1 = {n1}")
         big_n, nu = float(n1), float(n1 - 1)
     else:
-        n2 = _check_n("n2", n2, 1)
+        n2 = positive_int("n2", n2, 1, whole_floats=True)
         if n1 + n2 < 3:
             raise InputError(
                 f"a two-sample t needs n1 + n2 >= 3 (nu = n1 + n2 - 2 >= 1), got n1 = {n1}, n2 = {n2}"
@@ -340,9 +315,9 @@ def mean_posterior(mean: float, sd: float, n: int, ci_prob: float = 0.95) -> dic
     (3.085, 3.915)
     """
     ci_prob = check_prob("ci_prob", ci_prob)
-    n = _check_n("n", n, 2)
-    sd = _check_finite("sd", sd)
-    mean = _check_finite("mean", mean)
+    n = positive_int("n", n, 2, whole_floats=True)
+    sd = finite_number("sd", sd)
+    mean = finite_number("mean", mean)
     if sd < 0:
         raise InputError(f"sd must be >= 0, got {sd!r}")
     se = sd / math.sqrt(n)
@@ -530,10 +505,10 @@ def correlation_posterior(r: float, n: int, ci_prob: float = 0.95) -> dict[str, 
     >>> round(post["bf10"], 3), round(post["ci_lower"], 2), round(post["ci_upper"], 2)
     (10.634, 0.17, 0.79)
     """
-    r = _check_finite("r", r)
+    r = finite_number("r", r)
     if not -1 < r < 1:
         raise InputError(f"r must be in (-1, 1), got {r!r}")
-    n = _check_n("n", n, 3)
+    n = positive_int("n", n, 3, whole_floats=True)
     ci_prob = check_prob("ci_prob", ci_prob)
     z0 = math.atanh(r)
     se = 1.0 / math.sqrt(max(n - 3, 1))
@@ -597,10 +572,10 @@ def grim(mean: float, n: int, items: int = 1, decimals: int = 2) -> bool:
     >>> grim(3.50, 10, items=5)
     True
     """
-    mean = _check_finite("mean", mean)
-    n = _check_n("n", n, 1)
-    items = _check_n("items", items, 1)
-    decimals = _check_n("decimals", decimals, 0)
+    mean = finite_number("mean", mean)
+    n = positive_int("n", n, 1, whole_floats=True)
+    items = positive_int("items", items, 1, whole_floats=True)
+    decimals = positive_int("decimals", decimals, 0, whole_floats=True)
     k = n * items
     half = 0.5 * 10.0**-decimals
     centre = mean * k
@@ -704,15 +679,6 @@ def _p_number(printed: str | None) -> float | None:
         return float(printed)
     except ValueError:
         return None
-
-
-def _fmt(x: float, k: int = 3) -> str:
-    return "nan" if x is None or not np.isfinite(x) else f"{x:.{k}f}"
-
-
-def _fmt_p(p: float) -> str:
-    """``p = 0.034`` or ``p < 0.001``."""
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1429,8 +1395,8 @@ def _analyse(
     welch_abs = _abs_range(bt_w)
     source = "the printed summaries" if row.kind == "t_test" else "the printed counts (scored 0/1)"
     fits = (
-        f"{source} give pooled t = {_fmt(t_p)} ({_fmt_p(out['p_pooled'])}) and "
-        f"Welch t = {_fmt(t_w)} (df = {_fmt(df_w, 1)}, {_fmt_p(out['p_welch'])})"
+        f"{source} give pooled t = {formatting.number(t_p)} ({formatting.p_value(out['p_pooled'])}) and "
+        f"Welch t = {formatting.number(t_w)} (df = {formatting.number(df_w, 1)}, {formatting.p_value(out['p_welch'])})"
     )
 
     # ---- the printed test ------------------------------------------------------------------
@@ -1464,7 +1430,7 @@ def _analyse(
                 msg = (
                     f"printed p = {row.printed_p} cannot come from the printed t = "
                     f"{row.printed_stat.text} at df = {df_used:.0f} (which gives "
-                    f"{_fmt_p(out['p_from_printed'])})"
+                    f"{formatting.p_value(out['p_from_printed'])})"
                 )
                 for factor in (10.0, 0.1):
                     shifted = big_t * factor
@@ -1475,7 +1441,7 @@ def _analyse(
                         msg += (
                             f", whereas |t| = {shifted:g} (the printed digits with the decimal "
                             f"point moved) gives "
-                            f"{_fmt_p(float(_p_two_sided(shifted, df_used)))}, as printed"
+                            f"{formatting.p_value(float(_p_two_sided(shifted, df_used)))}, as printed"
                         )
                         break
                 issues.append(msg)
@@ -1592,7 +1558,7 @@ def _analyse_correlation(row, out, issues, notes, p_int, ci_prob):
             msg = (
                 f"printed p = {row.printed_p} cannot come from the printed "
                 f"{'r' if row.stat == 'r' else 't'} = {row.printed_stat.text} with n = {n} "
-                f"(two-sided {_fmt_p(out['p_from_printed'])})"
+                f"(two-sided {formatting.p_value(out['p_from_printed'])})"
             )
             fits = [
                 k
@@ -1803,7 +1769,7 @@ def reanalyse(
     """
     keys = _check_tables(table)
     ci_prob = check_prob("ci_prob", ci_prob)
-    r = _check_positive("r", r)
+    r = positive_number("r", r)
     if posterior not in ("behrens_fisher", "pooled"):
         raise InputError(f"posterior must be 'behrens_fisher' or 'pooled', got {posterior!r}")
     if proportion_prior not in _PRIORS:

@@ -1,6 +1,6 @@
 """The HTML report: one self-contained file about a fitted model, for an evaluator to share.
 
-:func:`report` turns a :class:`~pyramid.fit.FitResult` (or a results file) into one HTML file
+:func:`report` turns a :class:`~pyramid.results.FitResult` (or a results file) into one HTML file
 with everything embedded: the figure as a base64 PNG, the style sheet inline, no script, no
 font, no link that needs the network (a ``Content-Security-Policy`` in the file tells a browser
 to load nothing from anywhere). It holds
@@ -49,8 +49,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pyramid.checks import check_prob
 from pyramid.data import schema
-from pyramid.errors import InputError, check_prob
+from pyramid.errors import InputError
 
 __all__ = [
     "report",
@@ -379,9 +380,9 @@ def _level_label(factor: str, level: Any) -> str:
 def _canonical(data: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    from pyramid.data.validate import _is_canonical, validate
+    from pyramid.data.validate import is_canonical, validate
 
-    if _is_canonical(data):
+    if is_canonical(data):
         return data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a summary of rows, not a fit: the validator's notes
@@ -1424,10 +1425,10 @@ def report(
     matplotlib.use("Agg", force=False)
     from pyramid import __version__
     from pyramid.compare import compact, compare
-    from pyramid.plots import plot_figure4
+    from pyramid.plots.figure4 import plot_figure4
 
     if isinstance(result, str | Path):
-        from pyramid.fit import load
+        from pyramid.results import load
 
         result = load(result)
     for attr in ("idata", "spec", "priors", "data", "diagnostics", "info", "expected_skill"):

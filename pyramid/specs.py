@@ -64,7 +64,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from pyramid.data import schema
+from pyramid.data.published import cell, crosstab_counts, report_regression
 from pyramid.errors import InputError
 
 __all__ = [
@@ -76,10 +79,14 @@ __all__ = [
     "DISTRIBUTIONS",
     "FAMILIES",
     "DERIVED_TERMS",
+    "COEF_SUPPORT",
+    "coef_name",
     "load_spec",
     "load_priors",
     "spec_from_text",
     "priors_from_text",
+    "priors_to_dict",
+    "priors_from_dict",
     "available_specs",
     "available_priors",
     "specs_dir",
@@ -142,6 +149,40 @@ PRIOR_CLASSES: dict[str, tuple[str, str]] = {
     "mediator_cutpoints": (_REAL, "each threshold of the discussion equation"),
     "exposure_rate": (_UNIT, "probability of the exposure (clinician present) given csw"),
 }
+
+
+def coef_name(column: str, level: str | None = None) -> str:
+    """Truth-style name of one coefficient: ``training[mla]``, ``clinician``.
+
+    Examples
+    --------
+    >>> coef_name("training", "mla"), coef_name("clinician")
+    ('training[mla]', 'clinician')
+    """
+    return column if level is None else f"{column}[{level}]"
+
+
+def _coef_support() -> dict[str, str]:
+    names: dict[str, str] = {"intercept": "real"}
+    single = ["csw"]
+    for c in schema.COLUMNS.values():
+        if c.kind in ("ordered", "category"):
+            names.update({coef_name(c.name, lvl): "real" for lvl in c.levels[1:]})
+            single.append(c.name)  # as mo(col)
+        elif c.kind in ("binary", "score", "float"):
+            single.append(c.name)
+    for s in single:
+        names[s] = "real"
+    for med in [c.name for c in schema.COLUMNS.values() if c.kind == "ordered"]:
+        for s in single:
+            if s != med:
+                names[f"{med}_{s}"] = "real"
+    return names
+
+
+#: Coefficient names a prior set may override in ``[coef."<name>"]``, with their support.
+COEF_SUPPORT: dict[str, str] = _coef_support()
+
 
 _GROUPS_WITH_OVERRIDES = ("authority", "unit", "worker", "observation")
 #: per-level overrides of the group standard deviations, e.g. ``sd_worker``, ``latent_sd_unit``
@@ -860,6 +901,43 @@ class PriorSet:
         return self.classes[cls]
 
 
+
+def priors_to_dict(priors: PriorSet) -> dict:
+    """A prior set as plain data (JSON-ready): name, description, classes and coefficient
+    overrides as ``[dist, params]`` pairs. :func:`priors_from_dict` turns it back.
+
+    Examples
+    --------
+    >>> d = priors_to_dict(load_priors("default"))
+    >>> d["classes"]["sd"]
+    ['HalfNormal', {'sigma': 0.4}]
+    >>> priors_from_dict(d).get("sd") == load_priors("default").get("sd")
+    True
+    """
+    return {
+        "name": priors.name, "description": priors.description,
+        "classes": {k: [v.dist, v.params] for k, v in priors.classes.items()},
+        "coef": {k: [v.dist, v.params] for k, v in priors.coef.items()},
+    }
+
+
+def priors_from_dict(d: dict, text: str = "", source: str = "") -> PriorSet:
+    """The prior set of :func:`priors_to_dict`'s plain data (``text`` and ``source`` as the
+    original set's, which the plain data do not hold).
+
+    Examples
+    --------
+    >>> d = priors_to_dict(load_priors("sceptical"))
+    >>> priors_from_dict(d).name
+    'sceptical'
+    """
+    return PriorSet(
+        name=d["name"], description=d["description"],
+        classes=MappingProxyType({k: PriorDist(v[0], dict(v[1])) for k, v in d["classes"].items()}),
+        coef=MappingProxyType({k: PriorDist(v[0], dict(v[1])) for k, v in d["coef"].items()}),
+        text=text, source=source,
+    )
+
 def _parse_dist(source: str, key: str, table: Any, support: str) -> PriorDist:
     if not isinstance(table, dict):
         raise InputError(f"{source}: key '{key}' must be a table with 'dist' and parameters, got {table!r}")
@@ -960,8 +1038,6 @@ def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = ()) 
             f"{source}: missing key '{missing[0]}' (every class needs a prior: "
             f"{', '.join(missing)} missing; or add extends = \"default\")"
         )
-    from pyramid.models.names import COEF_SUPPORT  # plain data, no PyMC
-
     for name, table in raw.get("coef", {}).items():
         base_name = name.removeprefix(LATENT_PREFIX)
         if base_name not in COEF_SUPPORT or name == LATENT_PREFIX + "intercept":
@@ -1082,10 +1158,8 @@ def rsw2017_prior_values(inflate: float = 2.0, *, adjusted: bool = True,
     >>> round(raw["clinician"][0], 2), round(raw["discussion"][0], 2)
     (1.12, 0.54)
     """
-    import numpy as np
-
-    from pyramid.data.published import cell
-    from pyramid.data.simulate import _crosstab, _report_regression, default_effects
+    # here, not at the top: the simulator imports scipy.optimize, and every command imports specs
+    from pyramid.data.simulate import default_effects
 
     if (isinstance(inflate, bool) or not isinstance(inflate, int | float)
             or not math.isfinite(inflate) or inflate <= 0):
@@ -1122,14 +1196,14 @@ def rsw2017_prior_values(inflate: float = 2.0, *, adjusted: bool = True,
         return out
     # the correlation of clinician presence (0/1) and discussion level (0, 1, 2) over the
     # crosstab's discussions: the variance inflation of each coefficient adjusted for the other
-    n, nc = _crosstab()
+    n, nc = crosstab_counts()
     k = np.arange(len(n), dtype=float)
     p_clin, mean_k = nc.sum() / n.sum(), (n * k).sum() / n.sum()
     cov = (nc * k).sum() / n.sum() - p_clin * mean_k
     var_k = (n * k * k).sum() / n.sum() - mean_k**2
     r2 = cov**2 / (p_clin * (1.0 - p_clin) * var_k)
     widen = inflate / math.sqrt(1.0 - r2)
-    b_clin, b_disc = _report_regression()
+    b_clin, b_disc = report_regression()
     out["clinician"] = (b_clin, widen * se_clin)
     out["discussion"] = (b_disc, widen * se_disc)
     alpha = float(default_effects("report")["intercept"])

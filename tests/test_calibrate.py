@@ -9,9 +9,10 @@ import pytest
 from scipy import stats
 
 import pyramid as pyr
+from pyramid.calibration import summarise_calibration, uniformity_test
 from pyramid.cli import main
-from pyramid.design import plot_ranks, summarise_calibration, uniformity_test
 from pyramid.errors import InputError
+from pyramid.plots.calibration import plot_ranks
 
 FAST = {"draws": 100, "tune": 100, "jobs": 0, "progressbar": False}
 
@@ -114,7 +115,7 @@ def _built(model):
 
 
 def test_prior_draw_of_the_skill_model():
-    from pyramid.design import _prior_draw
+    from pyramid.calibration import _prior_draw
 
     built = _built("skill")
     d = _prior_draw(built, 3, np.random.default_rng(3))
@@ -126,7 +127,7 @@ def test_prior_draw_of_the_skill_model():
 
 
 def test_prior_draw_orders_ordered_variables():
-    from pyramid.design import _prior_draw
+    from pyramid.calibration import _prior_draw
 
     built = _built("domains")
     for seed in range(5):

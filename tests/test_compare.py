@@ -430,7 +430,7 @@ def test_compact_view():
 # real fits
 # ---------------------------------------------------------------------------------------------
 def _quiet_fit(data, **kwargs):
-    from pyramid.data.validate import DataWarning
+    from pyramid.errors import DataWarning
     from pyramid.fit import fit
 
     with warnings.catch_warnings():
@@ -633,6 +633,6 @@ def test_pyramid_compare_stays_the_function_after_its_module_is_imported():
     code = ("from pyramid.compare import compact\nimport pyramid.fit\nimport pyramid as pyr\n"
             "assert callable(pyr.compare) and pyr.compare.__name__ == 'compare'\n"
             "assert callable(pyr.fit) and pyr.fit.__name__ == 'fit'\n"
-            "from pyramid.fit import load\nprint('ok')")
+            "from pyramid.results import load\nprint('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -19,20 +19,20 @@ from scipy import stats
 
 import pyramid as pyr
 from pyramid.cli import main
-from pyramid.design import (
+from pyramid.errors import InputError
+from pyramid.planning import (
     _parse_sweep,
     _prior_median,
     design_defaults,
     fits_table,
-    plot_assurance,
     sd_prior_medians,
     summarise_design,
 )
-from pyramid.errors import InputError
+from pyramid.plots.planning import plot_assurance
 from pyramid.specs import PriorDist
 
 # one small design for every fitted test, so the model is compiled once per test process and
-# then reused (the compiled-model cache of pyramid.design)
+# then reused (the compiled-model cache of pyramid.models.sampling)
 TINY = {"authorities": 3, "units": 2, "workers": 2, "observations": 2}
 FAST = {"sims": 2, "draws": 100, "tune": 100, "jobs": 0, "progressbar": False}
 
@@ -222,11 +222,11 @@ def _built(seed, design=(3, 2, 2, 2), priors="default"):
 
 
 def test_compiled_model_is_reused_with_the_new_data():
-    from pyramid.design import _cached, _compiled_for, fit_compiled
+    from pyramid.models.sampling import _cached, compiled_for, fit_compiled
 
     b1, b2 = _built(1), _built(2)
-    cm1, _ = _compiled_for(b1)  # compiled here or by an earlier test
-    cm2, new2 = _compiled_for(b2)
+    cm1, _ = compiled_for(b1)  # compiled here or by an earlier test
+    cm2, new2 = compiled_for(b2)
     assert not new2
     # the reused model evaluates the second data set exactly as PyMC's own log-density of
     # that model does (compiled separately, in Python mode)
@@ -255,7 +255,7 @@ def test_ctrl_c_during_sampling_stops_the_fit(monkeypatch):
 
     import nutpie
 
-    from pyramid.design import fit_compiled
+    from pyramid.models.sampling import fit_compiled
 
     b = _built(1)
     fit_compiled(b, draws=20, tune=20)  # compiled (or reused) before the signal is armed
@@ -279,7 +279,7 @@ def test_ctrl_c_during_sampling_stops_the_fit(monkeypatch):
 def test_an_incomplete_trace_is_an_error(monkeypatch):
     import nutpie
 
-    from pyramid.design import fit_compiled
+    from pyramid.models.sampling import fit_compiled
 
     real = nutpie.sample
 

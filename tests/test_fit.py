@@ -15,7 +15,9 @@ from pyramid.errors import InputError
 
 pytest.importorskip("nutpie")
 
-from pyramid.fit import FitResult, diagnose, fit, load, loo_table, prior_check  # noqa: E402
+from pyramid.diagnostics import diagnose, loo_table  # noqa: E402
+from pyramid.fit import fit, prior_check  # noqa: E402
+from pyramid.results import FitResult, load  # noqa: E402
 
 DRAWS = dict(draws=300, tune=300, progressbar=False, verbose=False)
 
@@ -149,7 +151,7 @@ def test_expected_skill_pyramid_integrates_a_missing_discussion(pyramid_fit):
     # the derived total effect of clinician equals the expected-skill difference averaged
     # over the rows' csw, with discussion integrated out (a total effect)
     rows = pyramid_fit.data
-    from pyramid.models.coding import derive_csw
+    from pyramid.data.schema import derive_csw
 
     csw = derive_csw(rows)
     both = pd.concat([pd.DataFrame({"training": "none", "clinician": c, "csw": csw,

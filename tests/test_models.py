@@ -23,9 +23,10 @@ pytensor = pytest.importorskip("pytensor")
 pm = pytest.importorskip("pymc")
 pt = pytensor.tensor
 
+from pyramid.errors import DataWarning  # noqa: E402
 from pyramid.models import generated  # noqa: E402
 from pyramid.models.builder import build, gaussian_marginal_logp, ordinal_logp  # noqa: E402
-from pyramid.models.coding import DataWarning, prepare  # noqa: E402
+from pyramid.models.coding import prepare  # noqa: E402
 from pyramid.models.compiled import compile_model  # noqa: E402
 
 

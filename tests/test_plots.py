@@ -19,7 +19,7 @@ from pyramid.cli import main  # noqa: E402
 from pyramid.data import published  # noqa: E402
 from pyramid.data.schema import DISCUSSION_LEVELS, TRAINING_LEVELS  # noqa: E402
 from pyramid.errors import InputError  # noqa: E402
-from pyramid.plots import (  # noqa: E402
+from pyramid.plots.figure4 import (  # noqa: E402
     REFERENCE,
     figure4_data,
     figure4_newdata,
@@ -279,8 +279,8 @@ def test_cli_figure4(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def small_fit():
     fit_mod = pytest.importorskip("pyramid.fit", reason="pyramid.fit is not in this checkout")
-    from pyramid.data.validate import DataWarning
     from pyramid.datasets import load_rsw2017
+    from pyramid.errors import DataWarning
 
     # a tiny fit: enough draws to exercise expected_skill end to end, not to estimate anything.
     # The DataWarnings (rows the skill model leaves out, one observation per worker) are the
@@ -321,7 +321,7 @@ def test_figure4_model_panel_recovers_simulated_effects():
     from pyramid.data.simulate import expected_skill, simulate
 
     effects = {"programme": 0.8, "clinician": 0.5, "discussion": 0.3}
-    from pyramid.data.validate import DataWarning
+    from pyramid.errors import DataWarning
 
     sim = simulate((8, 4, 3, 2), effects=effects, seed=11, mix={"discussion_observed": 1.0})
     warnings.simplefilter("ignore", DataWarning)  # design notes, tested in test_validate

@@ -17,18 +17,11 @@ from scipy import stats
 
 from pyramid.cli import main
 from pyramid.data import published
+from pyramid.data.published import EFFECTS, QUANTITIES, rsw2017_summaries
 from pyramid.data.simulate import default_effects, simulate
 from pyramid.errors import InputError
-from pyramid.project import (
-    ANALYSES,
-    EFFECTS,
-    QUANTITIES,
-    _example_table,
-    compact,
-    compare_project,
-    plot_compare_project,
-    rsw2017_summaries,
-)
+from pyramid.plots.project import example_table, plot_compare_project
+from pyramid.project import ANALYSES, compact, compare_project
 from pyramid.specs import load_priors
 
 # The simulated "new project": RSW 2017's values (the simulator's report preset) plus known
@@ -220,7 +213,7 @@ def test_cli_help(capsys):
 def test_plot_and_compact_from_a_table():
     import matplotlib.pyplot as plt
 
-    table = _example_table()
+    table = example_table()
     fig = plot_compare_project(table)
     assert len(fig.axes) == 3
     assert fig.axes[2].get_title().startswith("Mean skill")

@@ -14,8 +14,8 @@ import pytest
 
 from pyramid.cli import main
 from pyramid.data.readers import SUPPORTED_EXTENSIONS, read, write
-from pyramid.data.validate import DataWarning, validate
-from pyramid.errors import InputError, ValidationError
+from pyramid.data.validate import validate
+from pyramid.errors import DataWarning, InputError, ValidationError
 
 DATA = Path(__file__).parent / "data" / "observations_small.csv"
 FORMATS = list(SUPPORTED_EXTENSIONS)

@@ -151,8 +151,8 @@ def test_bayes_factor_t_edge_cases():
         (dict(t=2.0, n1=10, n2=2.5), "n2 must be a whole number >= 1, got 2.5"),
         (dict(t=float("nan"), n1=10), "t must be a finite number, got nan"),
         (dict(t=float("inf"), n1=10), "t must be a finite number"),
-        (dict(t=2.0, n1=10, r=0), "r must be > 0, got 0"),
-        (dict(t=2.0, n1=10, r=-1), "r must be > 0"),
+        (dict(t=2.0, n1=10, r=0), "r must be a finite number > 0, got 0"),
+        (dict(t=2.0, n1=10, r=-1), "r must be a finite number > 0"),
     ],
 )
 def test_bayes_factor_t_rejects_bad_input(kwargs, message):
@@ -600,7 +600,7 @@ def test_table_selection_and_options():
         (dict(table=99), "table must be one of 7, 9, 10, 11, 12, 14, 15, correlations"),
         (dict(table=[14, "8"]), "got '8'"),
         (dict(ci_prob=0), "ci_prob must be in \\(0, 1\\], got 0"),
-        (dict(r=-0.5), "r must be > 0"),
+        (dict(r=-0.5), "r must be a finite number > 0"),
         (dict(posterior="bayes"), "posterior must be 'behrens_fisher' or 'pooled', got 'bayes'"),
         (dict(proportion_prior="haldane"), "proportion_prior must be one of jeffreys, uniform"),
     ],

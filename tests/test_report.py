@@ -210,7 +210,7 @@ SMALL_UNIT = "A01-U01"
 @pytest.fixture(scope="module")
 def small_fit():
     import pyramid as pyr
-    from pyramid.data.validate import DataWarning
+    from pyramid.errors import DataWarning
 
     sim = pyr.simulate((2, 2, 6, 1), seed=3, mix={"discussion_observed": 1.0})
     d = sim.data

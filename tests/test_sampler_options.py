@@ -64,7 +64,7 @@ def test_jax_backend_matches_numba_posterior():
     jx = pyr.fit(sim.data, backend="jax", **kw)
     nb = pyr.fit(sim.data, **kw)
     assert jx.info["backend"] == "jax" and nb.info["backend"] == "numba"
-    # nutpie 0.16's JAX path cannot store loglik_total (see pyramid.fit._compile_jax)
+    # nutpie 0.16's JAX path cannot store loglik_total (see pyramid.models.sampling.compile_jax)
     assert set(nb.posterior.data_vars) - {"loglik_total"} <= set(jx.posterior.data_vars)
     # the same posterior by two compilations: means agree within Monte Carlo error (600
     # draws each; 5 posterior SDs of the difference of two means with ESS >= 100 is ~0.7 SD)

@@ -74,11 +74,11 @@ def test_design_accepts_dataclass_dict_and_tuple():
 @pytest.mark.parametrize(
     ("design", "needle"),
     [
-        ((0, 1, 1, 1), "authorities must be a whole number >= 1; got 0"),
-        ((1, -2, 1, 1), "units must be a whole number >= 1; got -2"),
-        ((1, 1, 2.5, 1), "workers must be a whole number >= 1; got 2.5"),
-        ((1, 1, 1, "3"), "observations must be a whole number >= 1; got '3'"),
-        ((1, 1, True, 1), "workers must be a whole number >= 1; got True"),
+        ((0, 1, 1, 1), "authorities must be a whole number >= 1, got 0"),
+        ((1, -2, 1, 1), "units must be a whole number >= 1, got -2"),
+        ((1, 1, 2.5, 1), "workers must be a whole number >= 1, got 2.5"),
+        ((1, 1, 1, "3"), "observations must be a whole number >= 1, got '3'"),
+        ((1, 1, True, 1), "workers must be a whole number >= 1, got True"),
         ({"authorities": 1, "units": 1, "workers": 1}, "missing: ['observations']"),
         ({"authorities": 1, "units": 1, "workers": 1, "observations": 1, "x": 2},
          "unknown: ['x']"),

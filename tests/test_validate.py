@@ -23,14 +23,13 @@ from pyramid.cli import main
 from pyramid.data import schema
 from pyramid.data.validate import (
     CANONICAL_DTYPES,
-    DataWarning,
     canonical_column_name,
     check_design,
     design_terms,
     summarise,
     validate,
 )
-from pyramid.errors import InputError, Problem, ValidationError
+from pyramid.errors import DataWarning, InputError, Problem, ValidationError
 
 DATA = Path(__file__).parent / "data" / "observations_small.csv"
 

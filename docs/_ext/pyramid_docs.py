@@ -53,11 +53,13 @@ CLI_WIDTH = 88
 API_SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Data", ("pyramid.data", "pyramid.datasets")),
     ("Model specs and prior sets", ("pyramid.specs",)),
-    ("Models and fitting", ("pyramid.models", "pyramid.fit")),
+    ("Models and fitting", ("pyramid.models", "pyramid.fit", "pyramid.results",
+                            "pyramid.diagnostics")),
     ("Comparisons and reanalysis", ("pyramid.compare", "pyramid.reanalysis")),
-    ("Evaluator workflows", ("pyramid.design", "pyramid.executor", "pyramid.project")),
+    ("Evaluator workflows", ("pyramid.planning", "pyramid.calibration", "pyramid.executor",
+                             "pyramid.project")),
     ("Figures and reports", ("pyramid.plots", "pyramid.report")),
-    ("Errors", ("pyramid.errors",)),
+    ("Errors", ("pyramid.errors", "pyramid.checks")),
 ]
 OTHER_SECTION = "Other"
 

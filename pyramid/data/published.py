@@ -38,6 +38,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from pyramid.data.schema import DISCUSSION_LEVELS, TRAINING_LEVELS
 from pyramid.errors import InputError
 
 __all__ = [
@@ -49,6 +50,14 @@ __all__ = [
     "titles",
     "cell",
     "check_totals",
+    "crosstab_counts",
+    "report_regression",
+    "ReferenceSummaries",
+    "rsw2017_summaries",
+    "EFFECTS",
+    "QUANTITIES",
+    "QUANTITY_LABELS",
+    "TABLE15_WEIGHT",
 ]
 
 SOURCE = (
@@ -695,6 +704,65 @@ def cell(n: int | str, row_key: str, stat: str, group_key: str = "") -> float:
     return float(hit["value"].iloc[0])
 
 
+# --------------------------------------------------------------------------------------------
+# Part 4: clinician and discussion together
+# --------------------------------------------------------------------------------------------
+def crosstab_counts() -> tuple[np.ndarray, np.ndarray]:
+    """Discussions per level and, of those, with a clinician (Part 4 text), in level order.
+
+    Examples
+    --------
+    >>> n, with_clinician = crosstab_counts()
+    >>> n.tolist(), with_clinician.tolist()
+    ([4.0, 9.0, 9.0], [0.0, 3.0, 7.0])
+    """
+    ct = table("crosstab")
+    n = ct[ct.stat == "n"].set_index("row_key")["value"].reindex(DISCUSSION_LEVELS).to_numpy()
+    nc = ct[ct.stat == "count"].set_index("row_key")["value"].reindex(DISCUSSION_LEVELS)
+    return n, nc.to_numpy()
+
+
+def _t15_cell(row: str, stat: str = "mean") -> float:
+    return cell(15, row, stat)
+
+
+@cache
+def report_regression() -> tuple[float, float]:
+    """Clinician and discussion effects adjusted for each other, from the report's numbers.
+
+    The report gives the mean skill of the 22 workers with an observed case discussion by
+    discussion level and by clinician presence (Table 15) and the crosstab of the two (Part 4),
+    but tests each factor on its own. Those are the sufficient statistics of the least-squares
+    regression ``skill ~ 1 + clinician + level`` (level 0, 1, 2: the monotonic effect with zeta =
+    (1/2, 1/2)): ``X'X`` from the crosstab, ``X'y`` from the group means. The two breakdowns of
+    the same workers give slightly different totals of skill (67.09 and 66.64, rounding and
+    missing scores); their mean is used. Returns ``(b_clinician, b_discussion)``.
+
+    Examples
+    --------
+    >>> [round(b, 2) for b in report_regression()]
+    [0.96, 0.17]
+    """
+    n, nc = crosstab_counts()
+    k = np.arange(len(DISCUSSION_LEVELS), dtype=float)
+    xtx = np.array([
+        [n.sum(), nc.sum(), (n * k).sum()],
+        [nc.sum(), nc.sum(), (nc * k).sum()],
+        [(n * k).sum(), (nc * k).sum(), (n * k * k).sum()],
+    ])
+    m_disc = np.array([_t15_cell(lv) for lv in DISCUSSION_LEVELS])
+    sum_y_disc = float((n * m_disc).sum())
+    sum_y_clin = sum(_t15_cell(r, "n") * _t15_cell(r) for r in ("clinician_no", "clinician_yes"))
+    xty = np.array([
+        (sum_y_disc + sum_y_clin) / 2.0,
+        _t15_cell("clinician_yes", "n") * _t15_cell("clinician_yes"),
+        float((n * k * m_disc).sum()),
+    ])
+    _, b_clin, b_disc = np.linalg.solve(xtx, xty)
+    return float(b_clin), float(b_disc)
+
+
+
 def check_totals() -> pd.DataFrame:
     """Check every printed total against the rows it sums.
 
@@ -753,3 +821,244 @@ def check_totals() -> pd.DataFrame:
     df["ok"] = np.isclose(df["printed_total"], df["sum_of_rows"])
     df["known_inconsistency"] = df.pop("known").notna()
     return df[["table", "check", "printed_total", "sum_of_rows", "ok", "known_inconsistency", "note"]]
+
+# --------------------------------------------------------------------------------------------
+# the published summaries of overall skill, arranged for a likelihood (a reference study)
+# --------------------------------------------------------------------------------------------
+#: The effects the published summaries inform (skill points), named as the simulator's truth:
+#: what :func:`pyramid.compare_project` compares.
+EFFECTS: tuple[str, ...] = (
+    "training[other]", "training[mla]", "training[programme]", "clinician", "discussion",
+)
+
+
+#: Every row of the table: the effects, then the mean skill.
+QUANTITIES: tuple[str, ...] = (*EFFECTS, "mean_skill")
+
+
+#: Display labels of the quantities.
+QUANTITY_LABELS = {
+    "training[other]": "Other systemic training",
+    "training[mla]": "Previous MLA training",
+    "training[programme]": "CSW development programme",
+    "clinician": "Clinician at case discussion",
+    "discussion": "Discussion quality (per step)",
+    "mean_skill": "Mean skill",
+}
+
+
+#: Likelihood weight of each of Table 15's two breakdowns of the same 22 workers.
+TABLE15_WEIGHT = 0.5
+
+
+
+@dataclass(frozen=True)
+class ReferenceSummaries:
+    """A reference study's published group summaries and how each group is composed.
+
+    Attributes
+    ----------
+    name : str
+    groups : pandas.DataFrame
+        One row per published group: ``label``, ``table``, ``factor`` (the factor the group
+        is a level of), ``level``, ``mean``, ``sd``, ``n``, ``weight`` (likelihood weight),
+        ``clusters`` (the number of authorities its workers are assumed spread over).
+    training_levels, discussion_levels : tuple of str
+    x_training : numpy.ndarray
+        (groups, training levels): the group's share of workers at each training level.
+    x_clinician : numpy.ndarray
+        (groups,): the group's share of workers with a clinician at the discussion.
+    x_discussion : numpy.ndarray
+        (groups, discussion levels): the group's shares by discussion quality.
+    cell_discussion, cell_clinician, cell_share : numpy.ndarray
+        The crosstab of discussion by clinician as cells (level code, 0/1, share).
+    training_share : numpy.ndarray
+        Share of the sample at each training level.
+    unknown_pyramid_mix, unknown_training_mix : numpy.ndarray
+        1 for the groups whose clinician/discussion (resp. training) mix is not published
+        (the shares above are then assumed, with uncertainty governed by the concentration).
+    sample_weight : numpy.ndarray
+        Weights of the groups whose weighted mean is the study's mean skill.
+    subsample : numpy.ndarray
+        1 for the groups of a subsample whose mean level is its own (Table 15's 22 workers):
+        they get a free offset and inform contrasts only.
+    rounding : float
+        The precision the means are printed to.
+    n_authorities : int
+    notes : tuple of str
+        The assumptions, in words.
+    """
+
+    name: str
+    groups: pd.DataFrame
+    training_levels: tuple[str, ...]
+    discussion_levels: tuple[str, ...]
+    x_training: np.ndarray
+    x_clinician: np.ndarray
+    x_discussion: np.ndarray
+    cell_discussion: np.ndarray
+    cell_clinician: np.ndarray
+    cell_share: np.ndarray
+    training_share: np.ndarray
+    unknown_pyramid_mix: np.ndarray
+    unknown_training_mix: np.ndarray
+    sample_weight: np.ndarray
+    subsample: np.ndarray
+    rounding: float
+    n_authorities: int
+    notes: tuple[str, ...] = field(default=())
+
+    def n_for(self, quantity: str) -> int:
+        """Workers behind one compared quantity (the non-reference levels of its factor).
+
+        Examples
+        --------
+        >>> rsw2017_summaries().n_for("clinician")
+        10
+        """
+        g = self.groups
+        if quantity == "mean_skill":
+            return int(g.loc[g.table == "14", "n"].sum())
+        if quantity.startswith("training["):
+            level = quantity[len("training["):-1]
+            return int(g.loc[(g.factor == "training") & (g.level == level), "n"].sum())
+        if quantity == "clinician":
+            return int(g.loc[(g.factor == "clinician") & (g.level == "1"), "n"].sum())
+        if quantity == "discussion":
+            return int(g.loc[(g.factor == "discussion")
+                             & (g.level != self.discussion_levels[0]), "n"].sum())
+        raise InputError(f"unknown quantity {quantity!r}; allowed: {', '.join(QUANTITIES)}")
+
+
+
+def _summary_stats(tab: str, key: str) -> tuple[float, float, float]:
+    return tuple(cell(tab, key, s) for s in ("mean", "sd", "n"))
+
+
+def rsw2017_summaries() -> ReferenceSummaries:
+    """RSW 2017's published summaries of overall skill, arranged for a likelihood.
+
+    From :mod:`pyramid.data.published`: Table 14 (mean, SD and N of overall skill by
+    training level, 72 workers), Table 15 (by quality of case discussion and by clinician
+    presence, 22 workers counted once in each breakdown, Ns from the text of Part 4) and the
+    Part 4 crosstab of clinician presence by discussion quality. Table 1 gives the number of
+    authorities (5). Table 10 (RSW units against service as usual) is *not* used: it
+    classifies the same observations by a grouping that is not a pyramid factor, so it would
+    count them twice.
+
+    What these numbers can identify, and the assumptions that make them do so:
+
+    * They are means by one factor at a time. A training group's mean also holds the
+      contributions of the clinicians and discussions of its workers, whose mix is not
+      published: the mix is *assumed* to be the 22 observed discussions' (the crosstab), with
+      unknown deviations for each group (a Dirichlet around that mix, see ``concentration`` in
+      :func:`pyramid.compare_project`). Likewise each Table 15 group's training mix is assumed to be
+      Table 14's.
+    * Within the 22, the crosstab is published, so each discussion level's clinician share and
+      each clinician group's discussion mix are *known*: clinician and discussion are adjusted
+      for each other exactly as a regression on the individual scores would (the same
+      sufficient statistics :func:`pyramid.data.simulate.default_effects` uses).
+    * The two breakdowns of Table 15 are the same 22 workers: each gets likelihood weight 1/2
+      (:data:`TABLE15_WEIGHT`), so those workers count once. The 22 are also among Table 14's
+      72; that overlap is kept (it informs the training effects in one table and clinician
+      and discussion in the other).
+    * Table 15's 22 workers scored higher on average than Table 14's 72 (3.05 against 2.71),
+      so they are not a random subsample: their groups get a mean level of their own
+      (``subsample``) and inform the clinician and discussion contrasts only.
+    * The published means ignore the nesting of workers in units and authorities, whose
+      variance is not published: a mean of ``n`` workers spread over ``k = min(n, 5)``
+      authorities gets the extra variance ``sd_cluster^2 (1/k - 1/n)`` (independent across
+      groups, which is conservative for contrasts between groups sharing authorities).
+    * Each group has its own SD (no pooling); means are printed to 2 decimals (rounding
+      variance 0.01^2 / 12 is added). Table 14's Ns sum to 72 where Table 1 has 67
+      observations; the Ns are used as printed.
+
+    Returns
+    -------
+    ReferenceSummaries
+
+    Examples
+    --------
+    >>> ref = rsw2017_summaries()
+    >>> print(ref.groups[["label", "mean", "sd", "n", "weight"]].to_string(index=False))
+                       label  mean   sd    n  weight
+              training: none  2.44 0.59 35.0     1.0
+             training: other  2.65 0.70 15.0     1.0
+               training: mla  2.91 0.67 12.0     1.0
+         training: programme  3.50 0.58 10.0     1.0
+    discussion: non_systemic  2.35 0.30  4.0     0.5
+    discussion: green_shoots  2.98 0.95  9.0     0.5
+        discussion: systemic  3.43 0.77  9.0     0.5
+               clinician: no  2.52 0.75 12.0     0.5
+              clinician: yes  3.64 0.61 10.0     0.5
+    """
+    t1 = table(1)
+    n_auth = int(t1.loc[(t1.row_key == "observations") & t1.group_key.str.match(r"^rsw:la\d+$"),
+                        "group_key"].nunique())
+    n_k, nc_k = crosstab_counts()
+    n22 = float(n_k.sum())
+    cells = [(k, c, (nc_k[k] if c else n_k[k] - nc_k[k]) / n22)
+             for k in range(len(DISCUSSION_LEVELS)) for c in (0, 1)]
+    cell_k = np.array([c[0] for c in cells], dtype=np.int64)
+    cell_c = np.array([c[1] for c in cells], dtype=float)
+    cell_p = np.array([c[2] for c in cells], dtype=float)
+    p_clin = float(nc_k.sum() / n22)
+    p_disc = n_k / n22
+    n_train = np.array([cell(14, lv, "n") for lv in TRAINING_LEVELS])
+    w_train = n_train / n_train.sum()
+
+    rows, x_t, x_c, x_d, unk_p, unk_t, sw = [], [], [], [], [], [], []
+    eye_t, eye_d = np.eye(len(TRAINING_LEVELS)), np.eye(len(DISCUSSION_LEVELS))
+    for j, lv in enumerate(TRAINING_LEVELS):
+        m, s, n = _summary_stats("14", lv)
+        rows.append(("training: " + lv, "14", "training", lv, m, s, n, 1.0))
+        x_t.append(eye_t[j])
+        x_c.append(p_clin)
+        x_d.append(p_disc)
+        unk_p.append(1.0)
+        unk_t.append(0.0)
+        sw.append(n / n_train.sum())
+    for k, lv in enumerate(DISCUSSION_LEVELS):
+        m, s, n = _summary_stats("15", lv)
+        rows.append(("discussion: " + lv, "15", "discussion", lv, m, s, n, TABLE15_WEIGHT))
+        x_t.append(w_train)
+        x_c.append(nc_k[k] / n_k[k])
+        x_d.append(eye_d[k])
+        unk_p.append(0.0)
+        unk_t.append(1.0)
+        sw.append(0.0)
+    for c, key in enumerate(("clinician_no", "clinician_yes")):
+        m, s, n = _summary_stats("15", key)
+        rows.append((f"clinician: {'yes' if c else 'no'}", "15", "clinician", str(c), m, s, n,
+                     TABLE15_WEIGHT))
+        x_t.append(w_train)
+        x_c.append(float(c))
+        mix = (nc_k if c else n_k - nc_k)
+        x_d.append(mix / mix.sum())
+        unk_p.append(0.0)
+        unk_t.append(1.0)
+        sw.append(0.0)
+    groups = pd.DataFrame(rows, columns=["label", "table", "factor", "level", "mean", "sd", "n",
+                                         "weight"])
+    groups["clusters"] = np.minimum(groups["n"], n_auth).astype(float)
+    notes = (
+        "RSW 2017 enters through Tables 14 and 15 and the Part 4 crosstab (group means, SDs "
+        "and Ns), not through the reconstructed observations",
+        "each training group's clinician/discussion mix is assumed to be the crosstab's, with "
+        "unknown deviations; each Table 15 group's training mix is assumed to be Table 14's",
+        "Table 15's two breakdowns of the same 22 workers each have likelihood weight 1/2",
+        "Table 15's 22 workers have a mean level of their own (they are not a random "
+        "subsample of Table 14's 72): they inform the clinician and discussion contrasts",
+        "the published means ignore nesting: a mean of n workers gets the extra variance "
+        f"sd_cluster^2 (1/k - 1/n), k = min(n, {n_auth}) authorities",
+        "Table 10 is not used (the same observations grouped by RSW unit vs service as usual)",
+    )
+    return ReferenceSummaries(
+        name="rsw2017", groups=groups, training_levels=TRAINING_LEVELS,
+        discussion_levels=DISCUSSION_LEVELS, x_training=np.array(x_t), x_clinician=np.array(x_c),
+        x_discussion=np.array(x_d), cell_discussion=cell_k, cell_clinician=cell_c,
+        cell_share=cell_p, training_share=w_train, unknown_pyramid_mix=np.array(unk_p),
+        unknown_training_mix=np.array(unk_t), sample_weight=np.array(sw),
+        subsample=(groups["table"] == "15").to_numpy(float), rounding=0.01,
+        n_authorities=n_auth, notes=notes,
+    )

@@ -24,13 +24,8 @@ import numpy as np
 import pandas as pd
 
 from pyramid.data import schema
-from pyramid.data.validate import (
-    DataWarning,
-    _is_missing,
-    _parse_id,
-    canonical_column_name,
-)
-from pyramid.errors import InputError
+from pyramid.data.validate import canonical_column_name, is_missing, parse_id
+from pyramid.errors import DataWarning, InputError
 
 __all__ = ["SUPPORTED_EXTENSIONS", "read", "write"]
 
@@ -236,10 +231,10 @@ def _ids_as_text(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _id_as_text(v: Any) -> Any:
-    if _is_missing(v) and not isinstance(v, str):
+    if is_missing(v) and not isinstance(v, str):
         return None
     if isinstance(v, int | np.integer | float | np.floating) and not isinstance(v, bool):
-        text, rule = _parse_id(v)
+        text, rule = parse_id(v)
         return v if rule is not None else text
     return v
 
@@ -452,7 +447,7 @@ def _apply_labels(col: pd.Series, labels: dict[Any, str]) -> pd.Series:
     lookup = {float(k) if isinstance(k, int | float) else k: v for k, v in labels.items()}
     out = []
     for v in col.to_numpy(dtype=object):
-        if _is_missing(v):
+        if is_missing(v):
             out.append(None)
             continue
         key = float(v) if isinstance(v, int | float | np.integer | np.floating) else v
@@ -563,7 +558,7 @@ def _write_sav(df: pd.DataFrame, path: Path) -> None:
             out[key] = col.astype("float64").to_numpy(na_value=np.nan)
             measure[key] = "scale"
         else:
-            out[key] = [None if _is_missing(v) else str(v) for v in col.to_numpy(object)]
+            out[key] = [None if is_missing(v) else str(v) for v in col.to_numpy(object)]
             measure[key] = "nominal"
     frame = pd.DataFrame(out)
     try:

@@ -9,6 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
+
+from pyramid.errors import InputError
+
 __all__ = [
     "ID_COLUMNS",
     "GROUP_LEVELS",
@@ -22,6 +27,8 @@ __all__ = [
     "COLUMNS",
     "Column",
     "SKILL_TOLERANCE",
+    "derive_csw",
+    "csw_column",
 ]
 
 #: Identifier columns, outermost last: an observation is of a worker, in a unit, in an authority.
@@ -121,3 +128,53 @@ COLUMNS: dict[str, Column] = {
         Column("skill", "float", False, (), "mean of the available analysed domain scores"),
     ]
 }
+
+
+# --------------------------------------------------------------------------------------------
+# derived columns
+# --------------------------------------------------------------------------------------------
+def derive_csw(frame: pd.DataFrame) -> np.ndarray:
+    """The derived ``csw`` indicator (docs/architecture.md): 1 when the row's unit is led by a
+    consultant social worker on the MLA development programme, i.e. the row's group is ``rsw``
+    or ``kft``, or any worker of the unit has training ``programme``. An explicit ``csw``
+    column (0/1) wins.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"unit": ["u1", "u1", "u2"], "group": ["usual"] * 3,
+    ...                    "training": ["none", "programme", "mla"]})
+    >>> derive_csw(df).tolist()
+    [1, 1, 0]
+    """
+    n = len(frame)
+    if "csw" in frame.columns:
+        vals = pd.to_numeric(frame["csw"], errors="coerce")
+        bad = vals.notna() & ~vals.isin([0, 1])
+        if bad.any() or vals.isna().any():
+            raise InputError(
+                f"column 'csw' must be 0 or 1 on every row, got {sorted(set(frame['csw'][bad | vals.isna()].astype(str)))}"
+            )
+        return vals.to_numpy(dtype=int)
+    by_group = np.zeros(n, dtype=bool)
+    if "group" in frame.columns:
+        by_group = frame["group"].astype(object).isin(["rsw", "kft"]).to_numpy()
+    programme = np.zeros(n, dtype=bool)
+    if "training" in frame.columns:
+        prog = frame["training"].astype(object).eq("programme").fillna(False).astype(bool)
+        if "unit" in frame.columns:
+            prog = prog.groupby(frame["unit"].to_numpy()).transform("any").astype(bool)
+        programme = prog.to_numpy()
+    return (by_group | programme).astype(int)
+
+
+def csw_column(frame: pd.DataFrame) -> pd.Series:
+    """:func:`derive_csw` as a column of ``frame`` (nullable ``Int8``, ``frame``'s index).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"unit": ["u1", "u2"], "group": ["rsw", "usual"],
+    ...                    "training": ["none", "none"]}, index=[3, 7])
+    >>> csw_column(df).tolist()
+    [1, 0]
+    """
+    return pd.Series(derive_csw(frame), index=frame.index, dtype="Int8")

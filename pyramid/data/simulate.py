@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,7 +81,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from pyramid.checks import positive_int, resolve_seed
 from pyramid.data import published
+from pyramid.data.published import crosstab_counts, report_regression
 from pyramid.data.schema import (
     ALL_DOMAINS,
     DISCUSSION_LEVELS,
@@ -208,45 +209,6 @@ def _t15(row: str, stat: str = "mean") -> float:
     return published.cell(15, row, stat)
 
 
-def _crosstab() -> tuple[np.ndarray, np.ndarray]:
-    """Discussions per level and, of those, with a clinician (Part 4 text), in level order."""
-    ct = published.table("crosstab")
-    n = ct[ct.stat == "n"].set_index("row_key")["value"].reindex(DISCUSSION_LEVELS).to_numpy()
-    nc = ct[ct.stat == "count"].set_index("row_key")["value"].reindex(DISCUSSION_LEVELS)
-    return n, nc.to_numpy()
-
-
-@cache
-def _report_regression() -> tuple[float, float]:
-    """Clinician and discussion effects adjusted for each other, from the report's numbers.
-
-    The report gives the mean skill of the 22 workers with an observed case discussion by
-    discussion level and by clinician presence (Table 15) and the crosstab of the two (Part 4),
-    but tests each factor on its own. Those are the sufficient statistics of the least-squares
-    regression ``skill ~ 1 + clinician + level`` (level 0, 1, 2: the monotonic effect with zeta =
-    (1/2, 1/2)): ``X'X`` from the crosstab, ``X'y`` from the group means. The two breakdowns of
-    the same workers give slightly different totals of skill (67.09 and 66.64, rounding and
-    missing scores); their mean is used. Returns ``(b_clinician, b_discussion)``.
-    """
-    n, nc = _crosstab()
-    k = np.arange(len(DISCUSSION_LEVELS), dtype=float)
-    xtx = np.array([
-        [n.sum(), nc.sum(), (n * k).sum()],
-        [nc.sum(), nc.sum(), (nc * k).sum()],
-        [(n * k).sum(), (nc * k).sum(), (n * k * k).sum()],
-    ])
-    m_disc = np.array([_t15(lv) for lv in DISCUSSION_LEVELS])
-    sum_y_disc = float((n * m_disc).sum())
-    sum_y_clin = sum(_t15(r, "n") * _t15(r) for r in ("clinician_no", "clinician_yes"))
-    xty = np.array([
-        (sum_y_disc + sum_y_clin) / 2.0,
-        _t15("clinician_yes", "n") * _t15("clinician_yes"),
-        float((n * k * m_disc).sum()),
-    ])
-    _, b_clin, b_disc = np.linalg.solve(xtx, xty)
-    return float(b_clin), float(b_disc)
-
-
 @cache
 def _discussion_equation_mle() -> tuple[float, float, float]:
     """Ordinal-probit MLE of discussion quality on clinician presence, from the Part 4 crosstab.
@@ -255,7 +217,7 @@ def _discussion_equation_mle() -> tuple[float, float, float]:
     maximum likelihood (scipy.optimize, three parameters, deterministic); returns
     ``(c_1, c_2, g)``.
     """
-    n, nc = _crosstab()
+    n, nc = crosstab_counts()
     counts = np.stack([n - nc, nc])  # [clinician, level]
 
     def nll(theta: np.ndarray) -> float:
@@ -287,7 +249,7 @@ def _group_mean(eff: Mapping[str, Any], sds: Mapping[str, float], mx: Mapping[st
 @cache
 def _effects(preset: str) -> tuple[tuple[str, Any], ...]:
     c1, c2, g_clin = _discussion_equation_mle()
-    b_clin, b_disc = _report_regression()
+    b_clin, b_disc = report_regression()
     eff: dict[str, Any] = {
         "intercept": 0.0,
         # Table 14: each level's mean minus that of no systemic training, to printed precision
@@ -472,15 +434,8 @@ class Design:
 
     def __post_init__(self) -> None:
         for name in ("authorities", "units", "workers", "observations"):
-            value = getattr(self, name)
-            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-            if not ok and isinstance(value, float) and value.is_integer():
-                value, ok = int(value), True
-            if not ok or value < 1:
-                raise InputError(
-                    f"design {name} must be a whole number >= 1; got {value!r}"
-                )
-            object.__setattr__(self, name, int(value))
+            value = positive_int(f"design {name}", getattr(self, name), whole_floats=True)
+            object.__setattr__(self, name, value)
 
     @classmethod
     def coerce(cls, design: Design | Mapping[str, int] | Sequence[int]) -> Design:
@@ -659,14 +614,6 @@ def _resolve_mix(mix: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _resolve_seed(seed: Any) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
-        return int(seed)
-    raise InputError(f"seed must be a whole number >= 0 or None; got {seed!r}")
-
-
 # ------------------------------------------------------------------------------------------
 # the simulation
 # ------------------------------------------------------------------------------------------
@@ -839,7 +786,7 @@ def simulate(
     eff = _resolve_effects(effects, preset)
     sds = _resolve_group_sds(group_sds)
     mx = _resolve_mix(mix)
-    seed = _resolve_seed(seed)
+    seed = resolve_seed(seed, name="seed")
     rng = np.random.default_rng(seed)
 
     n_a, n_u, n_w, n_o = design.n_units // design.units, design.n_units, design.n_workers, (

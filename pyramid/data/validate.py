@@ -42,29 +42,23 @@ import numpy as np
 import pandas as pd
 
 from pyramid.data import schema
-from pyramid.errors import InputError, Problem, ValidationError
+from pyramid.errors import DataWarning, InputError, Problem, ValidationError
+from pyramid.models.coding import prepare
+from pyramid.specs import load_spec
 
 __all__ = [
     "CANONICAL_DTYPES",
     "JUDGEMENTS",
     "MISSING_TOKENS",
-    "DataWarning",
     "canonical_column_name",
     "check_design",
     "design_terms",
+    "is_canonical",
+    "is_missing",
+    "parse_id",
     "summarise",
     "validate",
 ]
-
-
-class DataWarning(UserWarning):
-    """Something in the data that is allowed but deserves the user's attention.
-
-    Examples: completely blank rows that were dropped, a grouping level with so few groups that
-    its standard deviation is driven by the prior, rows a model will leave out, and the
-    judgements of :data:`JUDGEMENTS` (ids that differ only in case, a worker with two training
-    levels).
-    """
 
 
 #: Text read as "missing" in any column (compared case-insensitively after stripping spaces).
@@ -137,7 +131,8 @@ def canonical_column_name(name: Any) -> str | None:
 # --------------------------------------------------------------------------------------------
 # cell parsers: each returns (value, None) or (None, rule); (None, None) means missing
 # --------------------------------------------------------------------------------------------
-def _is_missing(v: Any) -> bool:
+def is_missing(v: Any) -> bool:
+    """Whether a cell means "missing": None, NA, NaN, or one of :data:`MISSING_TOKENS`."""
     if type(v) is str:
         return v.strip().lower() in MISSING_TOKENS
     if v is None or v is pd.NA or v is pd.NaT:
@@ -172,7 +167,9 @@ _DATE_RULE = (
 )
 
 
-def _parse_id(v: Any) -> tuple[str | None, str | None]:
+def parse_id(v: Any) -> tuple[str | None, str | None]:
+    """An identifier cell as text (a whole number without its ``.0``), or an error message:
+    ``(text, None)``, ``(None, None)`` for missing, ``(None, rule)`` for a bad value."""
     if type(v) is str:
         v = v.strip()
         if v.lower() in MISSING_TOKENS:
@@ -181,7 +178,7 @@ def _parse_id(v: Any) -> tuple[str | None, str | None]:
             return None, _DATE_RULE
         # one text, one id: 'école' typed as one character or as 'e' + accent is one id
         return unicodedata.normalize("NFC", v), None
-    if _is_missing(v):
+    if is_missing(v):
         return None, None
     if isinstance(v, bool | np.bool_):
         return None, f"{_ID_RULE}; got a true/false value"
@@ -197,7 +194,7 @@ def _parse_id(v: Any) -> tuple[str | None, str | None]:
     if isinstance(v, datetime.date | datetime.time | np.datetime64):
         return None, _DATE_RULE
     if isinstance(v, str):
-        return _parse_id(str(v))
+        return parse_id(str(v))
     return None, f"{_ID_RULE}; got a value of type {type(v).__name__}"
 
 
@@ -208,7 +205,7 @@ _SCORE_RULE = (
 
 
 def _parse_score(v: Any) -> tuple[int | None, str | None]:
-    if _is_missing(v):
+    if is_missing(v):
         return None, None
     f = _as_number(v)
     if f is None:
@@ -229,7 +226,7 @@ def _binary_parser(column: str) -> Callable[[Any], tuple[int | None, str | None]
             "not observed)")
 
     def parse(v: Any) -> tuple[int | None, str | None]:
-        if _is_missing(v):
+        if is_missing(v):
             return None, None
         if isinstance(v, bool | np.bool_):
             return int(v), None
@@ -248,7 +245,7 @@ def _mean_parser(column: str) -> Callable[[Any], tuple[float | None, str | None]
     lo, hi = schema.SCORE_MIN, schema.SCORE_MAX
 
     def parse(v: Any) -> tuple[float | None, str | None]:
-        if _is_missing(v):
+        if is_missing(v):
             return None, None
         f = _as_number(v)
         if f is None:
@@ -271,7 +268,7 @@ def _level_parser(column: str) -> Callable[[Any], tuple[str | None, str | None]]
         rule += " (empty = not observed)"
 
     def parse(v: Any) -> tuple[str | None, str | None]:
-        if _is_missing(v):
+        if is_missing(v):
             return None, None
         if isinstance(v, str) and _key(v) in levels:
             return levels[_key(v)], None
@@ -290,7 +287,7 @@ def _parser(column: schema.Column) -> Callable[[Any], tuple[Any, str | None]]:
         return _binary_parser(column.name)
     if column.kind == "float":
         return _mean_parser(column.name)
-    return {"id": _parse_id, "score": _parse_score}[column.kind]
+    return {"id": parse_id, "score": _parse_score}[column.kind]
 
 
 def _rows_text(rows: Sequence[int], limit: int = 6) -> str:
@@ -585,7 +582,7 @@ def _drop_blank_rows(t: _Table, errors: dict[str, dict[int, str]]) -> None:
     for p in t.extra:
         candidates = np.flatnonzero(blank)
         cells = t.df.iloc[candidates, p].to_numpy(dtype=object)
-        blank[candidates[[not _is_missing(v) for v in cells]]] = False
+        blank[candidates[[not is_missing(v) for v in cells]]] = False
     if blank.all():
         raise ValidationError(
             [Problem(None, None, None, f"every row ({n}) is completely blank: no data")],
@@ -648,7 +645,7 @@ def _check_ids(t: _Table) -> None:
             continue
         raw = t.raw[c]
         n_numeric = sum(
-            isinstance(v, int | np.integer | float | np.floating) and not _is_missing(v)
+            isinstance(v, int | np.integer | float | np.floating) and not is_missing(v)
             for v in raw
         )
         if n_numeric:
@@ -896,8 +893,6 @@ def _notes(record: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 def _load_spec(model: Any) -> Any:
     if isinstance(model, str) or hasattr(model, "__fspath__"):
-        from pyramid.specs import load_spec  # lazy: specs is not needed to validate data
-
         return load_spec(model)
     if all(hasattr(model, a) for a in ("groups", "terms", "outcome")):
         return model
@@ -938,7 +933,7 @@ def _unit_level_problems(frame: pd.DataFrame, spec: Any) -> list[Problem]:
             continue  # derived (csw): one value per unit by its definition
         seen: dict[str, dict[Any, list[int]]] = defaultdict(lambda: defaultdict(list))
         for u, v, r in zip(unit, frame[c].to_numpy(dtype=object), rows, strict=True):
-            if not _is_missing(v):
+            if not is_missing(v):
                 seen[u][_plain(v)].append(int(r))
         for u, vs in seen.items():
             if len(vs) > 1:
@@ -954,12 +949,10 @@ def _unit_level_problems(frame: pd.DataFrame, spec: Any) -> list[Problem]:
 
 
 def _coding_problems(frame: pd.DataFrame, spec: Any) -> list[Problem]:
-    """What the model's own coding of the data (pyramid.models.design.prepare, run by fit)
+    """What the model's own coding of the data (pyramid.models.coding.prepare, run by fit)
     refuses, so that ``validate(model=...)`` passes exactly the data ``fit`` accepts."""
     if not hasattr(spec, "columns"):
         return []  # not a ModelSpec (an object with groups, terms and outcome only)
-    from pyramid.models.design import prepare
-
     try:
         prepare(spec, frame, warn=False)
     except InputError as exc:
@@ -1013,14 +1006,6 @@ _FUNCTION = re.compile(r"([A-Za-z_]\w*)\s*(\()?")
 def _term_columns(term: str) -> list[str]:
     """Columns a model term uses: identifiers that are not function names (``mo(x)`` -> x)."""
     return [m.group(1) for m in _FUNCTION.finditer(term) if m.group(2) is None]
-
-
-def _csw(df: pd.DataFrame) -> pd.Series:
-    """The derived csw indicator of docs/architecture.md (unit led by a CSW on the programme):
-    :func:`pyramid.models.coding.derive_csw`, the one definition the models use."""
-    from pyramid.models.coding import derive_csw
-
-    return pd.Series(derive_csw(df), index=df.index, dtype="Int8")
 
 
 def check_design(
@@ -1120,7 +1105,7 @@ def _with_derived(df: pd.DataFrame, columns_of: dict[str, list[str]]) -> pd.Data
     if "csw" in needed and "csw" not in df.columns and {"group", "training", "unit"} <= set(
         df.columns
     ):
-        return df.assign(csw=_csw(df))
+        return df.assign(csw=schema.csw_column(df))
     return df
 
 
@@ -1259,7 +1244,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     >>> s.query("quantity == 'skill' and level == 'mean'")["value"].item()
     3.0
     """
-    if not _is_canonical(df):
+    if not is_canonical(df):
         df = validate(df)
     n = len(df)
     out: list[tuple[str, str, Any, float, float]] = []
@@ -1307,7 +1292,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _is_canonical(df: pd.DataFrame) -> bool:
+def is_canonical(df: pd.DataFrame) -> bool:
+    """Whether ``df`` already is a frame :func:`validate` returned (its columns and dtypes)."""
     if not isinstance(df, pd.DataFrame):
         return False
     for c, dtype in CANONICAL_DTYPES.items():

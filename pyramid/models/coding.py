@@ -16,18 +16,11 @@ import numpy as np
 import pandas as pd
 
 from pyramid.data import schema
-from pyramid.errors import InputError
+from pyramid.data.schema import derive_csw
+from pyramid.errors import DataWarning, InputError
 from pyramid.specs import DERIVED_TERMS, ModelSpec
 
-__all__ = ["GroupLevel", "Term", "ModelData", "prepare", "term_values", "derive_csw", "DataWarning"]
-
-try:  # the validation module owns the warning class; keep a local one until it lands
-    from pyramid.data.validate import DataWarning
-except ModuleNotFoundError:  # pragma: no cover - only while validate.py does not exist
-
-    class DataWarning(UserWarning):  # type: ignore[no-redef]
-        """Something in the data that is allowed but deserves the user's attention."""
-
+__all__ = ["GroupLevel", "Term", "ModelData", "prepare", "term_values"]
 
 @dataclass
 class GroupLevel:
@@ -187,40 +180,6 @@ class ModelData:
 
 
 # --------------------------------------------------------------------------------------------
-def derive_csw(frame: pd.DataFrame) -> np.ndarray:
-    """The derived ``csw`` indicator (docs/architecture.md): 1 when the row's unit is led by a
-    consultant social worker on the MLA development programme, i.e. the row's group is ``rsw``
-    or ``kft``, or any worker of the unit has training ``programme``. An explicit ``csw``
-    column (0/1) wins.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"unit": ["u1", "u1", "u2"], "group": ["usual"] * 3,
-    ...                    "training": ["none", "programme", "mla"]})
-    >>> derive_csw(df).tolist()
-    [1, 1, 0]
-    """
-    n = len(frame)
-    if "csw" in frame.columns:
-        vals = pd.to_numeric(frame["csw"], errors="coerce")
-        bad = vals.notna() & ~vals.isin([0, 1])
-        if bad.any() or vals.isna().any():
-            raise InputError(
-                f"column 'csw' must be 0 or 1 on every row, got {sorted(set(frame['csw'][bad | vals.isna()].astype(str)))}"
-            )
-        return vals.to_numpy(dtype=int)
-    by_group = np.zeros(n, dtype=bool)
-    if "group" in frame.columns:
-        by_group = frame["group"].astype(object).isin(["rsw", "kft"]).to_numpy()
-    programme = np.zeros(n, dtype=bool)
-    if "training" in frame.columns:
-        prog = frame["training"].astype(object).eq("programme").fillna(False).astype(bool)
-        if "unit" in frame.columns:
-            prog = prog.groupby(frame["unit"].to_numpy()).transform("any").astype(bool)
-        programme = prog.to_numpy()
-    return (by_group | programme).astype(int)
-
-
 def _codes(frame: pd.DataFrame, column: str, levels: tuple) -> np.ndarray:
     """Integer codes of a categorical column against ``levels`` (-1 missing)."""
     vals = frame[column]

@@ -31,7 +31,7 @@ from pytensor.graph import clone_replace
 
 from pyramid.errors import InputError
 
-__all__ = ["CompiledModel", "compile_model", "compile_cached"]
+__all__ = ["CompiledModel", "compile_model", "compile_cached", "data_vars"]
 
 #: PyTensor mode of the compiled functions: numba, cached on disk by PyTensor.
 MODE = "NUMBA"
@@ -144,6 +144,19 @@ class CompiledModel:
         _check_lengths(self.data, data)
         return replace(self, data=data)
 
+    def for_model(self, model: pm.Model, *, initvals: dict | None = None) -> CompiledModel:
+        """The same compiled functions with another model's data and initial points.
+
+        For a model whose graph equals the compiled one's up to its data containers (same
+        structure, priors and numbers of groups; :func:`pyramid.models.sampling.fit_compiled`
+        checks that): its data are swapped in (:meth:`with_data`) and its initial points,
+        which may come from the data (empirical thresholds), replace the old ones.
+        """
+        values = {name: np.asarray(var.get_value()) for name, var in data_vars(model).items()}
+        init = make_initial_point_fn(model=model, overrides=initvals or None,
+                                     jitter_rvs=set(model.free_RVs), return_transformed=True)
+        return replace(self.with_data(**values), _init_fn=init)
+
     # ---------------------------------------------------------------- nutpie
     def to_nutpie(self):
         """This model as a ``nutpie`` compiled model (``nutpie.from_pyfunc``)."""
@@ -223,7 +236,7 @@ def _release_gil(fn) -> None:
         opts["nogil"] = True
 
 
-def _data_vars(model: pm.Model) -> dict[str, Any]:
+def data_vars(model: pm.Model) -> dict[str, Any]:
     """Shared variables of a model: its pm.Data containers and its dim lengths (``dim:<name>``)."""
     out = {name: var for name, var in model.named_vars.items()
            if isinstance(var, pytensor.compile.SharedVariable)}
@@ -404,7 +417,7 @@ def _finish(model, logp_pt, expand_pt, ip, init, names, free_names, slices, free
     The log-density is compiled first; with a ``helper`` process compiling the expansion
     meanwhile (:func:`_start_helper`), the expansion is loaded from the disk cache after it.
     """
-    shared_names = {var: name for name, var in _data_vars(model).items()}
+    shared_names = {var: name for name, var in data_vars(model).items()}
 
     def shared_keys(fn) -> list[str]:
         keys = []
@@ -461,7 +474,7 @@ def _signature(model: pm.Model, key: Any) -> tuple:
     """What the compiled graph depends on besides data values: the caller's key (spec and
     priors), the data containers' names, shapes and dtypes, and the dims' lengths."""
     data = tuple(sorted((n, tuple(np.shape(v.get_value())), str(v.get_value().dtype))
-                        for n, v in _data_vars(model).items()))
+                        for n, v in data_vars(model).items()))
     dims = tuple(sorted((k, len(v) if v is not None else -1) for k, v in model.coords.items()))
     return (key, data, dims)
 
@@ -482,7 +495,7 @@ def compile_cached(model: pm.Model, key: Any, *, initvals: dict | None = None) -
         with _CACHE_LOCK:
             _CACHE[sig] = cm
         return cm
-    data = {name: np.asarray(var.get_value()) for name, var in _data_vars(model).items()}
+    data = {name: np.asarray(var.get_value()) for name, var in data_vars(model).items()}
     init = make_initial_point_fn(model=model, overrides=initvals,
                                  jitter_rvs=set(model.free_RVs), return_transformed=True)
     coords = {k: (list(v) if v is not None else None) for k, v in model.coords.items()}

@@ -1,7 +1,7 @@
 """Generated quantities from posterior (or prior) draws, in numpy.
 
 Everything computed after sampling lives here, vectorised over the draws: expected skill for
-new covariate settings (what :meth:`pyramid.fit.FitResult.expected_skill` returns), pointwise
+new covariate settings (what :meth:`pyramid.results.FitResult.expected_skill` returns), pointwise
 log-likelihoods for LOO, posterior and prior predictive draws, and the exact conditional draws
 of the group effects that the ``marginal`` Gaussian model integrates out while sampling.
 
@@ -19,8 +19,9 @@ import pandas as pd
 import xarray as xr
 from scipy import sparse, special
 
+from pyramid.data.schema import derive_csw
 from pyramid.errors import InputError
-from pyramid.models.coding import ModelData, Term, derive_csw, term_values
+from pyramid.models.coding import ModelData, Term, term_values
 from pyramid.specs import DERIVED_TERMS, ModelSpec
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "draw_marginal_effects",
     "draw_path_unit",
     "draw_path_unit_prior",
+    "integrated_draws",
     "ordinal_probs",
 ]
 
@@ -674,3 +676,37 @@ def predictive(md: ModelData, draws: dict, rng: np.random.Generator, *,
     if ratings is not None:
         out["ratings"] = ratings
     return out
+
+
+def integrated_draws(md: ModelData, draws: dict, rng: np.random.Generator, *, prior: bool
+                     ) -> tuple[dict[str, np.ndarray], dict[str, tuple]]:
+    """Draws of what the sampler integrated out: marginal group effects (and, in the unit-level
+    path model, each unit's mediator / exposure value). From the posterior conditional, or for
+    ``prior=True`` from the prior (the group effects from Normal(0, sd)).
+
+    Returns the draws (sample axis first) and each one's dims.
+    """
+    marginal = [g for g in md.groups if g.parametrisation == "marginal"]
+    out: dict[str, np.ndarray] = {}
+    dims: dict[str, tuple] = {f"r_{g.name}": (g.name,) for g in marginal}
+    path_unit = md.unit_index is not None
+    if path_unit:
+        med = md.spec.mediator.outcome
+        expo = md.spec.exposure.outcome if md.spec.exposure else None
+        dims[f"{med}_unit"] = ("path_unit",)
+        if expo:
+            dims[f"{expo}_unit"] = ("path_unit",)
+    if not marginal and not path_unit:
+        return out, {}
+    n = next(iter(draws.values())).shape[0]
+    if prior:
+        for g in marginal:
+            out[f"r_{g.name}"] = draws[f"sd_{g.name}"][:, None] * rng.standard_normal((n, g.n))
+        if path_unit:
+            out.update(draw_path_unit_prior(md, draws, rng))
+        return out, dims
+    if path_unit:
+        out = draw_path_unit(md, draws, rng)
+    else:
+        out = draw_marginal_effects(md, draws, rng)
+    return out, dims

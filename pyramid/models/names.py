@@ -41,6 +41,9 @@ of one's own).
 
 from __future__ import annotations
 
+from pyramid.data import schema
+from pyramid.specs import COEF_SUPPORT, available_specs, coef_name, load_spec
+
 __all__ = [
     "truth_names",
     "TRUTH_NAMES",  # noqa: F822 - built on first use by the module __getattr__
@@ -49,17 +52,6 @@ __all__ = [
     "step_labels",
     "threshold_labels",
 ]
-
-
-def coef_name(column: str, level: str | None = None) -> str:
-    """Truth-style name of one coefficient: ``training[mla]``, ``clinician``.
-
-    Examples
-    --------
-    >>> coef_name("training", "mla"), coef_name("clinician")
-    ('training[mla]', 'clinician')
-    """
-    return column if level is None else f"{column}[{level}]"
 
 
 def step_labels(levels: tuple[str, ...] | list[str]) -> list[str]:
@@ -82,30 +74,6 @@ def threshold_labels(levels: tuple | list) -> list[str]:
     ['1|2', '2|3']
     """
     return [f"{a}|{b}" for a, b in zip(levels[:-1], levels[1:], strict=True)]
-
-
-def _coef_support() -> dict[str, str]:
-    from pyramid.data import schema
-
-    names: dict[str, str] = {"intercept": "real"}
-    single = ["csw"]
-    for c in schema.COLUMNS.values():
-        if c.kind in ("ordered", "category"):
-            names.update({coef_name(c.name, lvl): "real" for lvl in c.levels[1:]})
-            single.append(c.name)  # as mo(col)
-        elif c.kind in ("binary", "score", "float"):
-            single.append(c.name)
-    for s in single:
-        names[s] = "real"
-    for med in [c.name for c in schema.COLUMNS.values() if c.kind == "ordered"]:
-        for s in single:
-            if s != med:
-                names[f"{med}_{s}"] = "real"
-    return names
-
-
-#: Coefficient names a prior set may override in ``[coef."<name>"]``, with their support.
-COEF_SUPPORT: dict[str, str] = _coef_support()
 
 
 def truth_names(spec) -> dict[str, tuple[str, dict]]:
@@ -133,8 +101,6 @@ def truth_names(spec) -> dict[str, tuple[str, dict]]:
     >>> truth_names(load_spec("pyramid"))["p_clinician_csw"]
     ('clinician_rate', {'clinician_given': 'csw=1'})
     """
-    from pyramid.data import schema
-
     latent = spec.family == "cumulative_probit"
     pre = "latent:" if latent else ""
     out: dict[str, tuple[str, dict]] = {}
@@ -177,8 +143,6 @@ def truth_names(spec) -> dict[str, tuple[str, dict]]:
 
 
 def _shipped_truth_names() -> dict[str, dict[str, tuple[str, dict]]]:
-    from pyramid.specs import available_specs, load_spec
-
     return {name: truth_names(load_spec(name)) for name in available_specs()}
 
 

@@ -1,7 +1,7 @@
 """A reference study's published summary statistics as a likelihood (RSW 2017 by default).
 
 This is the PyMC half of :func:`pyramid.compare_project` (the numbers, and every assumption
-made about them, are in :func:`pyramid.project.rsw2017_summaries` and the docstring of
+made about them, are in :func:`pyramid.data.published.rsw2017_summaries` and the docstring of
 :func:`pyramid.compare_project`). The reference study's pyramid parameters (intercept,
 training effects, clinician, monotonic discussion with its simplex) are given as tensors; each
 published group's mean and SD then enter through their sufficient statistics::
@@ -23,25 +23,18 @@ difference (the two-project form of a project level ``theta_p ~ Normal(mu, tau)`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from pyramid.data.published import EFFECTS, ReferenceSummaries
 from pyramid.errors import InputError
+from pyramid.models.builder import Built
 from pyramid.specs import PriorDist, PriorSet
 
-if TYPE_CHECKING:  # pragma: no cover
-    from pyramid.models.builder import Built
-    from pyramid.project import ReferenceSummaries
-
 __all__ = ["EFFECTS", "build_reference", "add_joint_reference", "reference_loglik"]
-
-#: The compared effects, as the simulator's truth names them, in table order.
-EFFECTS: tuple[str, ...] = (
-    "training[other]", "training[mla]", "training[programme]", "clinician", "discussion",
-)
 
 
 def _prior_rv(name: str, prior: PriorDist, **kwargs):

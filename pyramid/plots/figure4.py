@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pyramid.checks import check_prob
 from pyramid.data import published
 from pyramid.data.schema import DISCUSSION_LEVELS, TRAINING_LEVELS
-from pyramid.errors import InputError, check_prob
+from pyramid.errors import InputError
 from pyramid.reanalysis import mean_posterior
 
 __all__ = [

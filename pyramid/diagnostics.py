@@ -1,0 +1,239 @@
+"""Convergence checks and model comparison of fitted models.
+
+:func:`diagnose` runs the checks every fit gets (divergences, rank-normalised R-hat, bulk and
+tail ESS over every sampled quantity, E-BFMI; the estimators are :mod:`pyramid.mcmc_stats`'s,
+vectorised over each variable's elements) and :func:`format_diagnostics` prints them with what
+to do when one fails. :func:`loo_table` compares fitted models by PSIS-LOO.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pyramid import mcmc_stats
+from pyramid.errors import InputError
+
+__all__ = ["diagnose", "e_bfmi", "format_diagnostics", "per_element", "loo_table", "THRESHOLDS",
+           "ADVICE"]
+
+
+#: Thresholds of the convergence checks.
+THRESHOLDS = {"divergences": 0, "r_hat": 1.01, "ess_bulk": 400, "ess_tail": 400, "e_bfmi": 0.3}
+
+
+#: What to do when a check fails.
+ADVICE = {
+    "divergences": "raise target_accept (e.g. fit(..., target_accept=0.99)); if they persist, "
+    "the posterior has regions the sampler cannot explore: use a non-centred parametrisation "
+    "for small groups, tighter priors on group SDs, or drop a level with very few groups",
+    "r_hat": "chains disagree: run longer (more tune and draws) or more chains; check for "
+    "multimodality or a weakly identified parameter",
+    "ess_bulk": "too few effective draws for stable means: increase draws (or tune); a low ESS "
+    "in one group SD often means that level has too few groups",
+    "ess_tail": "too few effective draws in the tails for stable intervals: increase draws",
+    "e_bfmi": "the sampler explores the energy poorly (heavy tails or a funnel): "
+    "reparametrise (non-centred) or use tighter priors on SDs",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# convergence checks
+# --------------------------------------------------------------------------------------------
+def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> pd.DataFrame:
+    """Convergence checks of a fit: divergences, R-hat, bulk and tail ESS, E-BFMI.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        With ``posterior`` and ``sample_stats`` groups.
+    var_names : list of str, optional
+        Posterior variables to check (default: all that vary).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per check with columns ``check`` (``divergences``, ``r_hat``, ``ess_bulk``,
+        ``ess_tail``, ``e_bfmi``), ``value`` (the worst value: count, max R-hat, min ESS, min
+        E-BFMI over chains), ``where`` (the parameter or chain it occurs at), ``threshold``,
+        ``passed`` (bool) and ``advice`` (what to do when it fails).
+    """
+    post = idata["posterior"].to_dataset()
+    if var_names is None:
+        # every varying quantity except the signed SDs and the z of their non-centred levels,
+        # sampling devices whose sign is arbitrary (the SDs and effects r = u * z are checked),
+        # and the discrete per-unit values drawn after sampling (<mediator>_unit)
+        signed = {str(v)[: -len("_signed")] for v in post.data_vars if str(v).endswith("_signed")}
+        device = {f"z_{s_[3:]}" for s_ in signed if s_.startswith("sd_")}
+        discrete = set(idata.attrs.get("discrete", [])) | {
+            v for v in post.data_vars if str(v).endswith("_unit")}
+        var_names = [v for v in post.data_vars if not str(v).endswith("_signed")
+                     and str(v) not in device and str(v) not in discrete
+                     and float(post[v].std()) > 1e-12 * max(1.0, float(abs(post[v]).max()))]
+    post = post[var_names]
+    rows = []
+    stats = idata["sample_stats"].to_dataset()
+    n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    rows.append(("divergences", n_div, "", THRESHOLDS["divergences"], n_div == 0))
+
+    def worst(ds: xr.Dataset, fn) -> tuple[float, str]:
+        best_v, best_at = None, ""
+        for name, da in ds.data_vars.items():
+            arr = np.asarray(da.values, dtype=float)
+            if arr.size == 0 or np.all(np.isnan(arr)):
+                continue
+            idx = np.nanargmax(arr) if fn is max else np.nanargmin(arr)
+            v = float(arr.ravel()[idx])
+            if best_v is None or (v > best_v if fn is max else v < best_v):
+                at = name
+                if da.ndim:
+                    pos = np.unravel_index(idx, arr.shape)
+                    labels = [str(da[d].values[p]) if d in da.coords else str(p)
+                              for d, p in zip(da.dims, pos, strict=True)]
+                    at = f"{name}[{','.join(labels)}]"
+                best_v, best_at = v, at
+        return (float("nan") if best_v is None else best_v), best_at
+
+    with warnings.catch_warnings():
+        # an element that never changes (a level fixed by the data) gives 0/0: NaN, skipped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # vectorised over each variable's elements (arviz loops over them one by one: minutes
+        # for the 25,000 group effects of a national domains fit); the same estimators
+        # (all three at once: the split chains' ranks are shared, the blocks run in threads)
+        r_ds, b_ds, t_ds = per_element(post, mcmc_stats.checks, n_out=3)
+        rhat, rhat_at = worst(r_ds, max)
+        ess_b, ess_b_at = worst(b_ds, min)
+        ess_t, ess_t_at = worst(t_ds, min)
+    rows.append(("r_hat", rhat, rhat_at, THRESHOLDS["r_hat"], bool(rhat <= THRESHOLDS["r_hat"])))
+    rows.append(("ess_bulk", ess_b, ess_b_at, THRESHOLDS["ess_bulk"],
+                 bool(ess_b >= THRESHOLDS["ess_bulk"])))
+    rows.append(("ess_tail", ess_t, ess_t_at, THRESHOLDS["ess_tail"],
+                 bool(ess_t >= THRESHOLDS["ess_tail"])))
+    bfmi = e_bfmi(stats)
+    if bfmi is not None:
+        chain = int(np.nanargmin(bfmi))
+        rows.append(("e_bfmi", float(bfmi[chain]), f"chain {chain}", THRESHOLDS["e_bfmi"],
+                     bool(bfmi[chain] >= THRESHOLDS["e_bfmi"])))
+    df = pd.DataFrame(rows, columns=["check", "value", "where", "threshold", "passed"])
+    df["advice"] = [("" if ok else ADVICE[c]) for c, ok in zip(df["check"], df["passed"], strict=True)]
+    return df
+
+
+def per_element(post: xr.Dataset, fn: Callable, n_out: int = 1) -> xr.Dataset | tuple[xr.Dataset, ...]:
+    """``fn`` (an array (chain, draw, ...) -> array (...), or with ``n_out`` > 1 a tuple of
+    ``n_out`` such arrays) applied to every variable: a Dataset, or a tuple of ``n_out``
+    Datasets in the order of ``fn``'s results."""
+    out: list[dict[str, xr.DataArray]] = [{} for _ in range(n_out)]
+    for name, da in post.data_vars.items():
+        da = da.transpose("chain", "draw", ...)
+        dims = da.dims[2:]
+        coords = {d: da[d].values for d in dims if d in da.coords}
+        res = fn(da.values)
+        for k, r in enumerate(res if n_out > 1 else (res,)):
+            out[k][name] = xr.DataArray(r, dims=dims, coords=coords)
+    if n_out == 1:
+        return xr.Dataset(out[0])
+    return tuple(xr.Dataset(o) for o in out)
+
+
+def e_bfmi(sample_stats: xr.Dataset) -> np.ndarray | None:
+    """E-BFMI of each chain (arviz), or None when the sampler stored no energy."""
+    import arviz as az  # here: arviz is slow to import and most users of this module skip it
+
+    if "energy" not in sample_stats:
+        return None
+    return np.atleast_1d(np.asarray(az.bfmi(sample_stats["energy"]), dtype=float)).ravel()
+
+
+def format_diagnostics(diag: pd.DataFrame, bfmi_per_chain: list[float] | None = None) -> str:
+    names = {"divergences": "divergent transitions", "r_hat": "max R-hat",
+             "ess_bulk": "min bulk ESS", "ess_tail": "min tail ESS", "e_bfmi": "min E-BFMI"}
+    lines = ["convergence checks:"]
+    for _, r in diag.iterrows():
+        rel = "<=" if r["check"] in ("divergences", "r_hat") else ">="
+        v = r["value"]
+        shown = f"{int(v)}" if r["check"] == "divergences" else f"{v:.3f}" if r["check"] in (
+            "r_hat", "e_bfmi") else f"{v:.0f}"
+        where = f" ({r['where']})" if r["where"] else ""
+        status = "ok  " if r["passed"] else "FAIL"
+        lines.append(f"  {status} {names[r['check']]:<22} {shown:>8}{where}   (want {rel} "
+                     f"{r['threshold']})")
+        if not r["passed"]:
+            lines.append(f"       what to do: {r['advice']}")
+    if bfmi_per_chain:
+        lines.append("  E-BFMI per chain: " + ", ".join(f"{b:.2f}" for b in bfmi_per_chain))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# model comparison
+# --------------------------------------------------------------------------------------------
+def loo_table(results: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """PSIS-LOO comparison of fitted models (arviz), with Pareto-k warnings.
+
+    Parameters
+    ----------
+    results : dict
+        Label -> FitResult (each with a ``log_likelihood`` group).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        arviz's comparison (columns ``model``, ``rank``, ``elpd``, ``p``, ``elpd_diff``,
+        ``weight``, ``se``, ``dse``, ``warning``) plus ``n_obs`` and ``bad_k`` (observations
+        whose Pareto k exceeds arviz's threshold).
+    warnings_ : list of str
+        One line per model with high Pareto k, naming how many observations and the worst k.
+    """
+    import arviz as az
+
+    if not results:
+        raise InputError("loo needs at least one results file")
+    loos, notes = {}, []
+    outcome = {}
+    for label, res in results.items():
+        if "log_likelihood" not in res.idata.children:
+            raise InputError(f"{label}: the result has no log_likelihood group (fit with "
+                             "log_likelihood=True)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lo = az.loo(res.idata, pointwise=True)
+        loos[label] = lo
+        k = np.asarray(lo.pareto_k).ravel()
+        bad = int((k > lo.good_k).sum())
+        if bad:
+            notes.append(
+                f"warning: {label}: {bad} of {k.size} observations have Pareto k > "
+                f"{lo.good_k:.2f} (worst {np.nanmax(k):.2f}); LOO is unreliable for them: "
+                "refit without them (reloo) or use k-fold cross-validation"
+            )
+        outcome[label] = (res.spec.family, res.spec.outcome, len(res.data), res.info.get("data_sha256"))
+    comparable = len({(o[1], o[2], o[3]) for o in outcome.values()}) == 1
+    if not comparable:
+        notes.append(
+            "warning: the models were not fitted to the same outcome and rows (outcomes "
+            + ", ".join(f"{k}: {o[1]} on {o[2]} rows" for k, o in outcome.items())
+            + "): their elpd values are not comparable, so each model's LOO is shown alone "
+            "(no ranking, differences or weights)"
+        )
+    if len(loos) == 1 or not comparable:
+        table = pd.DataFrame([
+            {"model": label, "rank": np.nan if not comparable else 0, "elpd": lo.elpd,
+             "p": lo.p, "elpd_diff": np.nan if not comparable else 0.0,
+             "weight": np.nan if not comparable else 1.0, "se": lo.se,
+             "dse": np.nan if not comparable else 0.0, "warning": bool(lo.warning)}
+            for label, lo in loos.items()
+        ])
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cmp = az.compare(loos)
+        table = cmp.reset_index().rename(columns={"index": "model"})
+    table["n_obs"] = [len(results[m].data) for m in table["model"]]
+    table["bad_k"] = [int((np.asarray(loos[m].pareto_k) > loos[m].good_k).sum()) for m in table["model"]]
+    return table, notes

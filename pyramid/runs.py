@@ -1,0 +1,107 @@
+"""What the two many-fit workflows (:mod:`pyramid.planning`, :mod:`pyramid.calibration`)
+share: a spec and prior set as plain task data, the output folder and the run's seed, the
+sampler arguments, and one fit's convergence summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyramid.checks import positive_int, resolve_seed
+from pyramid.specs import ModelSpec, PriorSet, priors_from_dict, priors_to_dict, spec_from_text
+
+__all__ = ["spec_payload", "spec_from_payload", "identity_hash", "fit_summary", "quiet",
+           "jsonable", "run_seed", "sampling_args", "OutputFolder"]
+
+
+def spec_payload(spec: ModelSpec, priors: PriorSet) -> dict:
+    """A spec and prior set as plain data for a task (:func:`spec_from_payload` reverses it)."""
+    return {"spec_text": spec.text, "spec_source": spec.source,
+            "priors": priors_to_dict(priors), "priors_text": priors.text,
+            "priors_source": priors.source}
+
+
+def spec_from_payload(p: dict) -> tuple[ModelSpec, PriorSet]:
+    """The spec and prior set of :func:`spec_payload`'s data."""
+    spec = spec_from_text(p["spec_text"], p["spec_source"])
+    priors = priors_from_dict(p["priors"], p["priors_text"], p["priors_source"])
+    return spec, priors
+
+
+def identity_hash(text: str) -> str:
+    """A short hash of a text (a spec, a prior set) for a run's identity."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def fit_summary(post, stats, var_sel: list[tuple[str, dict]]) -> dict:
+    """Divergences, and the worst R-hat and bulk ESS over the given variables."""
+    import arviz as az
+
+    n_div = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
+    names = sorted({v for v, _ in var_sel})
+    sub = post[names]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rhat = az.rhat(sub)
+        ess = az.ess(sub, method="bulk")
+    r = max(float(np.nanmax(np.asarray(rhat[v].values, dtype=float))) for v in names)
+    e = min(float(np.nanmin(np.asarray(ess[v].values, dtype=float))) for v in names)
+    return {"divergences": n_div, "max_r_hat": r, "min_ess_bulk": e}
+
+
+def quiet():
+    """Record warnings instead of raising or printing them (one fit of many)."""
+    cm = warnings.catch_warnings(record=True)
+    return cm
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with mappings, sequences and NumPy numbers made JSON-ready."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, tuple | list | np.ndarray):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    return obj
+
+
+def run_seed(random_seed: Any, out: Path | None) -> int:
+    """The run's seed: ``random_seed``; or, for None, the seed of the run stored in ``out``
+    (so that a resumed run goes on as it began), else a fresh one."""
+    if random_seed is None:
+        if out is not None and (out / "manifest.json").exists():
+            try:
+                return int(json.loads((out / "manifest.json").read_text())["identity"]["random_seed"])
+            except (ValueError, KeyError, TypeError):
+                pass
+    return resolve_seed(random_seed)
+
+
+def sampling_args(draws: Any, tune: Any, chains: Any) -> dict:
+    """``draws``, ``tune`` and ``chains`` checked."""
+    return {"draws": positive_int("draws", draws), "tune": positive_int("tune", tune, minimum=0),
+            "chains": positive_int("chains", chains)}
+
+
+class OutputFolder:
+    """The output folder, or a temporary one deleted afterwards."""
+
+    def __init__(self, out: str | Path | None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="pyramid-") if out is None else None
+        self.path = Path(self._tmp.name if self._tmp else out)
+        self.kept = out is not None
+
+    def cleanup(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
