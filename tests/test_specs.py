@@ -156,7 +156,7 @@ def test_rsw2017_effects_on_the_domains_probit_scale():
     # the built domains model: its programme coefficient has the latent prior
     from pyramid.datasets import load_rsw2017
     from pyramid.models.builder import build
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
 
     with pytest.warns(UserWarning, match="leaves out 50 of 72 rows"):
         md = prepare(load_spec("domains"), load_rsw2017())

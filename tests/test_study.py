@@ -113,9 +113,9 @@ def test_rsw2017_canonical_dtypes_and_spellings_match_validate():
 
 
 def test_rsw2017_csw_is_derive_csw():
+    from pyramid.data.schema import derive_csw
     from pyramid.data.simulate import simulate
     from pyramid.datasets import load_rsw2017
-    from pyramid.models.design import derive_csw
 
     s = load_study()
     for df in (load_rsw2017(), simulate((4, 3, 2, 1), seed=5).data):

@@ -544,7 +544,7 @@ def test_validate_model_refuses_what_fit_refuses(raw):
     # a canonical frame, which only the coding step sees)
     good = validate(raw)
     spec = pyr.specs.load_spec("pyramid")
-    from pyramid.models.design import prepare
+    from pyramid.models.coding import prepare
 
     bad = good.assign(csw=[2] * 4 + [1] * 12 + [0] * 8)  # explicit csw: the models take 0, 1
     with pytest.raises(InputError) as fit_says:

@@ -103,6 +103,7 @@ __all__ = [
     "default_group_sds",
     "default_mix",
     "parse_assignments",
+    "nested_ids",
     "EFFECT_NAMES",
     "EFFECT_ALIASES",
     "GROUP_SD_NAMES",
@@ -716,8 +717,14 @@ def _scale_of(name: str, latent: bool) -> str:
     return "skill"
 
 
-def _ids(prefix: str, n: int, width: int, parents: np.ndarray | None = None) -> np.ndarray:
-    """Ids like ``A01`` (no parent) or ``<parent>-U02`` for a block of ``n`` children each."""
+def nested_ids(prefix: str, n: int, width: int, parents: np.ndarray | None = None) -> np.ndarray:
+    """Ids like ``A01`` (no parent) or ``<parent>-U02`` for a block of ``n`` children each.
+
+    Examples
+    --------
+    >>> nested_ids("U", 2, 2, nested_ids("A", 2, 2)).tolist()
+    ['A01-U01', 'A01-U02', 'A02-U01', 'A02-U02']
+    """
     labels = np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
     if parents is None:
         return labels
@@ -852,10 +859,10 @@ def simulate(
     wu = max(2, len(str(design.units)))
     ww = max(1, len(str(design.workers)))
     wo = max(1, len(str(design.observations)))
-    auth_ids = _ids("A", n_a, wa)
-    unit_ids = _ids("U", design.units, wu, auth_ids)
-    worker_ids = _ids("W", design.workers, ww, unit_ids)
-    obs_ids = _ids("O", design.observations, wo, worker_ids)
+    auth_ids = nested_ids("A", n_a, wa)
+    unit_ids = nested_ids("U", design.units, wu, auth_ids)
+    worker_ids = nested_ids("W", design.workers, ww, unit_ids)
+    obs_ids = nested_ids("O", design.observations, wo, worker_ids)
 
     group_labels = np.array([mx["group_usual"], mx["group_csw"]], dtype=object)
     o_obs = observed[o_unit]

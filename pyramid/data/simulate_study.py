@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pyramid.data.simulate import Design, Simulation, _ids
+from pyramid.checks import resolve_seed
+from pyramid.data.simulate import Design, Simulation, nested_ids
 from pyramid.errors import InputError
 from pyramid.study import Factor, Study, load_study, normalise
 
@@ -336,14 +337,12 @@ def simulate_study(
     >>> sim.truth["model[new]"], round(sim.truth["latent:model[new]"], 3)  # sigma_domain 0.75
     (0.5, 0.667)
     """
-    from pyramid.data.simulate import _resolve_seed
-
     study = load_study(study)
     design = Design.coerce(design)
     eff = _resolve_effects(study, effects)
     sds = _resolve_group_sds(study, group_sds)
     mx = _resolve_mix(study, mix)
-    seed = _resolve_seed(seed)
+    seed = resolve_seed(seed, name="seed")
     rng = np.random.default_rng(seed)
 
     n_a, n_u, n_w, n_o = (design.authorities, design.n_units, design.n_workers,
@@ -381,10 +380,10 @@ def simulate_study(
         r_u[:] = 0.0
 
     wa = max(2, len(str(n_a)))
-    auth_ids = _ids("A", n_a, wa)
-    unit_ids = _ids("U", design.units, max(2, len(str(design.units))), auth_ids)
-    worker_ids = _ids("W", design.workers, max(1, len(str(design.workers))), unit_ids)
-    obs_ids = _ids("O", design.observations, max(1, len(str(design.observations))), worker_ids)
+    auth_ids = nested_ids("A", n_a, wa)
+    unit_ids = nested_ids("U", design.units, max(2, len(str(design.units))), auth_ids)
+    worker_ids = nested_ids("W", design.workers, max(1, len(str(design.workers))), unit_ids)
+    obs_ids = nested_ids("O", design.observations, max(1, len(str(design.observations))), worker_ids)
     ids = {"observation": obs_ids, "worker": worker_ids[obs_worker],
            "unit": unit_ids[o_unit], "authority": auth_ids[o_auth]}
     data = pd.DataFrame({r: pd.array(ids[r], dtype="str") for r in study.roles})
