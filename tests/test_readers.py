@@ -438,3 +438,39 @@ def test_bad_workbook_contents(tmp_path):
     Workbook().save(empty)
     with pytest.raises(InputError, match="sheet 'Sheet' is empty"):
         read(empty)
+
+
+def _formula_book(path: Path, cached: bool) -> None:
+    """A workbook whose empathy scores are formulas, saved without (or with) their values."""
+    import re
+    import zipfile
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["observation", "worker", "unit", "authority", "training", "empathy"])
+    for i in range(4):
+        ws.append([f"o{i}", f"w{i}", "u1", "A", "none", "=1+2" if i % 2 else 4])
+    wb.save(path)
+    if cached:  # what Excel writes: the formula and its last result
+        with zipfile.ZipFile(path) as z:
+            parts = {n: z.read(n) for n in z.namelist()}
+        sheet = "xl/worksheets/sheet1.xml"
+        parts[sheet] = re.sub(rb"<f>1\+2</f>(<v>\s*</v>|<v/>)?", b"<f>1+2</f><v>3</v>",
+                              parts[sheet])
+        with zipfile.ZipFile(path, "w") as z:
+            for n, data in parts.items():
+                z.writestr(n, data)
+
+
+def test_excel_formula_cells_without_values_are_an_error(tmp_path, capsys):
+    path = tmp_path / "formulas.xlsx"
+    _formula_book(path, cached=False)
+    with pytest.raises(InputError, match=r"2 formula cell\(s\) without a saved value \(F3, F5\)"):
+        read(path)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "F3, F5" in err and "Traceback" not in err
+    _formula_book(path, cached=True)
+    assert read(path)["empathy"].tolist() == [4, 3, 4, 3]

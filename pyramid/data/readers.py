@@ -397,6 +397,7 @@ def _read_excel(path: Path, head: bytes, sheet: str | int | None) -> tuple[pd.Da
             raise InputError(
                 f"{path}: no sheet named {sheet!r}; sheets: {', '.join(map(repr, names))}"
             )
+        _check_formulas(path, chosen)
         try:
             header = pd.read_excel(book, sheet_name=chosen, nrows=0).columns
             _check_header(path, pd.read_excel(
@@ -414,6 +415,46 @@ def _read_excel(path: Path, head: bytes, sheet: str | int | None) -> tuple[pd.Da
     if df.shape[1] == 0:
         raise InputError(f"{path}: sheet {chosen!r} is empty")
     return df, {"format": "xlsx", "sheet": chosen}
+
+
+def _check_formulas(path: Path, sheet: str) -> None:
+    """Refuse formula cells without a saved value: they would be read as empty.
+
+    A workbook written by a program that does not calculate (openpyxl, pandas, some exports)
+    holds formulas without their results; openpyxl, like pandas, reads the saved result, so
+    such a cell would silently become a missing score.
+    """
+    import openpyxl
+
+    def load(data_only: bool):
+        return openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+
+    try:
+        book = load(False)
+        try:
+            formulas = [c.coordinate for row in book[sheet].iter_rows() for c in row
+                        if getattr(c, "data_type", None) == "f"]
+        finally:
+            book.close()
+        if not formulas:
+            return
+        book = load(True)
+        try:
+            want = set(formulas)
+            empty = [c.coordinate for row in book[sheet].iter_rows() for c in row
+                     if getattr(c, "coordinate", None) in want and c.value is None]
+        finally:
+            book.close()
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: sheet {sheet!r} cannot be read: {exc}") from None
+    if empty:
+        shown = ", ".join(empty[:12]) + (f" and {len(empty) - 12} more" if len(empty) > 12
+                                          else "")
+        raise InputError(
+            f"{path}: sheet {sheet!r} has {len(empty)} formula cell(s) without a saved value "
+            f"({shown}): they would be read as empty. The workbook was saved by a program that "
+            f"does not calculate formulas; open it in Excel or LibreOffice and save it, or "
+            f"replace the formulas by their values")
 
 
 def _read_sav(path: Path, head: bytes) -> tuple[pd.DataFrame, dict]:
