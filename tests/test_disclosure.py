@@ -364,14 +364,31 @@ def test_data_tables_withhold_what_cannot_be_protected():
     assert "Not printed" in t.statement()
 
 
+def test_data_tables_stop_listing_units_that_give_a_count_away():
+    # 4 units of one worker each in one authority: listing them says that it has 4 workers
+    df = pd.DataFrame({"observation": [f"o{i}" for i in range(12)],
+                       "worker": [f"w{i}" for i in range(12)],
+                       "unit": [f"u{i}" for i in range(4)] + ["v"] * 8,
+                       "authority": ["A"] * 4 + ["B"] * 8, "training": "none", "empathy": 3})
+    t = data_tables(df)
+    assert t.audit() == {}
+    assert t.withheld == ["the units of authority A and how many they are"]
+    auth = t.tables["authorities"].set_index("authority")
+    assert auth.loc["A", "units"] == "not shown" and auth.loc["B", "units"] == "1"
+    assert t.tables["units"]["unit"].tolist() == ["v"]
+    assert data_tables(df, min_cell=1).tables["units"]["workers"].tolist() == ["1"] * 4 + ["8"]
+
+
 def test_data_tables_refuse_data_too_few_to_print():
-    # 4 units of one worker each in one authority: the units column says 4 workers
+    # one authority, one unit, 4 workers at four levels of training, each with one
+    # observation and each level with one worker: nothing printable keeps the 4 unknown
     df = pd.DataFrame({"observation": [f"o{i}" for i in range(4)],
-                       "worker": [f"w{i}" for i in range(4)], "unit": [f"u{i}" for i in range(4)],
-                       "authority": "A", "training": "none", "empathy": 3})
-    with pytest.raises(InputError, match="too few"):
-        data_tables(df)
-    assert data_tables(df, min_cell=1).tables["units"]["workers"].tolist() == ["1"] * 4
+                       "worker": [f"w{i}" for i in range(4)], "unit": "u", "authority": "A",
+                       "training": list(schema.TRAINING_LEVELS), "empathy": 3})
+    t = data_tables(df)  # the training rows go, and then the <5 is 1 to 4 again
+    assert t.audit() == {} and "the breakdown by training" in t.withheld
+    with pytest.raises(Unprotectable):
+        protect({"all": 4, "a": 1, "b": 1, "c": 1, "d": 1}, [("all", ["a", "b", "c", "d"])])
 
 
 def test_data_tables_audit_sees_a_printed_disclosure():

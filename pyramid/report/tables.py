@@ -37,6 +37,7 @@ __all__ = ["data_tables", "DataTables", "Layout", "facts"]
 _MISSING_WORD = {"discussion": "not observed", "clinician": "not observed"}
 _FACTORS = ("group", "training", "discussion", "clinician")
 _PER_WORKER = "observations per worker (min, median, max)"
+_NOT_SHOWN = "not shown"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class Layout:
         counts add up to the total).
     per_worker : tuple of (int, int) or None
         The fewest and the most observations of one worker, as printed (None: withheld).
+    hidden_units : frozenset of str
+        Authorities whose units are not printed (nor how many they are): their units are not
+        in ``units``.
     """
 
     units: dict[str, list[str]]
@@ -67,6 +71,11 @@ class Layout:
     cross: tuple[list[str], list[str]] | None = None
     worker_level: frozenset = frozenset()
     per_worker: tuple[int, int] | None = None
+    hidden_units: frozenset = frozenset()
+
+    def unit_relations(self) -> list[tuple[str, list[str]]]:
+        """(authority, its units) for the authorities whose units are printed."""
+        return [(a, us) for a, us in self.units.items() if a not in self.hidden_units]
 
     def cells(self) -> list[tuple]:
         """Every cell that has a worker count, and so an observation count beside it."""
@@ -112,7 +121,7 @@ def facts(layout: Layout) -> tuple[list, list[Fact], dict]:
     for kind in ("o", "w"):
         rel.append(((kind, "all"), [(kind, "authority", a) for a in layout.units]))
         rel += [((kind, "authority", a), [(kind, "unit", u) for u in us])
-                for a, us in layout.units.items()]
+                for a, us in layout.unit_relations()]
     out: list[Fact] = []
     for f, lvs in layout.levels.items():
         rel.append((("o", "all"), [("o", "factor", f, lv) for lv in lvs]))
@@ -136,10 +145,10 @@ def facts(layout: Layout) -> tuple[list, list[Fact], dict]:
     floor: dict = {}
     for a, us in layout.units.items():
         for kind in ("o", "w"):
-            floor[(kind, "authority", a)] = len(us)
+            floor[(kind, "authority", a)] = max(1, len(us))
             floor.update({(kind, "unit", u): 1 for u in us})
     for kind in ("o", "w"):
-        floor[(kind, "all")] = sum(len(us) for us in layout.units.values())
+        floor[(kind, "all")] = sum(max(1, len(us)) for us in layout.units.values())
         floor.update({(kind, "factor", f, lv): 1 for f, lv in layout.missing})
     return rel, out, floor
 
@@ -366,20 +375,33 @@ def _protect_counts(c: _Cells, n_obs: dict, n_wrk: dict, m: int) -> tuple[set, s
         try:
             prim, sec = protect(sizes, rel, m, facts=fs, floor=floor)
         except Unprotectable as exc:
-            layout = _print_less(layout, exc.cells, n_obs, m)
+            layout = _print_less(layout, exc.cells, sizes, m)
             continue
         return set(prim), set(sec), layout
 
 
-def _print_less(layout: Layout, stuck: list, n_obs: dict, m: int) -> Layout:
+def _print_less(layout: Layout, stuck: list, sizes: dict, m: int) -> Layout:
     """A layout that prints less, for small counts that can be worked out whatever is hidden.
 
-    First the line of observations per worker (the fewest and most observations of one worker
-    pin a count: every worker with exactly 4 observations, a unit of 4 observations is one
-    worker), then the crosstab, then a factor joined to the stuck cells (four levels of
-    training with one worker each say that there are 4 workers), the one with most small
-    levels. Raises InputError when only the authorities and units are left.
+    First the list of an authority's units where each holds one worker and that pins a count
+    (4 units listed, fewer than 5 workers: one each), then the line of observations per
+    worker (the fewest and most observations of one worker pin a count: every worker with
+    exactly 4 observations, a unit of 4 observations is one worker), then the crosstab, then
+    a factor joined to the stuck cells (four levels of training with one worker each say that
+    there are 4 workers), the one with most small levels. Raises InputError when nothing of
+    that is left.
     """
+    touched = {k[2] for k in stuck if k[1] == "authority"}
+    touched |= {a for a, us in layout.unit_relations() for u in us
+                if any(k[1:] == ("unit", u) for k in stuck)}
+    # an authority whose listed units each hold one worker (or observation): the list says
+    # how many it has; list its units no more
+    auths = [a for a, us in layout.unit_relations() if a in touched
+             and min(sizes[("w", "authority", a)], sizes[("o", "authority", a)]) == len(us)]
+    if auths:
+        a = sorted(set(auths))[0]
+        return replace(layout, units={**layout.units, a: []},
+                       hidden_units=layout.hidden_units | {a})
     if layout.per_worker is not None:
         return replace(layout, per_worker=None)
     if layout.cross is not None:
@@ -392,9 +414,8 @@ def _print_less(layout: Layout, stuck: list, n_obs: dict, m: int) -> Layout:
         raise InputError(
             f"the data are too few to print their counts of workers and observations without "
             f"giving small ones away (min_cell={m}): {len(stuck)} small count(s) can be worked "
-            f"out from the authorities, units and totals alone; use min_cell=1 for a report "
-            f"that is not to be shared")
-    small = {f: sum(0 < n_obs[("factor", f, lv)] < m for lv in layout.levels[f])
+            f"out from the totals alone; use min_cell=1 for a report that is not to be shared")
+    small = {f: sum(0 < sizes[("o", "factor", f, lv)] < m for lv in layout.levels[f])
              for f in candidates}
     drop = max(sorted(candidates), key=lambda f: small[f])
     return replace(layout, levels={f: lv for f, lv in layout.levels.items() if f != drop},
@@ -407,7 +428,7 @@ def _protect_means(layout: Layout, n_skill: dict, hidden_counts: set, m: int):
     if m == 1:
         return frozenset(), frozenset(), set()
     rel = [(("all",), [("authority", a) for a in layout.units])]
-    rel += [(("authority", a), [("unit", u) for u in us]) for a, us in layout.units.items()]
+    rel += [(("authority", a), [("unit", u) for u in us]) for a, us in layout.unit_relations()]
     rel += [(("all",), [("factor", f, lv) for lv in lvs]) for f, lvs in layout.levels.items()]
     n_skill = {k: n_skill[k] for k in layout.cells()}
     small_mean = {k for k in n_skill if 0 < n_skill[k] < m}
@@ -467,15 +488,16 @@ def _sample_table(df: pd.DataFrame, c: _Cells, s: _Shown, layout: Layout,
     else:
         pw = df.groupby(df["worker"].astype(str), sort=False).size()
         per = f"{pw.min()}, {pw.median():g}, {pw.max()}"
+    listed = [u for _, us in layout.unit_relations() for u in us]
     rows = [
         ("observations (rows used)", s.count("o", ("all",))),
         ("workers", s.count("w", ("all",))),
-        ("units", str(len(units))),
-        ("authorities", str(len(c.layout.units))),
+        ("units", _NOT_SHOWN if layout.hidden_units else str(len(units))),
+        ("authorities", str(len(layout.units))),
         (_PER_WORKER, per),
-        (f"units with fewer than {m} observed workers" if m > 1 else
+        (f"units listed with fewer than {m} observed workers" if m > 1 else
          "units with one observed worker",
-         str(int(sum(s.n_wrk[("unit", u)] < max(m, 2) for u in units.index)))),
+         str(int(sum(s.n_wrk[("unit", u)] < max(m, 2) for u in listed)))),
         ("mean skill (SD)", f"{mean} ({sd})"),
     ]
     n_small = 0
@@ -510,13 +532,16 @@ def _render(df: pd.DataFrame, c: _Cells, s: _Shown, layout: Layout,
     units = c.unit_auth
     tables: dict[str, pd.DataFrame] = {}
     tables["sample"], n_small = _sample_table(df, c, s, layout, dropped)
+    hidden = layout.hidden_units
     tables["authorities"] = pd.DataFrame([
-        {"authority": c.a_name[a], "units": str(len(us)), **s.row(("authority", a))}
-        for a, us in c.layout.units.items()] + [
-        {"authority": "all", "units": str(len(units)), **s.row(("all",))}])
+        {"authority": c.a_name[a], "units": _NOT_SHOWN if a in hidden else str(len(us)),
+         **s.row(("authority", a))} for a, us in c.layout.units.items()] + [
+        {"authority": "all", "units": _NOT_SHOWN if hidden else str(len(units)),
+         **s.row(("all",))}])
     tables["units"] = pd.DataFrame([
         {"authority": c.a_name[units[u]], "unit": c.u_name[u], **s.row(("unit", u))}
-        for u in units.index])
+        for u in units.index if units[u] not in hidden],
+        columns=["authority", "unit", "workers", "observations", "mean skill", "SD"])
     tables["factors"] = pd.DataFrame([
         {"factor": f, "level": _level_label(f, lv), **s.row(("factor", f, lv))}
         for f, lvs in layout.levels.items() for lv in lvs])
@@ -622,6 +647,8 @@ def data_tables(
         withheld.append("the crosstab of clinician by discussion")
     if layout.per_worker is None:
         withheld.append("the fewest and most observations of one worker")
+    withheld += [f"the units of authority {c.a_name[a]} and how many they are"
+                 for a in sorted(layout.hidden_units)]
     return DataTables(tables=tables, min_cell=m, counts=counts,
                       small_levels={k: v for k, v in small_levels.items() if v},
                       empty_levels={k: v for k, v in empty_levels.items() if v},
@@ -664,6 +691,8 @@ def _read_layout(t: DataTables) -> tuple[Layout, dict]:
     units: dict = {a: [] for a in names}
     for a, u in zip(u_auth, u_name, strict=True):
         units[a].append(u)
+    hidden_units = frozenset(a for a, n in zip(names, auth["units"].tolist(), strict=False)
+                             if n == _NOT_SHOWN)
     levels: dict = {}
     for f, lv in zip(f_name, f_level, strict=True):
         levels.setdefault(f, []).append(lv)
@@ -691,7 +720,8 @@ def _read_layout(t: DataTables) -> tuple[Layout, dict]:
     missing = frozenset((f, lv) for f, lvs in levels.items() for lv in lvs
                         if lv == _MISSING_WORD.get(f, "missing"))
     layout = Layout(units=units, levels=levels, missing=missing, cross=cross,
-                    worker_level=frozenset(t.worker_level) & set(levels), per_worker=per_worker)
+                    worker_level=frozenset(t.worker_level) & set(levels), per_worker=per_worker,
+                    hidden_units=hidden_units)
     return layout, printed
 
 
@@ -717,7 +747,7 @@ def _audit_means(t: DataTables, printed: dict, layout: Layout) -> dict:
     unknown = {k for k, v in mean_of.items()
                if v in withheld or not isinstance(printed[("o", *k)], int)}
     rel = [(("all",), [("authority", a) for a in layout.units])]
-    rel += [(("authority", a), [("unit", u) for u in us]) for a, us in layout.units.items()]
+    rel += [(("authority", a), [("unit", u) for u in us]) for a, us in layout.unit_relations()]
     rel += [(("all",), [("factor", f, lv) for lv in lvs]) for f, lvs in layout.levels.items()]
     return {("mean", *k): None for k in _determined(unknown, [additive(a, b) for a, b in rel])}
 
