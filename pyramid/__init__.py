@@ -59,6 +59,7 @@ _LAZY: dict[str, str] = {
     # errors
     "PyramidError": "pyramid.errors:PyramidError",
     "InputError": "pyramid.errors:InputError",
+    "OutputError": "pyramid.errors:OutputError",
     "ValidationError": "pyramid.errors:ValidationError",
 }
 

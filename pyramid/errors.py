@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PyramidError", "InputError", "Problem", "ValidationError", "DataWarning"]
+__all__ = ["PyramidError", "InputError", "OutputError", "Problem", "ValidationError",
+           "DataWarning"]
 
 
 class PyramidError(Exception):
@@ -18,6 +19,14 @@ class PyramidError(Exception):
 
 class InputError(PyramidError, ValueError):
     """Bad input: a file, a data frame, an argument, a spec or a prior file.
+
+    The CLI exits with status 2 on this error and prints the message without a traceback.
+    """
+
+
+class OutputError(PyramidError, OSError):
+    """A file pyramid was asked to write could not be written (a full disk, a read-only
+    folder, permission denied); nothing was written at its path.
 
     The CLI exits with status 2 on this error and prints the message without a traceback.
     """
