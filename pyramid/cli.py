@@ -461,9 +461,34 @@ def loo_cmd(
 
     loaded = {path: load(path) for path in results}
     table, notes = loo_table(loaded)
-    emit(table, fmt, title="PSIS-LOO (elpd: higher is better)")
+    emit(table if str(fmt) == "csv" else loo_text(table), fmt,
+         title="PSIS-LOO (elpd: higher is better)")
     for note in notes:
         info(note)
+
+
+def loo_text(table: pd.DataFrame) -> pd.DataFrame:
+    """The printed view of :func:`pyramid.diagnostics.loo_table`: elpd, its SE, p and the
+    differences with two decimals, weights with three (the CSV keeps every digit).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"model": ["a"], "rank": [0], "elpd": [-47.8123], "se": [3.21],
+    ...                   "p": [4.5], "elpd_diff": [0.0], "dse": [0.0], "weight": [1.0]})
+    >>> loo_text(t).iloc[0].tolist()[:4]
+    ['a', '0', '-47.81', '3.21']
+    """
+    from pyramid import formatting
+
+    out = table.copy()
+    for col in ("elpd", "se", "p", "elpd_diff", "dse"):
+        if col in out:
+            out[col] = [formatting.number(v, 2, missing="") for v in out[col]]
+    if "weight" in out:
+        out["weight"] = [formatting.number(v, 3, missing="") for v in out["weight"]]
+    if "rank" in out:
+        out["rank"] = ["" if pd.isna(v) else str(int(v)) for v in out["rank"]]
+    return out
 
 
 priors_app = typer.Typer(

@@ -708,7 +708,8 @@ class _Evaluator:
         frame = self._cache[key]
         values = generated.expected_skill(
             self.result.spec, draws, self.newdata(frame), groups=list(self.result.groups_kept),
-            domains=list(self.result.info.get("domains", [])))
+            domains=list(self.result.info.get("domains", [])),
+            occasion=generated.occasion_level(self.result.data, self.result.groups_kept))
         return values @ frame["_w"].to_numpy()
 
     def mean(self, setting: _Setting, group: str) -> np.ndarray:

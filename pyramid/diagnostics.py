@@ -173,6 +173,11 @@ def format_diagnostics(diag: pd.DataFrame, bfmi_per_chain: list[float] | None = 
 # --------------------------------------------------------------------------------------------
 # model comparison
 # --------------------------------------------------------------------------------------------
+#: Columns of :func:`loo_table`, in order.
+LOO_COLUMNS = ("model", "rank", "elpd", "se", "p", "elpd_diff", "dse", "weight", "warning",
+               "n_obs", "left_out", "bad_k")
+
+
 def loo_table(results: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """PSIS-LOO comparison of fitted models (arviz), with Pareto-k warnings.
 
@@ -184,11 +189,16 @@ def loo_table(results: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     Returns
     -------
     table : pandas.DataFrame
-        arviz's comparison (columns ``model``, ``rank``, ``elpd``, ``p``, ``elpd_diff``,
-        ``weight``, ``se``, ``dse``, ``warning``) plus ``n_obs`` and ``bad_k`` (observations
-        whose Pareto k exceeds arviz's threshold).
+        One row per model, best first, unrounded: ``model``, ``rank``, ``elpd`` (expected log
+        predictive density), ``se``, ``p`` (effective number of parameters), ``elpd_diff``
+        and ``dse`` (difference from the best and its SE), ``weight`` (stacking),
+        ``warning`` (arviz's), ``n_obs`` (pointwise values), ``left_out`` (what one of them
+        is: ``row``, or ``unit`` for the unit-level pyramid model) and ``bad_k`` (values
+        whose Pareto k exceeds arviz's threshold). Models fitted to different outcomes,
+        rows or units of leaving out are not ranked (``rank``, differences and weights
+        empty).
     warnings_ : list of str
-        One line per model with high Pareto k, naming how many observations and the worst k.
+        One line per model with high Pareto k, naming how many values and the worst k.
     """
     import arviz as az
 
@@ -206,34 +216,47 @@ def loo_table(results: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
         loos[label] = lo
         k = np.asarray(lo.pareto_k).ravel()
         bad = int((k > lo.good_k).sum())
+        unit = _left_out(res)
         if bad:
             notes.append(
-                f"warning: {label}: {bad} of {k.size} observations have Pareto k > "
+                f"warning: {label}: {bad} of {k.size} {unit}s have Pareto k > "
                 f"{lo.good_k:.2f} (worst {np.nanmax(k):.2f}); LOO is unreliable for them: "
-                "refit without them (reloo) or use k-fold cross-validation"
+                "refit without them (reloo) or use k-fold cross-validation (pyramid loo --by)"
             )
-        outcome[label] = (res.spec.family, res.spec.outcome, len(res.data), res.info.get("data_sha256"))
-    comparable = len({(o[1], o[2], o[3]) for o in outcome.values()}) == 1
+        outcome[label] = (res.spec.outcome, len(res.data), res.info.get("data_sha256"), unit)
+    comparable = len(set(outcome.values())) == 1
     if not comparable:
         notes.append(
-            "warning: the models were not fitted to the same outcome and rows (outcomes "
-            + ", ".join(f"{k}: {o[1]} on {o[2]} rows" for k, o in outcome.items())
+            "warning: the models were not fitted to the same outcome and rows, or leave out "
+            "different things (" + ", ".join(f"{k}: {o[0]} on {o[1]} rows, one {o[3]} at a "
+                                             f"time" for k, o in outcome.items())
             + "): their elpd values are not comparable, so each model's LOO is shown alone "
             "(no ranking, differences or weights)"
         )
-    if len(loos) == 1 or not comparable:
-        table = pd.DataFrame([
-            {"model": label, "rank": np.nan if not comparable else 0, "elpd": lo.elpd,
-             "p": lo.p, "elpd_diff": np.nan if not comparable else 0.0,
-             "weight": np.nan if not comparable else 1.0, "se": lo.se,
-             "dse": np.nan if not comparable else 0.0, "warning": bool(lo.warning)}
-            for label, lo in loos.items()
-        ])
-    else:
+    rows = {label: {"model": label, "rank": np.nan, "elpd": float(lo.elpd), "se": float(lo.se),
+                    "p": float(lo.p), "elpd_diff": np.nan, "dse": np.nan, "weight": np.nan,
+                    "warning": bool(lo.warning)} for label, lo in loos.items()}
+    if comparable and len(loos) == 1:
+        rows[next(iter(rows))].update(rank=0, elpd_diff=0.0, dse=0.0, weight=1.0)
+    elif comparable:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cmp = az.compare(loos)
-        table = cmp.reset_index().rename(columns={"index": "model"})
-    table["n_obs"] = [len(results[m].data) for m in table["model"]]
-    table["bad_k"] = [int((np.asarray(loos[m].pareto_k) > loos[m].good_k).sum()) for m in table["model"]]
-    return table, notes
+            cmp = az.compare(loos, round_to="none")
+        for label, r in cmp.iterrows():
+            rows[label].update(rank=int(r["rank"]), elpd_diff=float(r["elpd_diff"]),
+                               dse=float(r["dse"]), weight=float(r["weight"]))
+    table = pd.DataFrame(list(rows.values()))
+    if comparable:
+        table = table.sort_values("rank", kind="stable").reset_index(drop=True)
+    table["n_obs"] = [int(np.asarray(loos[m].pareto_k).size) for m in table["model"]]
+    table["left_out"] = [outcome[m][3] for m in table["model"]]
+    table["bad_k"] = [int((np.asarray(loos[m].pareto_k) > loos[m].good_k).sum())
+                      for m in table["model"]]
+    return table[list(LOO_COLUMNS)], notes
+
+
+def _left_out(res: Any) -> str:
+    """What one pointwise log-likelihood value of a result is: ``row`` or ``unit``."""
+    ll = res.idata["log_likelihood"]["obs"]
+    dims = [d for d in ll.dims if d not in ("chain", "draw")]
+    return str(dims[0]) if dims else "row"

@@ -185,10 +185,14 @@ def _posterior_groups(dt: xr.DataTree, built: Built, md: ModelData, seed: int, *
         obs = xr.Dataset({"skill": (("row",), md.y)}, coords=row_coord)
     groups["observed_data"] = obs
     if log_likelihood:
+        # one value per row, or per unit for the unit-level path model (a unit's rows share
+        # its discussion, clinician and integrated-out effects): generated.pointwise_dim
         ll = generated.pointwise_loglik(md, draws_post)
+        dim, ids = generated.pointwise_dim(md)
         groups["log_likelihood"] = xr.Dataset(
-            {"obs": (("chain", "draw", "row"), generated.unstack(ll, shape))},
-            coords={"chain": post_ds["chain"].values, "draw": post_ds["draw"].values, **row_coord})
+            {"obs": (("chain", "draw", dim), generated.unstack(ll, shape))},
+            coords={"chain": post_ds["chain"].values, "draw": post_ds["draw"].values,
+                    dim: ids})
     if posterior_predictive:
         pp = generated.predictive(md, draws_post, rng, condition_latent=True)
         groups["posterior_predictive"] = _predictive_dataset(pp, shape, md)
@@ -330,7 +334,9 @@ def fit(
     prior_predictive, posterior_predictive : bool, default False
         Also draw replicated outcomes (``skill``, and ``ratings`` for ``domains``).
     log_likelihood : bool, default True
-        Store pointwise log-likelihoods (per observation) for LOO.
+        Store pointwise log-likelihoods for LOO: per observation (row), or per unit for the
+        unit-level ``pyramid`` model, whose units share their discussion, clinician and
+        integrated-out effects (their sum is the model's log-likelihood, ``loglik_total``).
     prior_draws : int, default 500
         Draws from the prior stored in the ``prior`` group (for Savage-Dickey Bayes factors
         and ``group="prior"``).

@@ -205,6 +205,7 @@ class FitResult:
         values = generated.expected_skill(
             self.spec, draws, newdata, groups=self.groups_kept,
             domains=list(self.info.get("domains", [])),
+            occasion=generated.occasion_level(self.data, self.groups_kept),
         )
         arr = generated.unstack(values, shape)
         return xr.DataArray(

@@ -64,7 +64,9 @@ def test_result_holds_every_group(skill_fit, pyramid_fit):
         assert prior.sizes["chain"] == 1 and prior.sizes["draw"] == 500
         # the data's log-likelihood is kept per posterior draw, not computed for prior draws
         assert "loglik_total" in post and "loglik_total" not in prior
-        assert res.idata["log_likelihood"]["obs"].dims == ("chain", "draw", "row")
+        # one value per row, or per unit for the unit-level pyramid model
+        left_out = "unit" if res is pyramid_fit else "row"
+        assert res.idata["log_likelihood"]["obs"].dims == ("chain", "draw", left_out)
         assert res.info["sampler"] == "nutpie"
         assert len(res.info["data_sha256"]) == 64
     for group in ("posterior_predictive", "prior_predictive"):
@@ -217,6 +219,42 @@ def test_loo_table(skill_fit, pyramid_fit):
     table, notes = loo_table({"skill": skill_fit, "pyramid": pyramid_fit})
     assert any("not comparable" in n for n in notes)
     assert table["rank"].isna().all()
+    assert table.set_index("model").loc["pyramid", "left_out"] == "unit"
+
+
+def test_loo_values_are_not_rounded(skill_fit, tmp_path, capsys):
+    """pyramid loo printed elpd to two significant figures (-47.81 and -49.8 both as -50.0)
+    in text, CSV and loo_table (arviz's compare rounds by default). Failed before; now the
+    table and the CSV keep every digit and the text shows two decimals."""
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = az.loo(skill_fit.idata, pointwise=True)
+    table, _ = loo_table({"a": skill_fit, "b": skill_fit})
+    assert list(table["rank"]) == [0, 1]
+    assert table["elpd"].tolist() == pytest.approx([float(exact.elpd)] * 2, rel=1e-12)
+    assert table["se"].tolist() == pytest.approx([float(exact.se)] * 2, rel=1e-12)
+    path, other = tmp_path / "s.nc", tmp_path / "t.nc"
+    skill_fit.save(path)
+    skill_fit.save(other)
+    assert main(["loo", str(path), str(other), "--format", "csv"]) == 0
+    csv = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert csv["elpd"].tolist() == pytest.approx([float(exact.elpd)] * 2, rel=1e-12)
+    assert main(["loo", str(path)]) == 0
+    assert f"{float(exact.elpd):.2f}" in capsys.readouterr().out
+
+
+def test_pyramid_pointwise_loglik_is_per_unit_and_sums_to_the_models(pyramid_fit):
+    """The unit-level path model's log_likelihood group has one value per unit, and their
+    sum is the model's own log-likelihood (loglik_total) draw by draw (before the fix: one
+    value per row, leaving out the discussion and clinician equations)."""
+    ll = pyramid_fit.idata["log_likelihood"]["obs"]
+    assert ll.dims == ("chain", "draw", "unit")
+    assert ll.sizes["unit"] == pyramid_fit.data["unit"].nunique()
+    total = pyramid_fit.posterior["loglik_total"].transpose("chain", "draw").values
+    np.testing.assert_allclose(ll.sum("unit").transpose("chain", "draw").values, total,
+                               rtol=1e-10)
 
 
 def test_bad_arguments(reference):
@@ -364,3 +402,50 @@ def test_parallel_compile_switch(monkeypatch):
     monkeypatch.setenv("PYRAMID_PARALLEL_COMPILE", "1")
     monkeypatch.setenv("PYRAMID_WORKER_SLOT", "0")
     assert not compiled._parallel_wanted()  # executor workers already fill the cores
+
+
+def _fake_domains_result(level: str, sd: np.ndarray) -> FitResult:
+    """A domains result whose innermost kept level is ``level`` (worker or observation) with
+    the given SD draws, on data with one observation per worker (the two are aliased)."""
+    from pyramid.specs import load_priors, load_spec
+
+    rng = np.random.default_rng(0)
+    n = sd.size
+    data = simulate((3, 2, 2, 1), seed=2, mix={"discussion_observed": 1.0}).data
+    post = xr.Dataset({
+        "b_training": (("chain", "draw", "training"), rng.normal(0.3, 0.2, (1, n, 3))),
+        "b_clinician": (("chain", "draw"), rng.normal(0.5, 0.2, (1, n))),
+        "b_discussion": (("chain", "draw"), rng.normal(0.3, 0.1, (1, n))),
+        "zeta_discussion": (("chain", "draw", "discussion_step"),
+                            rng.dirichlet([1.0, 1.0], (1, n))),
+        "cutpoints": (("chain", "draw", "threshold"),
+                      np.sort(rng.normal(0, 1.5, (1, n, 4)), axis=-1)),
+        f"sd_{level}": (("chain", "draw"), sd[None, :]),
+    }, coords={"training": ["other", "mla", "programme"],
+               "discussion_step": ["green_shoots", "systemic"],
+               "threshold": ["1|2", "2|3", "3|4", "4|5"]})
+    idata = xr.DataTree.from_dict({"posterior": post})
+    return FitResult(idata=idata, spec=load_spec("domains"), priors=load_priors("default"),
+                     data=data, dropped={}, diagnostics=pd.DataFrame(),
+                     info={"groups_kept": ["authority", "unit", level],
+                           "domains": ["collaboration", "empathy", "purposefulness", "clarity",
+                                       "child_focus"]})
+
+
+def test_domains_expected_skill_does_not_depend_on_which_aliased_level_survives():
+    """The audit's finding 5: with one observation per worker the worker and observation
+    effects are one row-level effect; expected_skill integrated it as the occasion effect when
+    it was named observation and held it at 0 when named worker (the clinician contrast 0.530
+    against 0.574 with the same SD). Failed before the fix; now both integrate it."""
+    sd = np.full(40, 0.8)
+    new = pd.DataFrame({"training": pd.Categorical(["none", "programme"],
+                                                   ["none", "other", "mla", "programme"]),
+                        "clinician": pd.array([0, 1], dtype="Int8"),
+                        "discussion": pd.Categorical(["green_shoots", "systemic"],
+                                                     ["non_systemic", "green_shoots", "systemic"])})
+    as_worker = _fake_domains_result("worker", sd).expected_skill(new).values
+    as_obs = _fake_domains_result("observation", sd).expected_skill(new).values
+    np.testing.assert_allclose(as_worker, as_obs, rtol=1e-12)
+    # and it is the occasion-integrated one: not the value with the effect held at 0
+    held = _fake_domains_result("worker", np.zeros(40)).expected_skill(new).values
+    assert np.abs(as_worker - held).max() > 1e-3

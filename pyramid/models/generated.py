@@ -12,7 +12,7 @@ Draws come as a dict of arrays with the sample axis first: ``{"sigma": (S,), "b_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ __all__ = [
     "fixed_part",
     "expected_skill",
     "pointwise_loglik",
+    "pointwise_dim",
+    "occasion_level",
+    "ordinal_logp_all",
     "predictive",
     "draw_marginal_effects",
     "draw_path_unit",
@@ -158,6 +161,31 @@ def ordinal_logp(y: np.ndarray, eta: np.ndarray, cuts: np.ndarray) -> np.ndarray
     return l_hi + np.where(d > -np.log(2), np.log(-np.expm1(d)), np.log1p(-np.exp(d)))
 
 
+def ordinal_logp_all(eta: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """log P(y = k) for every category k, stable in the tails (numpy twin of
+    :func:`pyramid.models.builder.ordinal_logp_all`): ``eta`` (S, ...), ``cuts`` (S, K-1);
+    returns (S, ..., K). The first and last categories are one log-CDF each.
+
+    Examples
+    --------
+    >>> lp = ordinal_logp_all(np.array([[-40.0]]), np.array([[-1.5, 1.5]]))
+    >>> bool(lp[0, 0, 0] == 0.0), round(float(lp[0, 0, 2]), 2)
+    (True, -865.77)
+    """
+    extra = eta.ndim - 1
+    c = cuts.reshape(cuts.shape[0], *([1] * extra), cuts.shape[1])
+    z = c - eta[..., None]  # (S, ..., K-1)
+    a, b = z[..., :-1], z[..., 1:]
+    flip = (a + b) > 0
+    lo, hi = np.where(flip, -b, a), np.where(flip, -a, b)
+    l_hi, l_lo = special.log_ndtr(hi), special.log_ndtr(lo)
+    d = np.minimum(l_lo - l_hi, -1e-300)
+    with np.errstate(divide="ignore"):  # the branch np.where does not take
+        inner = l_hi + np.where(d > -np.log(2), np.log(-np.expm1(d)), np.log1p(-np.exp(d)))
+    return np.concatenate([special.log_ndtr(z[..., :1]), inner,
+                           special.log_ndtr(-z[..., -1:])], axis=-1)
+
+
 # --------------------------------------------------------------------------------------------
 # expected skill
 # --------------------------------------------------------------------------------------------
@@ -198,7 +226,8 @@ def _csw_for(newdata: pd.DataFrame) -> np.ndarray:
 
 
 def expected_skill(spec: ModelSpec, draws: dict, newdata: pd.DataFrame, *,
-                   groups: list[str], domains: list[str]) -> np.ndarray:
+                   groups: list[str], domains: list[str],
+                   occasion: str | None = None) -> np.ndarray:
     """Expected overall skill (1-5 scale) per draw and row of ``newdata``, group effects at 0.
 
     Parameters
@@ -213,6 +242,10 @@ def expected_skill(spec: ModelSpec, draws: dict, newdata: pd.DataFrame, *,
         Group levels kept in the fitted model.
     domains : list of str
         Domains of the cumulative-probit model.
+    occasion : str, optional
+        The kept group level that holds the occasion effect (``r_obs``) of the cumulative
+        probit: the innermost level each of whose groups is one observation (see
+        :func:`occasion_level`). Default: ``observation`` where it is kept.
 
     Returns
     -------
@@ -223,9 +256,14 @@ def expected_skill(spec: ModelSpec, draws: dict, newdata: pd.DataFrame, *,
     -----
     * gaussian: ``eta``.
     * cumulative probit: the mean over domains of ``E[y_d] = 1 + sum_k P(y_d > k)``, with the
-      observation-level effect (an occasion effect, the ``r_obs`` of the generative model)
-      integrated out exactly when the model has it, authority/unit/worker effects at zero;
-      as :func:`pyramid.data.simulate.expected_skill` with ``integrate_groups=False``.
+      occasion effect (the ``r_obs`` of the generative model) integrated out exactly where the
+      model has one, the other group effects at zero; as
+      :func:`pyramid.data.simulate.expected_skill` with ``integrate_groups=False``. The
+      occasion effect is that of the ``occasion`` level: the observation level, or, where
+      each worker was observed once and the model kept the worker level for the two aliased
+      ones, the worker level, whose effects are then the occasions' (the model cannot tell the
+      worker's share of their variance from the occasion's, and integrates all of it). So the
+      result depends on the SD of the row-level effect, not on which name it kept.
     * path: for a row that gives ``discussion`` and ``clinician``, the skill equation at those
       values (a direct effect); a missing one is integrated out over its equation given what
       the row gives (a total effect).
@@ -249,7 +287,9 @@ def expected_skill(spec: ModelSpec, draws: dict, newdata: pd.DataFrame, *,
         terms = _newdata_terms(spec, newdata, csw, spec.terms)
         eta = fixed_part(draws, terms, intercept=False)
         cuts = draws["cutpoints"]
-        scale = np.sqrt(1.0 + draws["sd_observation"] ** 2) if "observation" in groups else 1.0
+        if occasion is None and "observation" in groups:
+            occasion = "observation"
+        scale = np.sqrt(1.0 + draws[f"sd_{occasion}"] ** 2) if occasion else 1.0
         deltas = draws["delta"] if "delta" in draws else np.zeros((eta.shape[0], 1))
         total = np.zeros_like(eta)
         for j in range(deltas.shape[1]):
@@ -266,6 +306,25 @@ def expected_skill(spec: ModelSpec, draws: dict, newdata: pd.DataFrame, *,
     eterms = _newdata_terms(spec, newdata, csw, spec.exposure.terms) if spec.exposure else []
     w, mu = _path_weights_and_means(spec, draws, terms, mterms, eterms)
     return (w * mu).sum(axis=(2, 3))
+
+
+def occasion_level(data: pd.DataFrame, groups: Sequence[str]) -> str | None:
+    """The kept group level that holds each observation's own (occasion) effect: the innermost
+    of ``groups`` whose every group is one row of ``data`` (``observation``, or ``worker``
+    where each worker was observed once and the two aliased levels were merged), else None.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"worker": ["a", "b", "c"], "observation": ["1", "2", "3"]})
+    >>> occasion_level(df, ["worker"]), occasion_level(df, ["worker", "observation"])
+    ('worker', 'observation')
+    >>> occasion_level(pd.DataFrame({"worker": ["a", "a"]}), ["worker"]) is None
+    True
+    """
+    for g in reversed(list(groups)):
+        if g in data.columns and data[g].nunique(dropna=False) == len(data) and len(data):
+            return g
+    return None
 
 
 def _path_pieces(spec: ModelSpec, draws: dict, terms: list[Term], mterms: list[Term],
@@ -291,7 +350,7 @@ def _path_pieces(spec: ModelSpec, draws: dict, terms: list[Term], mterms: list[T
     g = draws[f"{med}_{expo}"] if m_expo is not None else np.zeros(base.shape[0])
     m_eta = m_base[:, :, None] + g[:, None, None] * c_vals[None, None, :]
     cuts = draws[f"{med}_cutpoints"]
-    log_pk = np.log(np.clip(ordinal_probs(m_eta, cuts), 1e-300, None))  # (S, N, C, K)
+    log_pk = ordinal_logp_all(m_eta, cuts)  # (S, N, C, K)
     # exposure
     if expo:
         cell = np.zeros(base.shape[1], dtype=np.int64)
@@ -446,7 +505,7 @@ def _unit_latent_logs(md: ModelData, d: dict) -> tuple[np.ndarray, np.ndarray, n
     has_g = expo is not None and f"{med}_{expo}" in d
     g = d[f"{med}_{expo}"] if has_g else np.zeros(s)
     m_eta = m_base[:, :, None] + g[:, None, None] * c_vals[None, None, :]
-    log_pk = np.log(np.clip(ordinal_probs(m_eta, d[f"{med}_cutpoints"]), 1e-300, None))
+    log_pk = ordinal_logp_all(m_eta, d[f"{med}_cutpoints"])
     if expo:
         cell = np.zeros(n_u, dtype=np.int64)
         for j, et in enumerate(md.exposure_terms):
@@ -574,16 +633,35 @@ def _rows_matrix(md: ModelData) -> sparse.csr_matrix:
     return _segment(md.rating_row, md.n_rows)
 
 
-def pointwise_loglik(md: ModelData, draws: dict, chunk: int = 250) -> np.ndarray:
-    """Log-likelihood of each row (observation) given each draw, group effects included.
+def pointwise_dim(md: ModelData) -> tuple[str, list[str] | np.ndarray]:
+    """The dimension of :func:`pointwise_loglik`'s values: ``("unit", unit ids)`` for the
+    unit-level path model, else ``("row", 0..N-1)``."""
+    if md.spec.family == "path" and md.unit_index is not None:
+        return "unit", [str(u) for u in md.unit_ids]
+    return "row", np.arange(md.n_rows)
 
-    For the cumulative probit it is the sum over the row's ratings (leave-one-observation-out
-    in LOO); for the path model, the row's joint density of skill, mediator and exposure with
-    the missing ones summed out.
+
+def pointwise_loglik(md: ModelData, draws: dict, chunk: int = 250) -> np.ndarray:
+    """Pointwise log-likelihood given each draw: what LOO leaves out one at a time.
+
+    Their sum is the model's log-likelihood at the same draws (``loglik_total``, the
+    model's potential). Gaussian and cumulative-probit models: one value per row
+    (observation; for the cumulative probit the sum over the row's ratings), group effects
+    included. Row-level path model: the row's joint density of skill, mediator and exposure,
+    the missing ones summed out over their equations. Unit-level path model: one value per
+    unit (see :func:`pointwise_dim`), the joint density of what was observed in the unit -- its
+    rows' skill scores, its discussion and clinician presence where given, the missing ones
+    summed out over their equations -- with the unit and worker effects integrated out as the
+    model does; its rows share those, so a row alone is not the unit of the likelihood.
+
+    Returns
+    -------
+    numpy.ndarray
+        (S, N rows) or (S, units).
     """
     spec = md.spec
     s_total = next(iter(draws.values())).shape[0]
-    out = np.empty((s_total, md.n_rows))
+    out = np.empty((s_total, len(pointwise_dim(md)[1])))
     rows = _rows_matrix(md) if spec.family == "cumulative_probit" else None
     for sl in _chunks(s_total, chunk):
         d = {k: v[sl] for k, v in draws.items()}
@@ -598,13 +676,68 @@ def pointwise_loglik(md: ModelData, draws: dict, chunk: int = 250) -> np.ndarray
             ll = ordinal_logp(md.y, eta, d["cutpoints"])
             out[sl] = np.asarray(ll @ rows)
         elif md.unit_index is not None:
-            mu = _path_unit_mean(md, d)
-            sig = d["sigma"][:, None]
-            out[sl] = -0.5 * (LOG_2PI + 2 * np.log(sig) + ((md.y[None, :] - mu) / sig) ** 2)
+            out[sl] = _unit_loglik(md, d)
         else:
             joint = _path_joint(md, d)
             out[sl] = special.logsumexp(joint, axis=(2, 3))
     return out
+
+
+def _unit_loglik(md: ModelData, d: dict, offset: np.ndarray | None = None) -> np.ndarray:
+    """log p(a unit's rows' skill, its observed mediator and exposure | theta), (S, U): the
+    terms the unit-level path model's potential sums (builder._path_unit), in numpy.
+    ``offset`` (S, N) replaces the explicit group effects (held-out rows)."""
+    spec = md.spec
+    med = spec.mediator.outcome
+    expo = spec.exposure.outcome if spec.exposure else None
+    marginal = {g.name: g for g in md.groups if g.parametrisation == "marginal"}
+    base = fixed_part(d, md.terms, skip=tuple(c for c in (med, expo) if c))
+    if offset is not None:
+        base = base + offset
+    else:
+        for g in md.groups:
+            if g.parametrisation != "marginal":
+                base = base + d[f"r_{g.name}"][:, g.index]
+    resid = md.y[None, :] - base
+    prec = 1.0 / d["sigma"][:, None] ** 2
+    msg = (np.broadcast_to(prec, resid.shape), resid * prec, resid * resid * prec,
+           np.broadcast_to(-0.5 * (LOG_2PI - np.log(prec)), resid.shape))
+    n_u = len(md.unit_ids)
+    to_unit = md.unit_index
+    if "worker" in marginal:
+        w = marginal["worker"]
+        msg = _integrate_np(_combine_np(msg, w.index, w.n), d["sd_worker"])
+        to_unit = np.zeros(w.n, dtype=np.int64)
+        to_unit[w.index] = md.unit_index
+    msg = _combine_np(msg, to_unit, n_u)
+    if "unit" in marginal:
+        msg = _integrate_np(msg, d["sd_unit"])
+    p, s_, q, a = msg
+    mean = s_ / p
+    log_pk, log_pc, shift = _unit_latent_logs(md, d)
+    ll = ((a - 0.5 * (q - s_ * mean))[:, :, None, None]
+          - 0.5 * p[:, :, None, None] * (shift[:, None, :, :] - mean[:, :, None, None]) ** 2)
+    c_obs = md.unit_exposure if expo else np.full(n_u, -1)
+    ok = _mask(md.unit_mediator, c_obs, shift.shape[1], shift.shape[2])
+    joint = np.where(ok[None], ll + log_pk + log_pc[..., None], -np.inf)
+    return special.logsumexp(joint, axis=(2, 3))
+
+
+def _combine_np(msg: tuple, index: np.ndarray, n_groups: int) -> tuple:
+    """Sum the children's Gaussian messages (P, S, Q, A) into their groups, (S, groups)."""
+    mat = _segment(index, n_groups)
+    return tuple(np.asarray(x @ mat) for x in msg)
+
+
+def _integrate_np(msg: tuple, sd: np.ndarray) -> tuple:
+    """Integrate each group's own Normal(0, sd) effect out of its message (builder._integrate)."""
+    p, s_, q, a = msg
+    mean = s_ / p
+    shrink = 1.0 + p * sd[:, None] ** 2
+    a = a - 0.5 * (q - s_ * mean) - 0.5 * np.log(shrink)
+    p = p / shrink
+    s_ = p * mean
+    return p, s_, s_ * mean, a
 
 
 def _path_joint(md: ModelData, d: dict) -> np.ndarray:
