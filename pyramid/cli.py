@@ -340,6 +340,12 @@ def compare_cmd(
     all_columns: Annotated[
         bool, typer.Option("--all-columns", help="Text format: print every column.")
     ] = False,
+    effect_sizes: Annotated[
+        bool, typer.Option("--effect-sizes", help="Also effect sizes in the Education "
+                           "Endowment Foundation's convention: each contrast over the total "
+                           "SD of skill in the unconditional model of the same rows (fitted "
+                           "now, seconds), with P(ES > 0, 0.05, 0.1, 0.2).")
+    ] = False,
 ) -> None:
     """Posterior contrasts on the 1-5 skill scale: the Bayesian replacement of the t-tests.
 
@@ -350,7 +356,8 @@ def compare_cmd(
     from pyramid.compare import compact, compare
 
     res = _load_fit_result(result)
-    table = compare(res, contrast or None, rope=rope, ci_prob=ci_prob)
+    table = compare(res, contrast or None, rope=rope, ci_prob=ci_prob,
+                    effect_sizes=effect_sizes)
     if str(fmt) == "csv" or all_columns:
         emit(table, fmt)
         return
@@ -362,13 +369,17 @@ def compare_cmd(
     typer.echo(
         f"estimate: posterior mean [{ci_prob:.0%} equal-tailed interval]; P(dir): probability "
         f"of direction and the sign; P(ROPE): P(|effect| < {rope:g}); BF10: Savage-Dickey "
-        "('>': a lower bound, the draws lie too far from 0 to say more); odds(dir): "
-        "P(dir) / (1 - P(dir)). --format csv for every column."
+        "('>': a lower bound, the draws lie too far from 0 to say more; empty: none, see the "
+        "notes); odds(dir): P(dir) / (1 - P(dir))"
+        + ("; ES: effect size (EEF convention), P(ES>0.2): its probability above 0.2"
+           if effect_sizes else "") + ". --format csv for every column."
     )
     for note in table.attrs.get("notes", []):
         typer.echo(f"note: {note}")
     for _, r in table[table["note"].str.len() > 0].iterrows():
         typer.echo(f"note: {r['key']}: {r['note']}")
+    for _, r in table[table["bf10_note"].str.startswith("not defined")].iterrows():
+        typer.echo(f"note: {r['key']}: no BF10: {r['bf10_note'].removeprefix('not defined: ')}")
     if not res.converged:
         info("warning: this fit did not pass every convergence check; its comparisons may be "
              "unreliable (see the checks printed by pyramid fit)")
@@ -447,6 +458,13 @@ def fit_cmd(
               adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend)
     path = res.save(out)
     emit(res.coefs().round(4), fmt, title=f"\n{res.spec.name}: fixed effects (90 % intervals)")
+    if str(fmt) != "csv":  # CSV: one table on stdout
+        vp = res.variance_partition()
+        scale = ("the probit scale of a rating, residual variance 1" if vp["scale"].iloc[0]
+                 == "latent" else "skill points")
+        emit(vp.drop(columns="scale").round(3), fmt, title=(
+            f"\nvariance partition: each level's share of the variance (ICC for a group "
+            f"level; 90 % intervals; {scale}), given the model's fixed effects"))
     info(f"wrote {path} (seed {res.info['seed']}, sampler {res.info['sampler']})")
 
 

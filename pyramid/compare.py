@@ -84,6 +84,7 @@ from scipy import stats
 
 from pyramid.checks import check_prob
 from pyramid.data import schema
+from pyramid.effect_sizes import effect_size_columns
 from pyramid.errors import InputError
 from pyramid.formatting import bayes_factor, interval
 
@@ -147,6 +148,16 @@ COLUMNS_DOC: dict[str, str] = {
     "(from the prior draws, where the contrast has no closed form); '' without bf10",
     "bf10_note": "why bf10 is empty (e.g. not defined for a product of parameters) or a "
     "bound, or the kernel estimate's error ('' otherwise)",
+    "es": "effect size in the Education Endowment Foundation's convention: posterior mean of "
+    "the contrast over the total SD of skill in the unconditional model (intercept and group "
+    "levels only) of the same rows (pyramid.effect_sizes); empty unless effect sizes were asked "
+    "for",
+    "es_lower": "lower bound of the effect size's ci_prob interval",
+    "es_upper": "upper bound of the effect size's ci_prob interval",
+    "es_p_gt_0": "posterior probability that the effect size exceeds 0",
+    "es_p_gt_0.05": "posterior probability that the effect size exceeds 0.05",
+    "es_p_gt_0.1": "posterior probability that the effect size exceeds 0.1",
+    "es_p_gt_0.2": "posterior probability that the effect size exceeds 0.2",
     "ess": "bulk effective sample size of the contrast's posterior draws",
     "n_draws": "posterior draws (chains x draws)",
     "prior_draws": "prior draws used for the Savage-Dickey prior density",
@@ -1202,6 +1213,7 @@ def compare(
     contrasts: str | Sequence[str] | None = None,
     rope: float = 0.1,
     ci_prob: float = 0.95,
+    effect_sizes: bool | Any = False,
 ) -> pd.DataFrame:
     """Posterior contrasts on the skill scale: the Bayesian replacement of the report's t-tests.
 
@@ -1225,6 +1237,12 @@ def compare(
         Half-width of the region of practical equivalence, in skill points, in [0, 1].
     ci_prob : float, default 0.95
         Probability of the equal-tailed posterior intervals, in (0, 1].
+    effect_sizes : bool or FitResult, default False
+        Fill the effect-size columns (``es`` ...) in the Education Endowment Foundation's
+        convention (:mod:`pyramid.effect_sizes`): ``True`` fits the unconditional model of the
+        result's rows (overall skill on an intercept and the group levels, seconds) with
+        :func:`pyramid.effect_sizes.unadjusted_fit`; or pass that fit. ``False``: the columns
+        stay empty.
 
     Returns
     -------
@@ -1267,6 +1285,10 @@ def compare(
         bf10_note            why bf10 is empty (not defined for a product of parameters
                              such as green shoots vs non-systemic, ``2 b zeta_1``) or a
                              bound, or the kernel estimate's error, else ``""``
+        es                   effect size (EEF convention): the contrast over the total SD
+                             of skill in the unconditional model (``effect_sizes``)
+        es_lower, es_upper   its ``ci_prob`` interval
+        es_p_gt_<t>          P(effect size > t) for t = 0, 0.05, 0.1, 0.2
         ess                  bulk effective sample size of the contrast's draws
         n_draws              posterior draws (chains x draws)
         prior_draws          prior draws behind the Savage-Dickey prior density
@@ -1313,6 +1335,7 @@ def compare(
     rope = _check_rope(rope)
     ci_prob = check_prob("ci_prob", ci_prob)
     result = _as_result(result)
+    sd_total, es_note = _total_sd(result, effect_sizes)
     spec = result.spec
     covs = _covariates(spec)
     notes: list[str] = []
@@ -1377,12 +1400,15 @@ def compare(
         row = _summarise(c, post, prior, rope=rope, ci_prob=ci_prob, prior_note=note,
                          at_zero=structure.at_zero(c, prior_ds))
         row["prior_draws"] = 0 if prior is None else prior.size
+        if sd_total is not None:
+            row.update(effect_size_columns(post, sd_total, ci_prob))
         absent = _absent_levels(ev, c)
         if absent:
             row["note"] = "; ".join(n for n in (row["note"], absent) if n)
         rows.append(row)
 
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).reindex(columns=[c for c in COLUMNS_DOC
+                                                  if c not in ("model", "priors")])
     table["model"] = spec.name
     table["priors"] = getattr(getattr(result, "priors", None), "name", "")
     table = table[list(COLUMNS_DOC)]
@@ -1393,9 +1419,37 @@ def compare(
         held += ("; where a row's discussion or clinician was not observed it is held at the "
                  "values observed in the data, with their frequencies")
     notes.append(held)
+    if es_note:
+        notes.append(es_note)
     table.attrs["notes"] = notes
     table.attrs["prior_draws"] = prior_n
     return table
+
+
+def _total_sd(result: Any, effect_sizes: Any) -> tuple[np.ndarray | None, str]:
+    """Draws of the total SD of skill for the effect sizes, and a note saying where from."""
+    from pyramid import effect_sizes as es
+
+    if effect_sizes is False or effect_sizes is None:
+        return None, ""
+    if effect_sizes is True:
+        unadjusted = es.unadjusted_fit(result)
+    elif hasattr(effect_sizes, "posterior") and hasattr(effect_sizes, "spec"):
+        unadjusted = effect_sizes
+        if len(unadjusted.data) != len(result.data):
+            raise InputError(f"effect_sizes: the unconditional fit has {len(unadjusted.data)} "
+                             f"rows, the result {len(result.data)}; fit it to the same rows "
+                             "(pyramid.effect_sizes.unadjusted_fit)")
+    else:
+        raise InputError("effect_sizes must be True, False or the unconditional model's fit "
+                         f"(pyramid.effect_sizes.unadjusted_fit); got "
+                         f"{type(effect_sizes).__name__}")
+    sd = es.total_sd(unadjusted)
+    levels = " + ".join([f"sd_{g}^2" for g in unadjusted.groups_kept] + ["sigma^2"])
+    return sd, (f"effect sizes (es ...): each contrast over the total SD of skill, sqrt({levels}) "
+                f"of the unconditional model (intercept and group levels only) of the same "
+                f"{len(unadjusted.data)} rows, posterior mean {sd.mean():.3f} skill points "
+                "(the Education Endowment Foundation's convention)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1414,7 +1468,9 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Strings: ``contrast``, ``effect``, ``estimate`` (posterior mean and interval),
         ``P(dir)`` (probability of direction and the sign), ``P(ROPE)``, ``BF10`` (``>`` for
-        a lower bound) and ``odds(dir)`` (the evidence ratio of the direction).
+        a lower bound; empty where not defined) and ``odds(dir)`` (the evidence ratio of the
+        direction); where effect sizes were computed also ``ES`` (mean and interval) and
+        ``P(ES>0.2)``.
 
     Examples
     --------
@@ -1443,4 +1499,9 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
         "odds(dir)": [bayes_factor(v, b) for v, b in
                       zip(table["evidence_ratio"], table["evidence_ratio_bound"], strict=True)],
     })
+    if "es" in table.columns and table["es"].notna().any():
+        out["ES"] = [interval(e, lo, hi) for e, lo, hi in
+                     zip(table["es"], table["es_lower"], table["es_upper"], strict=True)]
+        out["P(ES>0.2)"] = ["" if not np.isfinite(p) else f"{p:.3f}"
+                            for p in table["es_p_gt_0.2"]]
     return out

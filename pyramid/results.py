@@ -30,7 +30,7 @@ from pyramid.models import generated
 from pyramid.specs import ModelSpec, PriorSet, priors_from_dict, priors_to_dict, spec_from_text
 
 __all__ = ["FitResult", "load", "data_hash", "versions", "frame_to_dataset",
-           "dataset_to_frame", "RESULT_FORMAT"]
+           "dataset_to_frame", "variance_components", "RESULT_FORMAT"]
 
 
 #: Version of the results-file layout (root attribute ``pyramid_result``).
@@ -133,6 +133,47 @@ class FitResult:
     def prior(self) -> xr.Dataset:
         """The prior draws."""
         return self.idata["prior"].to_dataset()
+
+    def variance_partition(self, ci_prob: float = 0.9) -> pd.DataFrame:
+        """Each level's share of the outcome's variance (the ICC of a group level), with
+        intervals, draw by draw: ``sd_level^2 / (sum of the kept levels' sd^2 + residual
+        variance)``.
+
+        The residual is ``sigma^2`` (skill points) for the Gaussian models and the skill
+        equation of ``pyramid``, and 1 for ``domains`` (the probit scale of a rating, whose
+        latent noise has unit variance). A group level's share is its intraclass
+        correlation: the correlation of two outcomes that share that group and nothing below
+        it. These are the fitted model's shares, *conditional* on its fixed effects; those of
+        the unconditional model (intercept only) are
+        ``pyramid.effect_sizes.unadjusted_fit(result).variance_partition()``.
+
+        Parameters
+        ----------
+        ci_prob : float, default 0.9
+            Probability of the equal-tailed intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per kept group level (outermost first) and ``residual``: ``level``,
+            ``sd`` (posterior mean of the level's SD), ``share`` (posterior mean of its share
+            of the variance), ``share_lower``, ``share_upper`` (the interval) and ``scale``
+            (``skill`` points or ``latent``).
+        """
+        ci_prob = check_prob("ci_prob", ci_prob)
+        comp = variance_components(self)
+        total = sum(comp.values())
+        scale = "latent" if self.spec.family == "cumulative_probit" else "skill"
+        rows = []
+        for level, var in comp.items():
+            share = var / total
+            lo, hi = np.quantile(share, [(1 - ci_prob) / 2, (1 + ci_prob) / 2])
+            rows.append({"level": level, "sd": float(np.sqrt(var).mean()),
+                         "share": float(share.mean()), "share_lower": float(lo),
+                         "share_upper": float(hi), "scale": scale})
+        out = pd.DataFrame(rows)
+        out.attrs["ci_prob"] = ci_prob
+        return out
 
     # ---------------------------------------------------------------- tables
     def coefs(self, ci_prob: float = 0.9) -> pd.DataFrame:
@@ -385,3 +426,20 @@ def load(path: str | Path) -> FitResult:
     idata["constant_data"] = xr.DataTree(dt["constant_data"].to_dataset())
     return FitResult(idata=idata, spec=spec, priors=priors, data=frame, dropped=dropped,
                      diagnostics=diag, info=info)
+
+
+def variance_components(result: FitResult) -> dict[str, np.ndarray]:
+    """The variance of each kept group level and of the residual, per posterior draw
+    (flattened chain by chain): ``sd_<level>^2`` and ``sigma^2`` (1 for the ``domains``
+    model's probit scale). See :meth:`FitResult.variance_partition`."""
+    post = result.posterior
+
+    def flat(var: str) -> np.ndarray:
+        return np.asarray(post[var].transpose("chain", "draw").values, dtype=float).ravel()
+
+    out = {g: flat(f"sd_{g}") ** 2 for g in result.groups_kept}
+    if result.spec.family == "cumulative_probit":
+        out["residual"] = np.ones(post.sizes["chain"] * post.sizes["draw"])
+    else:
+        out["residual"] = flat("sigma") ** 2
+    return out

@@ -190,6 +190,13 @@ def test_cli_compare_on_a_saved_result(demo, capsys):
     out = capsys.readouterr().out
     assert "model 'pyramid'" in out and "clinician present vs absent: total" in out
     assert "BF10: Savage-Dickey" in out and "note: csw_direct" in out
+    # product contrasts: no Bayes factor, and the CLI says why
+    assert "note: green_shoots_vs_non_systemic: no BF10: the contrast vanishes" in out
+    assert "note: clinician_indirect: no BF10" in out
+    assert main(["compare", str(path), "--effect-sizes", "-c",
+                 "p: training=programme - training=none"]) == 0
+    out = capsys.readouterr().out
+    assert "ES" in out and "P(ES>0.2)" in out and "unconditional model" in out
     assert main(["compare", str(path), "--format", "csv", "--rope", "0.2", "--ci-prob", "0.9",
                  "-c", "a: training=programme - training=none", "-c",
                  "b: {clinician=1, discussion=?} - {clinician=0, discussion=?}"]) == 0

@@ -300,6 +300,7 @@ def test_cli_fit_loo_and_priors_check(reference, tmp_path, capsys):
     assert code == 0, captured.err
     assert out.is_file()
     assert "training[programme]" in captured.out
+    assert "variance partition" in captured.out and "residual" in captured.out
     assert "convergence checks" in captured.err and "min bulk ESS" in captured.err
     assert main(["loo", str(out)]) == 0
     assert "elpd" in capsys.readouterr().out

@@ -334,3 +334,14 @@ def test_cli_report(small_fit, tmp_path, capsys):
     assert main(["report", str(nc), "--out", str(out), "--min-cell", "2"]) == 2
     assert "min_cell" in capsys.readouterr().err
     assert main(["report", "--help"]) == 0
+
+
+def test_report_shows_effect_sizes_and_the_variance_partition(written):
+    """Issue 20: the report's comparisons carry effect sizes in the EEF convention, and the
+    variance partition of the fitted and the unconditional model."""
+    rep, _ = written
+    text = rep.html
+    assert "Education Endowment Foundation" in text and "P(ES&gt;0.2)" in text
+    assert rep.comparisons["es"].notna().all()
+    assert "How the variance splits" in text and "unconditional model" in text
+    assert "intraclass" in text

@@ -23,7 +23,9 @@ import pandas as pd
 
 from pyramid.checks import check_prob
 from pyramid.data import schema
+from pyramid.effect_sizes import total_sd, unadjusted_fit
 from pyramid.errors import InputError
+from pyramid.formatting import interval
 from pyramid.report.describe import (
     ORIGINS,
     data_origin,
@@ -366,8 +368,12 @@ explores the energy poorly. Any failure makes every number below suspect.</p>
 posterior mean difference in expected skill (1-5 scale) with its {{ ci }} equal-tailed
 interval; P(dir), the probability that the difference has the sign shown; P(ROPE), the
 probability that it is smaller than {{ rope }} skill points either way (practically nothing);
-BF10, the Savage-Dickey Bayes factor for a difference against none ("&gt;": a lower bound);
-odds(dir), P(dir) / (1 - P(dir)).</p>
+BF10, the Savage-Dickey Bayes factor for a difference against none ("&gt;": a lower bound;
+empty where it is not defined, see the notes); odds(dir), P(dir) / (1 - P(dir)).
+{%- if effect_sizes %} ES, the effect size in the Education Endowment Foundation's convention:
+the difference over the total SD of skill ({{ effect_sizes }} skill points, posterior mean) in
+the unconditional model of the same rows (intercept and group levels only), with P(ES&gt;0.2),
+the probability that it exceeds 0.2.{% endif %}</p>
 {{ table(comparisons) }}
 {%- if comparison_notes %}
 <ul class="muted">
@@ -376,6 +382,12 @@ odds(dir), P(dir) / (1 - P(dir)).</p>
 {%- endfor %}
 </ul>
 {%- endif %}
+<h3>How the variance splits</h3>
+<p>Each level's share of the variance of {{ vp_outcome }} (for a group level, its intraclass
+correlation: how alike two observations of the same group are), posterior mean with a 90 %
+interval{% if vp_unconditional %}: in the fitted model (given its factors) and in the
+unconditional model (intercept only){% endif %}.</p>
+{{ table(variance) }}
 </section>
 
 <section id="figure">
@@ -459,6 +471,7 @@ def report(
     title: str | None = None,
     data_label: str | None = None,
     pseudonymise: bool = False,
+    effect_sizes: bool = True,
 ) -> Report:
     """Write a self-contained HTML report of a fitted model, for an evaluator to share.
 
@@ -492,6 +505,10 @@ def report(
         What the data are; default: :func:`data_origin` of the result's rows.
     pseudonymise : bool, default False
         Print authorities and units as ``Authority 1``, ``Unit 1.2``.
+    effect_sizes : bool, default True
+        Add effect sizes in the Education Endowment Foundation's convention to the
+        comparisons and the unconditional model's variance partition (fits the unconditional
+        model of the result's rows: seconds; :mod:`pyramid.effect_sizes`).
 
     Returns
     -------
@@ -518,9 +535,10 @@ def report(
     tables = data_tables(result.data, min_cell=m, pseudonymise=pseudonymise,
                          dropped=result.dropped)
     origin = data_label or data_origin(result.data)
-    cmp = _compare_table(result, contrasts, rope, ci_prob)
+    unadjusted = unadjusted_fit(result) if effect_sizes else None
+    cmp = _compare_table(result, contrasts, rope, ci_prob, unadjusted)
     html_text = _render(result, tables, cmp, origin=origin, ci_prob=ci_prob, rope=rope,
-                        title=title, pseudonymise=pseudonymise)
+                        title=title, pseudonymise=pseudonymise, unadjusted=unadjusted)
     rep = Report(html=html_text, path=None, origin=origin, data=tables, comparisons=cmp,
                  diagnostics=result.diagnostics.copy())
     if out is not None:
@@ -551,11 +569,29 @@ def _checked(result: Any, out: Any, min_cell: Any, ci_prob: Any, data_label: Any
     return result, m, ci_prob
 
 
-def _compare_table(result: Any, contrasts: Any, rope: float, ci_prob: float) -> pd.DataFrame:
-    """Stage 2: :func:`pyramid.compare`'s full table for the report."""
+def _compare_table(result: Any, contrasts: Any, rope: float, ci_prob: float,
+                   unadjusted: Any = None) -> pd.DataFrame:
+    """Stage 2: :func:`pyramid.compare`'s full table for the report (with effect sizes where
+    the unconditional model was fitted)."""
     from pyramid.compare import compare
 
-    return compare(result, contrasts, rope=rope, ci_prob=ci_prob)
+    return compare(result, contrasts, rope=rope, ci_prob=ci_prob,
+                   effect_sizes=unadjusted if unadjusted is not None else False)
+
+
+def _variance_table(result: Any, unadjusted: Any) -> pd.DataFrame:
+    """The variance partition of the fit (and of the unconditional model), as printed."""
+
+    def col(vp):
+        return {r["level"]: interval(r["share"], r["share_lower"], r["share_upper"])
+                for _, r in vp.iterrows()}
+
+    fitted = col(result.variance_partition())
+    out = pd.DataFrame({"level": list(fitted), "fitted model": list(fitted.values())})
+    if unadjusted is not None:
+        un = col(unadjusted.variance_partition())
+        out["unconditional model"] = [un.get(k, "") for k in fitted]
+    return out
 
 
 def _sampling_text(result: Any) -> str:
@@ -579,7 +615,8 @@ _SECTIONS = [("data", "Data"), ("model", "Model and priors"), ("diagnostics", "D
 
 
 def _render(result: Any, tables: DataTables, cmp: pd.DataFrame, *, origin: str,
-            ci_prob: float, rope: float, title: str | None, pseudonymise: bool) -> str:
+            ci_prob: float, rope: float, title: str | None, pseudonymise: bool,
+            unadjusted: Any = None) -> str:
     """Stage 3: the figure drawn and the page rendered (Jinja2, autoescaped)."""
     import matplotlib
 
@@ -593,6 +630,8 @@ def _render(result: Any, tables: DataTables, cmp: pd.DataFrame, *, origin: str,
 
     notes = list(cmp.attrs.get("notes", []))
     notes += [f"{r['contrast']}: {r['note']}" for _, r in cmp.iterrows() if str(r["note"])]
+    notes += [f"{r['contrast']}: no BF10: {r['bf10_note'].removeprefix('not defined: ')}"
+              for _, r in cmp.iterrows() if str(r["bf10_note"]).startswith("not defined")]
     figure = _figure_png(plot_figure4(result, ci_prob=ci_prob))
     post = result.idata["posterior"]
     n_draws = int(post.sizes["chain"]) * int(post.sizes["draw"])
@@ -619,6 +658,12 @@ def _render(result: Any, tables: DataTables, cmp: pd.DataFrame, *, origin: str,
         ci=f"{ci_prob:.0%}", rope=f"{rope:g}",
         comparisons=_table(compact(cmp), text_cols=["contrast", "effect"]),
         comparison_notes=notes, figure=figure,
+        effect_sizes=("" if unadjusted is None else
+                      f"{float(np.mean(total_sd(unadjusted))):.2f}"),
+        variance=_table(_variance_table(result, unadjusted), text_cols=["level"]),
+        vp_outcome=("a rating on its probit scale" if result.spec.family == "cumulative_probit"
+                    else "overall skill"),
+        vp_unconditional=unadjusted is not None,
         caveats=_caveats(result, origin, tables, n_draws),
         provenance=_table(_provenance(result), text_cols=["item", "value"]),
     )
