@@ -29,10 +29,10 @@ _LAZY: dict[str, str] = {
     "validate": "pyramid.data.validate:validate",
     "write": "pyramid.data.readers:write",
     "summarise": "pyramid.data.validate:summarise",
-    "check_design": "pyramid.data.validate:check_design",
+    "check_suitability": "pyramid.data.validate:check_suitability",
     "DataWarning": "pyramid.errors:DataWarning",
     "simulate": "pyramid.data.simulate:simulate",
-    "Design": "pyramid.data.simulate:Design",
+    "Layout": "pyramid.data.simulate:Layout",
     "Simulation": "pyramid.data.simulate:Simulation",
     # model specs and prior sets
     "specs": "pyramid.specs",

@@ -25,7 +25,7 @@ from scipy import stats
 from scipy.special import bdtr, bdtrc
 
 from pyramid.checks import check_prob, derived_seed, positive_int
-from pyramid.data.simulate import Design, simulate
+from pyramid.data.simulate import Layout, simulate
 from pyramid.errors import InputError, PyramidError
 from pyramid.executor import RunStore, Task, run_tasks
 from pyramid.models import generated
@@ -232,7 +232,7 @@ def calibrate(
     priors: Any = "default",
     authorities: int = 5,
     units: int = 4,
-    workers: int = 2,
+    workers_per_unit: int = 2,
     observations: int = 2,
     mix: Mapping[str, Any] | None = None,
     draws: int = 500,
@@ -275,8 +275,8 @@ def calibrate(
         clinician values too.
     sims : int, default 100
     priors : str, Path or PriorSet, default "default"
-    authorities, units, workers, observations : int, default 5, 4, 2, 2
-        Design of each simulated data set (two observations a worker so that the worker level
+    authorities, units, workers_per_unit, observations : int, default 5, 4, 2, 2
+        Layout of each simulated data set (two observations a worker so that the worker level
         is in the model).
     mix : mapping, optional
         Factor mix (default the simulator's, with every discussion observed).
@@ -304,7 +304,7 @@ def calibrate(
     A tiny run in this process (a real check wants ``sims=100`` or more):
 
     >>> import pyramid as pyr
-    >>> table = pyr.calibrate("skill", sims=2, authorities=3, units=2, workers=2,
+    >>> table = pyr.calibrate("skill", sims=2, authorities=3, units=2, workers_per_unit=2,
     ...                       observations=2, draws=100, tune=100, thin_to=49,
     ...                       random_seed=1, jobs=0, progressbar=False)
     >>> table.loc[table["fixed_effect"], "parameter"].tolist()
@@ -329,9 +329,9 @@ def calibrate(
     if test not in ("ecdf", "chi2"):
         raise InputError(f"test must be 'ecdf' or 'chi2', got {test!r}")
     alpha = check_prob("alpha", alpha)
-    dims = {"authorities": authorities, "units": units, "workers": workers,
+    dims = {"authorities": authorities, "units": units, "workers_per_unit": workers_per_unit,
             "observations": observations}
-    Design(**dims)
+    Layout(**dims)
     mx = {"discussion_observed": 1.0, **dict(mix or {})}
     simulate((1, 1, 1, 1), mix=mx, seed=0)  # checks the mix
     if bins is not None and ((thin_to + 1) % positive_int("bins", bins, minimum=2)):

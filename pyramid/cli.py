@@ -97,7 +97,9 @@ def tables_cmd(
 def simulate_cmd(
     authorities: Annotated[int, typer.Option("--authorities", "-A", help="Local authorities.")],
     units: Annotated[int, typer.Option("--units", "-U", help="Units per authority.")],
-    workers: Annotated[int, typer.Option("--workers", "-W", help="Workers per unit.")],
+    workers_per_unit: Annotated[
+        int, typer.Option("--workers-per-unit", "-W", help="Social workers per unit.")
+    ],
     observations: Annotated[
         int, typer.Option("--observations", "-O", help="Observations per worker.")
     ],
@@ -138,11 +140,11 @@ def simulate_cmd(
 ) -> None:
     """Simulate observation data with known true effects from the shared generative model."""
     from pyramid.data.readers import write
-    from pyramid.data.simulate import Design, parse_assignments, simulate
+    from pyramid.data.simulate import Layout, parse_assignments, simulate
 
-    design = Design(authorities, units, workers, observations)
+    layout = Layout(authorities, units, workers_per_unit, observations)
     sim = simulate(
-        design,
+        layout,
         effects=parse_assignments(effect or [], "effect"),
         group_sds=parse_assignments(sd or [], "sd"),
         mix=parse_assignments(mix or [], "mix"),
@@ -151,8 +153,8 @@ def simulate_cmd(
     )
     path = write(sim.data, out)
     info(
-        f"wrote {len(sim.data)} observations ({design.authorities} authorities x "
-        f"{design.units} units x {design.workers} workers x {design.observations} "
+        f"wrote {len(sim.data)} observations ({layout.authorities} authorities x "
+        f"{layout.units} units x {layout.workers_per_unit} workers x {layout.observations} "
         f"observations, seed {sim.seed}) to {path}"
     )
     if truth:
@@ -697,7 +699,9 @@ def design_cmd(
                                      "same arguments to resume.")],
     authorities: Annotated[int, typer.Option("--authorities", "-A", help="Authorities.")] = 5,
     units: Annotated[int, typer.Option("--units", "-U", help="Units per authority.")] = 4,
-    workers: Annotated[int, typer.Option("--workers", "-W", help="Workers per unit.")] = 4,
+    workers_per_unit: Annotated[int, typer.Option(
+        "--workers-per-unit", "-W",
+        help="Social workers per unit (processes: --jobs, --dask-workers).")] = 4,
     observations: Annotated[
         int, typer.Option("--observations", "-O", help="Observations per worker.")
     ] = 1,
@@ -768,7 +772,7 @@ def design_cmd(
     from pyramid.planning import design
 
     table = design(
-        authorities, units, workers, observations,
+        authorities, units, workers_per_unit, observations,
         effects=parse_assignments(effect or [], "effect"), preset=preset,
         group_sds=parse_assignments(sd or [], "sd"), mix=parse_assignments(mix or [], "mix"),
         sims=sims, sweep=sweep, model=model, priors=priors, criterion=criterion, level=level,
@@ -800,7 +804,9 @@ def calibrate_cmd(
     priors: Annotated[str, typer.Option("--priors", "-p", help="Prior set.")] = "default",
     authorities: Annotated[int, typer.Option("--authorities", "-A", help="Authorities.")] = 5,
     units: Annotated[int, typer.Option("--units", "-U", help="Units per authority.")] = 4,
-    workers: Annotated[int, typer.Option("--workers", "-W", help="Workers per unit.")] = 2,
+    workers_per_unit: Annotated[int, typer.Option(
+        "--workers-per-unit", "-W",
+        help="Social workers per unit (processes: --jobs, --dask-workers).")] = 2,
     observations: Annotated[
         int, typer.Option("--observations", "-O", help="Observations per worker.")
     ] = 2,
@@ -830,7 +836,8 @@ def calibrate_cmd(
     from pyramid.calibration import calibrate
 
     table = calibrate(
-        model, sims, priors=priors, authorities=authorities, units=units, workers=workers,
+        model, sims, priors=priors, authorities=authorities, units=units,
+        workers_per_unit=workers_per_unit,
         observations=observations, draws=draws, tune=tune, chains=chains, thin_to=thin_to,
         test=test, alpha=alpha, bins=bins, random_seed=seed, out=out, jobs=jobs,
         scheduler=scheduler, dask_workers=dask_workers, progressbar=not no_progress,

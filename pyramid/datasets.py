@@ -53,7 +53,7 @@ def load_rsw2017() -> pd.DataFrame:
 
     Table 10 compared 26 RSW with 41 usual observations, not Table 1's 27 with 40 (the only
     split under which all its means are possible; see
-    :func:`pyramid.data.reconstruct.table10_design`): ``attrs["table10_group"]`` names the RSW
+    :func:`pyramid.data.reconstruct.table10_split`): ``attrs["table10_group"]`` names the RSW
     observation it counted as usual, and :func:`pyramid.data.reconstruct.table10_group` gives
     the comparison group of every row.
 

@@ -1,7 +1,7 @@
 """Design analysis: assurance, interval width, coverage and bias of a planned study, by many
 simulate-and-fit runs (DESIGN.md section 8).
 
-For a planned design (authorities x units x workers x observations) and planned effects,
+For a planned design (authorities x units x workers per unit x observations) and planned effects,
 :func:`design` simulates data sets from the shared generative model (:func:`pyramid.simulate`),
 fits each, and reports per effect the **assurance** (the share of fits meeting a criterion:
 the probability that the study will show the effect), the mean interval width, the
@@ -37,7 +37,13 @@ import pandas as pd
 from scipy import stats
 
 from pyramid.checks import check_prob, derived_seed, positive_int
-from pyramid.data.simulate import EFFECT_NAMES, Design, default_group_sds, simulate
+from pyramid.data.simulate import (
+    EFFECT_NAMES,
+    LAYOUT_DIMS,
+    Layout,
+    default_group_sds,
+    simulate,
+)
 from pyramid.errors import InputError, PyramidError
 from pyramid.executor import RunStore, Task, run_tasks
 from pyramid.models.builder import build
@@ -64,7 +70,6 @@ __all__ = [
     "sd_prior_medians",
     "design_defaults",
     "CRITERIA",
-    "DESIGN_DIMS",
     "REFERENCE_DESIGN",
 ]
 
@@ -73,8 +78,6 @@ __all__ = [
 CRITERIA: tuple[str, ...] = ("direction", "rope", "width")
 
 
-#: Design dimensions, in the order of :class:`pyramid.Design`.
-DESIGN_DIMS: tuple[str, ...] = ("authorities", "units", "workers", "observations")
 
 
 #: The reference design of the issue (the report's five authorities, four units each).
@@ -214,11 +217,11 @@ def _parse_sweep(sweep: Any) -> tuple[str, list[int]] | None:
             raise InputError(f"sweep values must be whole numbers, got {values!r}") from None
         sweep = {name.strip(): vals}
     if not isinstance(sweep, Mapping) or len(sweep) != 1:
-        raise InputError(f"sweep must name one design dimension ({', '.join(DESIGN_DIMS)}) and "
+        raise InputError(f"sweep must name one design dimension ({', '.join(LAYOUT_DIMS)}) and "
                          f"its values, e.g. {{'units': [2, 4, 8]}}; got {sweep!r}")
     ((name, values),) = sweep.items()
-    if name not in DESIGN_DIMS:
-        raise InputError(f"sweep dimension must be one of {', '.join(DESIGN_DIMS)}; got {name!r}")
+    if name not in LAYOUT_DIMS:
+        raise InputError(f"sweep dimension must be one of {', '.join(LAYOUT_DIMS)}; got {name!r}")
     if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
         raise InputError(f"sweep values of {name} must be a non-empty list of whole numbers, "
                          f"got {values!r}")
@@ -234,7 +237,7 @@ def _parse_sweep(sweep: Any) -> tuple[str, list[int]] | None:
 def design(
     authorities: int = REFERENCE_DESIGN[0],
     units: int = REFERENCE_DESIGN[1],
-    workers: int = REFERENCE_DESIGN[2],
+    workers_per_unit: int = REFERENCE_DESIGN[2],
     observations: int = REFERENCE_DESIGN[3],
     *,
     effects: Mapping[str, Any] | None = None,
@@ -273,9 +276,10 @@ def design(
 
     Parameters
     ----------
-    authorities, units, workers, observations : int
-        The planned design: authorities, units per authority, workers per unit, observations
-        per worker (default the reference design 5 x 4 x 4 x 1).
+    authorities, units, workers_per_unit, observations : int
+        The planned design: authorities, units per authority, social workers per unit,
+        observations per worker (default the reference design 5 x 4 x 4 x 1). Processes are
+        ``jobs`` and ``dask_workers`` below.
     effects : mapping, optional
         Planned true effects by name (:mod:`pyramid.data.simulate` names and aliases, skill
         points), over the ``preset``.
@@ -379,13 +383,13 @@ def design(
     if criterion == "width" and width is None:
         raise InputError("criterion 'width' needs a target width (width=..., --width W)")
     swept = _parse_sweep(sweep)
-    base = dict(zip(DESIGN_DIMS, (authorities, units, workers, observations), strict=True))
+    base = dict(zip(LAYOUT_DIMS, (authorities, units, workers_per_unit, observations), strict=True))
     points: list[dict] = []
     for value in (swept[1] if swept else [None]):
         d = dict(base)
         if swept:
             d[swept[0]] = value
-        Design(**d)  # checks each size
+        Layout(**d)  # checks each size
         points.append(d)
 
     defaults = design_defaults()
@@ -421,7 +425,7 @@ def design(
     tasks = []
     for j, d in enumerate(points):
         for i in range(sims):
-            payload = {**common, "point": j, "design": [d[k] for k in DESIGN_DIMS],
+            payload = {**common, "point": j, "design": [d[k] for k in LAYOUT_DIMS],
                        "sim_seed": derived_seed(seed, j, i), "fit_seed": derived_seed(seed, j, i, 1)}
             tasks.append(Task(f"p{j}-s{i:05d}", payload))
     info = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "effects_given": eff,
@@ -482,7 +486,7 @@ def fits_table(records: Sequence[dict]) -> pd.DataFrame:
         for name, e in r["effects"].items():
             rows.append({
                 "key": rec["key"], "point": r["point"],
-                **dict(zip(DESIGN_DIMS, r["design"], strict=True)), "n_rows": r.get("n_rows"),
+                **dict(zip(LAYOUT_DIMS, r["design"], strict=True)), "n_rows": r.get("n_rows"),
                 "effect": name, **{k: e[k] for k in ("truth", "mean", "sd", "median", "lower",
                                                      "upper", "p_positive", "p_above_rope",
                                                      "p_below_rope")},
@@ -490,7 +494,7 @@ def fits_table(records: Sequence[dict]) -> pd.DataFrame:
                 "min_ess_bulk": r.get("min_ess_bulk"), "compiled": r.get("compiled"),
                 "sample_s": r.get("sample_s"),
             })
-    cols = ["key", "point", *DESIGN_DIMS, "n_rows", "effect", "truth", "mean", "sd", "median",
+    cols = ["key", "point", *LAYOUT_DIMS, "n_rows", "effect", "truth", "mean", "sd", "median",
             "lower", "upper", "p_positive", "p_above_rope", "p_below_rope", "divergences",
             "max_r_hat", "min_ess_bulk", "compiled", "sample_s"]
     return pd.DataFrame(rows, columns=cols)
@@ -543,7 +547,7 @@ def summarise_design(
     pandas.DataFrame
         One row per design point and effect, columns:
 
-        - ``sweep``: the swept dimension or empty; ``authorities``, ``units``, ``workers``,
+        - ``sweep``: the swept dimension or empty; ``authorities``, ``units``, ``workers_per_unit``,
           ``observations``: the design point; ``n_observations``: its rows;
         - ``effect``; ``truth``: the true value on the model's scale;
         - ``n_fits`` (successful), ``n_failed``;
@@ -591,9 +595,9 @@ def summarise_design(
     for j in point_ids:
         sub = fits[fits["point"] == j]
         if points is not None and j < len(points):
-            dims = {k: int(points[j][k]) for k in DESIGN_DIMS}
+            dims = {k: int(points[j][k]) for k in LAYOUT_DIMS}
         elif len(sub):
-            dims = {k: int(sub[k].iloc[0]) for k in DESIGN_DIMS}
+            dims = {k: int(sub[k].iloc[0]) for k in LAYOUT_DIMS}
         else:  # pragma: no cover - a point known only from failures
             continue
         for name in effect_order or [None]:

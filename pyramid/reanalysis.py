@@ -829,41 +829,41 @@ def _rows_table10(pub):
     """Table 10 prints no Ns, only a df per row (63, 65, 65, 65, 64, 62).
 
     The df give each row's n1 + n2. The split is the one
-    :func:`pyramid.data.reconstruct.table10_design` derives jointly for all rows (the only split
+    :func:`pyramid.data.reconstruct.table10_split` derives jointly for all rows (the only split
     of Table 1's 67 observations under which every printed mean and SD passes GRIM and
     GRIMMER, with the missing scores the df imply), so that the reanalysis and the rsw2017
     reconstruction agree; Table 1's own split is kept for the GRIM note.
     """
-    from pyramid.data.reconstruct import table10_design
+    from pyramid.data.reconstruct import table10_split
 
     r0 = pub.value("1", "observations", "count", "rsw:subtotal")
     u0 = pub.value("1", "observations", "count", "usual:subtotal")
-    design = table10_design()
-    r_n, u_n = design.n["rsw"], design.n["usual"]
+    split = table10_split()
+    r_n, u_n = split.n["rsw"], split.n["usual"]
     rows = _two_group_rows(
         pub, "10", "rsw", "usual", "RSW unit", "Service as usual", r_n, u_n, "", 1, "score 1-5"
     )
     moved = (
-        f"{abs(design.moved)} of Table 1's {'RSW' if design.moved > 0 else 'usual'} "
+        f"{abs(split.moved)} of Table 1's {'RSW' if split.moved > 0 else 'usual'} "
         f"observations analysed with the other group"
-        if design.moved
+        if split.moved
         else "Table 1's split"
     )
     for row in rows:
         if row.comparison == "skill":
             row.items = 5
             row.outcome = f"{pub.label('10', 'skill')} (mean of 5 domain scores 1-5)"
-            lost = (design.incomplete["rsw"], design.incomplete["usual"])
+            lost = (split.incomplete["rsw"], split.incomplete["usual"])
             why = "observations with a domain missing (complete cases)"
         else:
-            lost = design.missing[row.comparison]
+            lost = split.missing[row.comparison]
             why = "missing scores"
         row.n1, row.n2 = float(r_n - lost[0]), float(u_n - lost[1])
         row.grim_alt = (f"Table 1's {r0:.0f} + {u0:.0f}", r0 - lost[0], u0 - lost[1])
         total = int(row.printed_df) + 2
         row.n_source = (
             f"inferred: Table 10 prints no N; df + 2 = {total} = n1 + n2. Split from "
-            f"pyramid.data.reconstruct.table10_design: {r_n} RSW + {u_n} usual ({moved}; Table 1 "
+            f"pyramid.data.reconstruct.table10_split: {r_n} RSW + {u_n} usual ({moved}; Table 1 "
             f"prints {r0:.0f} + {u0:.0f}), the only split under which every Table 10 mean and SD "
             f"is possible, less {lost[0]} + {lost[1]} {why}"
         )

@@ -144,7 +144,7 @@ def test_prior_draw_orders_ordered_variables():
 # ------------------------------------------------------------------------------------------
 def test_tiny_calibration(tmp_path):
     out = tmp_path / "sbc"
-    t = pyr.calibrate("skill", sims=3, authorities=3, units=2, workers=2, observations=2,
+    t = pyr.calibrate("skill", sims=3, authorities=3, units=2, workers_per_unit=2, observations=2,
                       random_seed=7, out=out, thin_to=49, **FAST)
     assert {"calibration.csv", "ranks.csv", "ranks.png", "results.jsonl"} <= \
         {p.name for p in out.iterdir()}
@@ -157,7 +157,7 @@ def test_tiny_calibration(tmp_path):
     assert (t["n_sims"] == 3).all() and (t["n_ranks"] == 49).all()
     ranks = t.attrs["ranks"]
     assert ranks["rank"].between(0, 49).all()
-    again = pyr.calibrate("skill", sims=3, authorities=3, units=2, workers=2, observations=2,
+    again = pyr.calibrate("skill", sims=3, authorities=3, units=2, workers_per_unit=2, observations=2,
                           random_seed=7, out=out, thin_to=49, **FAST)
     assert again.attrs["report"]["skipped"] == 3
     pd.testing.assert_frame_equal(again, t)

@@ -33,7 +33,7 @@ from pyramid.specs import PriorDist
 
 # one small design for every fitted test, so the model is compiled once per test process and
 # then reused (the compiled-model cache of pyramid.models.sampling)
-TINY = {"authorities": 3, "units": 2, "workers": 2, "observations": 2}
+TINY = {"authorities": 3, "units": 2, "workers_per_unit": 2, "observations": 2}
 FAST = {"sims": 2, "draws": 100, "tune": 100, "jobs": 0, "progressbar": False}
 
 
@@ -74,15 +74,15 @@ def test_design_defaults_observe_every_discussion():
 # ------------------------------------------------------------------------------------------
 def test_parse_sweep():
     assert _parse_sweep("units=2,4,8") == ("units", [2, 4, 8])
-    assert _parse_sweep({"workers": [1, 3]}) == ("workers", [1, 3])
+    assert _parse_sweep({"workers_per_unit": [1, 3]}) == ("workers_per_unit", [1, 3])
     assert _parse_sweep(None) is None
 
 
 @pytest.mark.parametrize("sweep, match", [
     ("units", "must look like DIMENSION=V1,V2"),
     ("units=2,x", "whole numbers"),
-    ("teams=2,4", "must be one of authorities, units, workers, observations; got 'teams'"),
-    ({"units": [2], "workers": [2]}, "must name one design dimension"),
+    ("teams=2,4", "must be one of authorities, units, workers_per_unit, observations; got 'teams'"),
+    ({"units": [2], "workers_per_unit": [2]}, "must name one design dimension"),
     ({"units": []}, "non-empty list"),
     ({"units": [2, 2]}, "must differ"),
     ({"units": [0, 2]}, "sweep value of units must be a whole number >= 1, got 0"),

@@ -459,9 +459,9 @@ def test_table14_others_are_the_other_rows_combined(res):
 
 
 def test_table10_ns_from_df_and_the_reconstruction_split(res):
-    from pyramid.data.reconstruct import table10_design
+    from pyramid.data.reconstruct import table10_split
 
-    design = table10_design()
+    design = table10_split()
     t10 = res[res.table == "10"]
     for _, r in t10.iterrows():
         assert r.n1 + r.n2 - 2 == r.printed_df  # the df fix each row's total

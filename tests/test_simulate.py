@@ -24,7 +24,7 @@ from pyramid.data.schema import DISCUSSION_LEVELS, DOMAINS, EXTRA_DOMAINS, TRAIN
 from pyramid.data.simulate import (
     EFFECT_NAMES,
     TAU,
-    Design,
+    Layout,
     Simulation,
     default_effects,
     default_group_sds,
@@ -64,11 +64,11 @@ def chi2_pvalue(observed: np.ndarray, expected: np.ndarray) -> float:
 # design and argument checking
 # ------------------------------------------------------------------------------------------
 def test_design_accepts_dataclass_dict_and_tuple():
-    d = Design(2, 3, 4, 5)
-    assert Design.coerce((2, 3, 4, 5)) == d
-    assert Design.coerce({"authorities": 2, "units": 3, "workers": 4, "observations": 5}) == d
+    d = Layout(2, 3, 4, 5)
+    assert Layout.coerce((2, 3, 4, 5)) == d
+    assert Layout.coerce({"authorities": 2, "units": 3, "workers_per_unit": 4, "observations": 5}) == d
     assert (d.n_units, d.n_workers, d.n_observations) == (6, 24, 120)
-    assert Design(2.0, 1, 1, 1).authorities == 2  # a whole float is a whole number
+    assert Layout(2.0, 1, 1, 1).authorities == 2  # a whole float is a whole number
 
 
 @pytest.mark.parametrize(
@@ -76,11 +76,11 @@ def test_design_accepts_dataclass_dict_and_tuple():
     [
         ((0, 1, 1, 1), "authorities must be a whole number >= 1, got 0"),
         ((1, -2, 1, 1), "units must be a whole number >= 1, got -2"),
-        ((1, 1, 2.5, 1), "workers must be a whole number >= 1, got 2.5"),
+        ((1, 1, 2.5, 1), "workers_per_unit must be a whole number >= 1, got 2.5"),
         ((1, 1, 1, "3"), "observations must be a whole number >= 1, got '3'"),
-        ((1, 1, True, 1), "workers must be a whole number >= 1, got True"),
-        ({"authorities": 1, "units": 1, "workers": 1}, "missing: ['observations']"),
-        ({"authorities": 1, "units": 1, "workers": 1, "observations": 1, "x": 2},
+        ((1, 1, True, 1), "workers_per_unit must be a whole number >= 1, got True"),
+        ({"authorities": 1, "units": 1, "workers_per_unit": 1}, "missing: ['observations']"),
+        ({"authorities": 1, "units": 1, "workers_per_unit": 1, "observations": 1, "x": 2},
          "unknown: ['x']"),
         ((1, 2, 3), "a tuple of those four numbers"),
     ],
@@ -506,13 +506,13 @@ def test_mean_skill_differences_match_the_expected_skill():
     assert 0.25 < e[1] - e[0] < 0.3 and 1.0 < e[4] - e[3] < 1.2
 
 
-def nested_anova(values: np.ndarray, design: Design) -> dict[str, tuple[float, float]]:
+def nested_anova(values: np.ndarray, design: Layout) -> dict[str, tuple[float, float]]:
     """Method-of-moments variance components of a balanced 4-level nested design.
 
     Returns, per level, (estimate, approximate SE) with the normal-theory variance of a mean
     square, var(MS) = 2 E[MS]^2 / df, and the observed MS in place of E[MS].
     """
-    a, u, w, o = design.authorities, design.units, design.workers, design.observations
+    a, u, w, o = design.authorities, design.units, design.workers_per_unit, design.observations
     y = values.reshape(a, u, w, o)
     m_w = y.mean(axis=3)
     m_u = m_w.mean(axis=2)
@@ -542,7 +542,7 @@ NULL_SDS = {"sd_authority": 0.3, "sd_unit": 0.25, "sd_worker": 0.35, "sd_observa
 
 def test_latent_variance_components_are_the_group_sds():
     """Nested ANOVA of the latent s (null effects) recovers the four SDs' squares at 4 SE."""
-    design = Design(200, 5, 4, 3)
+    design = Layout(200, 5, 4, 3)
     sim = simulate(design, effects="null", group_sds=NULL_SDS, seed=21)
     comps = nested_anova(sim.latent["s"].to_numpy(), design)
     for k, name in zip("auwe", ("sd_authority", "sd_unit", "sd_worker", "sd_observation"),
@@ -561,7 +561,7 @@ def test_skill_variance_components_match_the_model():
     Var(skill) minus the three (skill's variance from the five conditionally independent
     domains). Checked at 4 SE of the method-of-moments estimates.
     """
-    design = Design(200, 5, 4, 3)
+    design = Layout(200, 5, 4, 3)
     alpha = 2.8
     sim = simulate(design, effects={"alpha": alpha, "delta[empathy]": 0.3,
                                     "delta[clarity]": -0.3},
@@ -681,7 +681,7 @@ def test_parse_assignments():
 
 def test_cli_simulate_writes_data_and_truth(tmp_path, capsys):
     out, truth = tmp_path / "sim.csv", tmp_path / "truth.csv"
-    code = main(["simulate", "--authorities", "3", "--units", "2", "--workers", "2",
+    code = main(["simulate", "--authorities", "3", "--units", "2", "--workers-per-unit", "2",
                  "--observations", "2", "--effect", "mla=0.3", "--effect", "zeta=0.2,0.8",
                  "--sd", "sd_unit=0.1", "--mix", "p_csw=0.5", "--seed", "9",
                  "--out", str(out), "--truth", str(truth)])

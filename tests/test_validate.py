@@ -1,4 +1,4 @@
-"""Tests of pyramid.validate, check_design, summarise and the `pyramid validate` command.
+"""Tests of pyramid.validate, check_suitability, summarise and the `pyramid validate` command.
 
 The valid fixture, tests/data/observations_small.csv, is small and realistic: 24 observations
 of 12 workers (ids with leading zeros) in 6 units of 3 authorities, discussion and clinician
@@ -24,8 +24,8 @@ from pyramid.data import schema
 from pyramid.data.validate import (
     CANONICAL_DTYPES,
     canonical_column_name,
-    check_design,
-    design_terms,
+    check_suitability,
+    suitability_terms,
     summarise,
     validate,
 )
@@ -426,7 +426,7 @@ def test_all_problems_reported_at_once_in_row_order(raw):
 def test_check_design_one_group_is_an_error(good):
     one = good[good["authority"] == "A"]
     with pytest.warns(DataWarning):
-        found = check_design(one, ["authority", "unit"], ["training"])
+        found = check_suitability(one, ["authority", "unit"], ["training"])
     assert [(p.column, p.value) for p in found] == [("authority", 1)]
     assert "needs at least 2 groups among the 8 rows the model uses; found 1 ('A')" in (
         found[0].rule
@@ -437,7 +437,7 @@ def test_check_design_single_level_of_a_term_among_used_rows(good):
     # clinician is observed on 12 rows; make them all 1: the term has a single level
     df = good.assign(clinician=good["clinician"].where(good["clinician"].isna(), 1))
     with recorded() as messages:
-        found = check_design(df, ["authority"], ["training", "clinician", "mo(discussion)"])
+        found = check_suitability(df, ["authority"], ["training", "clinician", "mo(discussion)"])
     assert "the model will use 12 of 24 rows and leave out 12 (clinician missing in 12, " \
         "discussion missing in 12)" in messages
     assert [(p.column, p.value) for p in found] == [("clinician", [1])]
@@ -448,7 +448,7 @@ def test_check_design_single_level_of_a_term_among_used_rows(good):
 def test_check_design_warnings(good):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        found = check_design(good, ["authority", "unit", "worker"], ["training"])
+        found = check_suitability(good, ["authority", "unit", "worker"], ["training"])
     assert found == []
     messages = [str(w.message) for w in caught]
     assert all(w.category is DataWarning for w in caught)
@@ -457,24 +457,24 @@ def test_check_design_warnings(good):
     # one observation per worker: worker effect not identified in a skill model
     single = good.drop_duplicates("worker")
     with pytest.warns(DataWarning, match="every worker has only one observation"):
-        check_design(single, ["unit", "worker"], ["training"])
+        check_suitability(single, ["unit", "worker"], ["training"])
     # ... but fine for the domains model (five ratings per observation)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_design(single, ["unit", "worker"], ["training"], outcome="domains")
+        check_suitability(single, ["unit", "worker"], ["training"], outcome="domains")
 
 
 def test_check_design_missing_ok_keeps_rows(good):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "rows left out" warning
-        found = check_design(
+        found = check_suitability(
             good, ["unit"], ["training", "mo(discussion)"], missing_ok=["discussion"]
         )
     assert found == []
 
 
 def test_check_design_unknown_columns(good):
-    found = check_design(good, ["team"], ["training:staffing"], outcome="quality")
+    found = check_suitability(good, ["team"], ["training:staffing"], outcome="quality")
     assert [p.column for p in found] == ["staffing", "team", "quality"]
 
 
@@ -482,8 +482,8 @@ def test_check_design_derives_csw(good):
     # csw (docs/architecture.md): group rsw/kft or any programme worker in the unit.
     # Authorities A and B are rsw; in C only unit C-U1 has no programme worker... and neither
     # does C-U2, so csw varies: no problem. With every row rsw it has one level.
-    assert check_design(good, ["unit"], ["csw"]) == []
-    found = check_design(good.assign(group="rsw").astype({"group": good["group"].dtype}),
+    assert check_suitability(good, ["unit"], ["csw"]) == []
+    found = check_suitability(good.assign(group="rsw").astype({"group": good["group"].dtype}),
                          ["unit"], ["csw"])
     assert [(p.column, p.value) for p in found] == [("csw", [1])]
 
@@ -494,7 +494,7 @@ def test_validate_with_model_names(raw):
     assert len(out) == 24
     # the pyramid path model integrates out missing discussion/clinician: no rows left out
     spec = pyr.specs.load_spec("pyramid")
-    design = design_terms(spec)
+    design = suitability_terms(spec)
     assert set(design["missing_ok"]) == {"discussion", "clinician"}
     assert "csw" in design["terms"]
     with warnings.catch_warnings(record=True) as caught:

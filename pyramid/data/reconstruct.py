@@ -19,7 +19,7 @@ Rows
     Table 1 (per authority, ``LA1`` .. ``LA5`` as the report numbers them; the report does not
     say which council each number is, so neither does pyramid) and the 5 KFT observations of
     Table 2. Together they are Table 14's 72 workers.
-Table 10's analysis groups (:func:`table10_design`)
+Table 10's analysis groups (:func:`table10_split`)
     Table 10 prints no Ns, only a df per row (63, 65, 65, 65, 64, 62). With Table 1's 27 RSW and
     40 usual observations, 8 of its 12 means are GRIM-impossible. Searching the splits of the 67
     comparative observations and of the missing scores the df allow, the only split under which
@@ -105,7 +105,7 @@ __all__ = [
     "write_cache",
     "read_cache",
     "cache_path",
-    "table10_design",
+    "table10_split",
     "table10_group",
     "targets",
     "fit_report",
@@ -312,7 +312,7 @@ def grimmer_consistent(
 # Table 10: which analysis split do its df and means imply?
 # =============================================================================================
 @dataclass(frozen=True)
-class Table10Design:
+class Table10Split:
     """The Ns behind Table 10, as far as its df, means and t-values pin them down.
 
     Attributes
@@ -366,7 +366,7 @@ def _pooled_t(m1, s1, n1, m2, s2, n2) -> float:
     return (m1 - m2) / math.sqrt(sp2 * (1 / n1 + 1 / n2))
 
 
-def table10_design() -> Table10Design:
+def table10_split() -> Table10Split:
     """Work out the Ns behind Table 10 from its df, means, SDs and t-values.
 
     Table 10 prints a df per row but no Ns. For every split of Table 1's 67 comparative
@@ -379,11 +379,11 @@ def table10_design() -> Table10Design:
 
     Returns
     -------
-    Table10Design
+    Table10Split
 
     Examples
     --------
-    >>> d = table10_design()
+    >>> d = table10_split()
     >>> d.n, d.incomplete, d.moved
     ({'rsw': 26, 'usual': 41}, {'rsw': 3, 'usual': 0}, 1)
     """
@@ -451,7 +451,7 @@ def table10_design() -> Table10Design:
     best = ev.iloc[0]
     missing = {v: (0, 0) for v in DOMAINS}
     missing.update(best["missing"])
-    return Table10Design(
+    return Table10Split(
         n={"rsw": int(best["n_rsw"]), "usual": int(best["n_usual"])},
         missing=missing,
         incomplete={"rsw": int(best["incomplete"][0]), "usual": int(best["incomplete"][1])},
@@ -567,10 +567,10 @@ def targets() -> list[Target]:
 
 
 # =============================================================================================
-# Hard constraints: the design
+# Hard constraints: the sizes every reconstruction must have
 # =============================================================================================
 @dataclass
-class _Design:
+class _Constraints:
     la_rsw: list[int]
     la_usual: list[int]
     la_kft: list[int]
@@ -580,10 +580,10 @@ class _Design:
     training_n: dict[str, int]
     programme: int
     cells: dict[tuple[int, int], int]  # (discussion index, clinician) -> rows
-    t10: Table10Design
+    t10: Table10Split
 
 
-def _design() -> _Design:
+def _constraints() -> _Constraints:
     t1 = published.table(1)
 
     def row(tab, key, prefix):
@@ -598,7 +598,7 @@ def _design() -> _Design:
         c = int(published.cell("crosstab", lv, "count"))
         cells[(di, 1)] = c
         cells[(di, 0)] = n - c
-    d = _Design(
+    d = _Constraints(
         la_rsw=row(t1, "observations", "rsw:"),
         la_usual=row(t1, "observations", "usual:"),
         la_kft=row(t2, "practice_observations", ""),
@@ -608,7 +608,7 @@ def _design() -> _Design:
         training_n=training_n,
         programme=int(published.cell(23, "programme", "count")),
         cells=cells,
-        t10=table10_design(),
+        t10=table10_split(),
     )
     n_rows = sum(d.la_rsw) + sum(d.la_usual) + sum(d.la_kft)
     if sum(training_n.values()) != n_rows:
@@ -638,10 +638,10 @@ class _State:
         return len(self.group)
 
 
-def _initial_state(design: _Design, rng: np.random.Generator) -> _State:
-    t10 = design.t10
-    n_prog = design.programme
-    n_rsw, n_usual, n_kft = sum(design.la_rsw), sum(design.la_usual), sum(design.la_kft)
+def _initial_state(constraints: _Constraints, rng: np.random.Generator) -> _State:
+    t10 = constraints.t10
+    n_prog = constraints.programme
+    n_rsw, n_usual, n_kft = sum(constraints.la_rsw), sum(constraints.la_usual), sum(constraints.la_kft)
     group = ["rsw"] * n_rsw + ["usual"] * n_usual + ["kft"] * n_kft
     g10 = [0] * n_rsw + [1] * n_usual + [-1] * n_kft
     prog_idx = TRAINING_LEVELS.index("programme")
@@ -673,7 +673,7 @@ def _initial_state(design: _Design, rng: np.random.Generator) -> _State:
                 mask[rows[j]][di] = False
                 nmiss[j] += 1
     # training of the free rows: the remaining Table 14 counts, shuffled
-    remaining = dict(design.training_n)
+    remaining = dict(constraints.training_n)
     remaining["programme"] -= n_prog
     remaining[KFT_TRAINING] -= n_kft
     if min(remaining.values()) < 0:
@@ -690,7 +690,7 @@ def _initial_state(design: _Design, rng: np.random.Generator) -> _State:
     eligible_c = [i for i, g in enumerate(group) if g in ("rsw", "kft")]
     order_c = list(rng.permutation(eligible_c))
     taken = set()
-    for (di, c), k in sorted(design.cells.items()):
+    for (di, c), k in sorted(constraints.cells.items()):
         if c != 1:
             continue
         for _ in range(k):
@@ -698,7 +698,7 @@ def _initial_state(design: _Design, rng: np.random.Generator) -> _State:
             disc[i], clin[i] = di, 1
             taken.add(i)
     order_a = [int(i) for i in rng.permutation(len(group)) if int(i) not in taken]
-    for (di, c), k in sorted(design.cells.items()):
+    for (di, c), k in sorted(constraints.cells.items()):
         if c != 0:
             continue
         for _ in range(k):
@@ -1030,7 +1030,7 @@ class _Annealer:
 # =============================================================================================
 # Authorities, units and workers
 # =============================================================================================
-def _structure(state: _State, design: _Design, rng: np.random.Generator, tries: int = 2000):
+def _structure(state: _State, constraints: _Constraints, rng: np.random.Generator, tries: int = 2000):
     """Place the rows in authorities and units under the documented rules; seeded.
 
     Returns lists ``authority`` and ``unit`` (one entry per row). Raises ``RuntimeError`` if no
@@ -1045,8 +1045,8 @@ def _structure(state: _State, design: _Design, rng: np.random.Generator, tries: 
         unit: list[str | None] = [None] * n
         ok = True
         for g, cap_la, sup, tag in (
-            ("rsw", design.la_rsw, design.sup_rsw, "RSW"),
-            ("usual", design.la_usual, design.sup_usual, "TEAM"),
+            ("rsw", constraints.la_rsw, constraints.sup_rsw, "RSW"),
+            ("usual", constraints.la_usual, constraints.sup_usual, "TEAM"),
         ):
             rows = [i for i in range(n) if state.group[i] == g]
             left = list(cap_la)
@@ -1121,13 +1121,13 @@ def _structure(state: _State, design: _Design, rng: np.random.Generator, tries: 
         # the same key share an authority; one unit per authority and key
         kft = sorted((i for i in range(n) if state.group[i] == "kft"),
                      key=lambda i: (state.disc[i], state.clin[i], i))
-        slots = [a for a in range(5) for _ in range(design.la_kft[a])]
+        slots = [a for a in range(5) for _ in range(constraints.la_kft[a])]
         per_la: dict[int, dict[tuple, list[int]]] = {}
         for i, a in zip(kft, slots, strict=True):
             per_la.setdefault(a, {}).setdefault((state.disc[i], state.clin[i]), []).append(i)
         for a, groups in per_la.items():
             observed = [k for k in groups if k[0] >= 0]
-            if len(observed) > design.sup_kft[a]:
+            if len(observed) > constraints.sup_kft[a]:
                 ok = False
             for k, key in enumerate(sorted(groups), start=1):
                 for i in groups[key]:
@@ -1221,17 +1221,17 @@ def build(seed: int = DEFAULT_SEED, *, n_iter: int = _N_ITER, chains: int = _CHA
     for name, v, low in (("seed", seed, 0), ("n_iter", n_iter, 1), ("chains", chains, 1)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
             raise InputError(f"{name} must be a whole number >= {low}, got {v!r}")
-    design = _design()
+    constraints = _constraints()
     tgts = targets()
     best: tuple[float, _State] | None = None
     for k in range(int(chains)):
-        state = _initial_state(design, np.random.default_rng([int(seed), k, 0]))
+        state = _initial_state(constraints, np.random.default_rng([int(seed), k, 0]))
         ann = _Annealer(state, tgts)
         ann.run(int(n_iter), seed=int(seed) * 1000 + k)
         if best is None or ann.total < best[0] - 1e-9:
             best = (ann.total, state)
     loss, state = best
-    authority, unit = _structure(state, design, np.random.default_rng([int(seed), 0, 1]))
+    authority, unit = _structure(state, constraints, np.random.default_rng([int(seed), 0, 1]))
     moved = [i for i in range(state.n) if state.g10[i] >= 0 and
              state.g10[i] != (0 if state.group[i] == "rsw" else 1)]
     df = _frame(state, authority, unit, moved, int(seed))
@@ -1309,7 +1309,7 @@ def table10_group(frame: pd.DataFrame) -> pd.Series:
     """The group each row was compared in by Table 10 (``rsw``/``usual``; NA for KFT rows).
 
     Table 1's group, except for the observations in ``frame.attrs["table10_group"]``
-    (see :func:`table10_design`); where the frame has lost its ``attrs`` (``validate`` and many
+    (see :func:`table10_split`); where the frame has lost its ``attrs`` (``validate`` and many
     pandas operations drop them), those of the shipped cache, matched by observation id.
 
     Examples
@@ -1363,7 +1363,7 @@ def consistency_checks() -> pd.DataFrame:
     """Sums the report's tables imply, compared where they must agree.
 
     * ``table14_total``: Table 14's four means times their Ns give the overall-skill total of
-      all 72 observations; Table 10 (with the split of :func:`table10_design`) gives that of
+      all 72 observations; Table 10 (with the split of :func:`table10_split`) gives that of
       the 67 comparative ones, and the KFT domain means of Part 2 a least value for the 5 KFT
       ones (their two unquoted domains at the bottom of the range read from the text). Each
       total is an interval: every mean lies within half a printed unit.
@@ -1382,7 +1382,7 @@ def consistency_checks() -> pd.DataFrame:
     False
     """
     h = 0.005
-    d = table10_design()
+    d = table10_split()
     # Table 14
     t14 = [(published.cell(14, lv, "mean"), int(published.cell(14, lv, "n"))) for lv in TRAINING_LEVELS]
     lhs = sum(m * n for m, n in t14)
@@ -1460,7 +1460,7 @@ def fit_report(frame: pd.DataFrame | None = None) -> pd.DataFrame:
     True
     """
     df = read_cache() if frame is None else frame
-    design = table10_design()
+    split = table10_split()
     checks = consistency_checks().set_index("check")
     recs = []
 
@@ -1525,20 +1525,20 @@ def fit_report(frame: pd.DataFrame | None = None) -> pd.DataFrame:
             value=r.value, reconstructed=int(df.loc[df["group"] == "kft", r.row_key].notna().sum()))
     t10 = published.table(10)
     g10 = table10_group(df)
-    if design.moved > 0:
-        moved_txt = f"{design.moved} of Table 1's RSW observation(s) compared with the usual group"
-    elif design.moved < 0:
-        moved_txt = f"{-design.moved} of Table 1's usual observation(s) compared with the RSW group"
+    if split.moved > 0:
+        moved_txt = f"{split.moved} of Table 1's RSW observation(s) compared with the usual group"
+    elif split.moved < 0:
+        moved_txt = f"{-split.moved} of Table 1's usual observation(s) compared with the RSW group"
     else:
         moved_txt = "Table 1's split"
     split_note = (
         f"Table 10 prints df, not Ns. All its means and SDs are reachable only with "
-        f"{design.n['rsw']} RSW and {design.n['usual']} usual observations ({moved_txt}), with "
+        f"{split.n['rsw']} RSW and {split.n['usual']} usual observations ({moved_txt}), with "
         + ", ".join(
             f"{a + b} {v.replace('_', ' ')} score(s) missing"
-            for v, (a, b) in design.missing.items() if a + b
+            for v, (a, b) in split.missing.items() if a + b
         )
-        + " (see pyramid.data.reconstruct.table10_design)"
+        + " (see pyramid.data.reconstruct.table10_split)"
     )
     for r in t10[t10.stat == "df"].itertuples():
         var = r.row_key

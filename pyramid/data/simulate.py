@@ -95,7 +95,8 @@ from pyramid.data.schema import (
 from pyramid.errors import InputError
 
 __all__ = [
-    "Design",
+    "Layout",
+    "LAYOUT_DIMS",
     "Simulation",
     "simulate",
     "expected_skill",
@@ -401,12 +402,18 @@ def _mix() -> dict[str, Any]:
     }
 
 
+#: The dimensions of a :class:`Layout`, in order: authorities, units per authority, social
+#: workers per unit, observations per worker.
+LAYOUT_DIMS: tuple[str, ...] = ("authorities", "units", "workers_per_unit", "observations")
+
+
 # ------------------------------------------------------------------------------------------
-# design and argument checking
+# the layout of a study and argument checking
 # ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Design:
-    """A balanced nested design: authorities x units x workers x observations.
+class Layout:
+    """The layout of a study: a balanced nesting of authorities x units x workers x
+    observations.
 
     Parameters
     ----------
@@ -414,56 +421,55 @@ class Design:
         Number of local authorities.
     units : int
         Units (teams) per authority.
-    workers : int
-        Workers observed per unit.
+    workers_per_unit : int
+        Social workers observed per unit.
     observations : int
         Observations of practice per worker.
 
     Examples
     --------
-    >>> d = Design(5, 4, 3, 1)
+    >>> d = Layout(5, 4, 3, 1)
     >>> d.n_observations
     60
-    >>> Design.coerce({"authorities": 2, "units": 1, "workers": 1, "observations": 2})
-    Design(authorities=2, units=1, workers=1, observations=2)
+    >>> Layout.coerce({"authorities": 2, "units": 1, "workers_per_unit": 1, "observations": 2})
+    Layout(authorities=2, units=1, workers_per_unit=1, observations=2)
     """
 
     authorities: int
     units: int
-    workers: int
+    workers_per_unit: int
     observations: int
 
     def __post_init__(self) -> None:
-        for name in ("authorities", "units", "workers", "observations"):
-            value = positive_int(f"design {name}", getattr(self, name), whole_floats=True)
+        for name in LAYOUT_DIMS:
+            value = positive_int(name, getattr(self, name), whole_floats=True)
             object.__setattr__(self, name, value)
 
     @classmethod
-    def coerce(cls, design: Design | Mapping[str, int] | Sequence[int]) -> Design:
-        """Make a :class:`Design` from a Design, a mapping or a 4-tuple.
+    def coerce(cls, layout: Layout | Mapping[str, int] | Sequence[int]) -> Layout:
+        """Make a :class:`Layout` from a Layout, a mapping or a 4-tuple.
 
         Examples
         --------
-        >>> Design.coerce((3, 2, 2, 1)).n_units
+        >>> Layout.coerce((3, 2, 2, 1)).n_units
         6
         """
-        if isinstance(design, Design):
-            return design
-        fields = ("authorities", "units", "workers", "observations")
-        if isinstance(design, Mapping):
-            unknown = sorted(set(design) - set(fields))
-            missing = [f for f in fields if f not in design]
+        if isinstance(layout, Layout):
+            return layout
+        if isinstance(layout, Mapping):
+            unknown = sorted(set(layout) - set(LAYOUT_DIMS))
+            missing = [f for f in LAYOUT_DIMS if f not in layout]
             if unknown or missing:
                 raise InputError(
-                    f"design must have the keys {', '.join(fields)}; "
+                    f"a layout must have the keys {', '.join(LAYOUT_DIMS)}; "
                     f"unknown: {unknown or 'none'}, missing: {missing or 'none'}"
                 )
-            return cls(**{f: design[f] for f in fields})
-        if isinstance(design, Sequence) and not isinstance(design, str) and len(design) == 4:
-            return cls(*design)
+            return cls(**{f: layout[f] for f in LAYOUT_DIMS})
+        if isinstance(layout, Sequence) and not isinstance(layout, str) and len(layout) == 4:
+            return cls(*layout)
         raise InputError(
-            "design must be a Design, a mapping with keys authorities, units, workers, "
-            f"observations, or a tuple of those four numbers; got {design!r}"
+            f"a layout must be a Layout, a mapping with keys {', '.join(LAYOUT_DIMS)}, "
+            f"or a tuple of those four numbers; got {layout!r}"
         )
 
     @property
@@ -474,7 +480,7 @@ class Design:
     @property
     def n_workers(self) -> int:
         """Total number of workers."""
-        return self.n_units * self.workers
+        return self.n_units * self.workers_per_unit
 
     @property
     def n_observations(self) -> int:
@@ -638,7 +644,7 @@ class Simulation:
         ``latent:kappa[k]`` = (tau_k - intercept) / sigma_domain, ``latent:sd_unit``, ...) and
         the realised group effects as :class:`pandas.Series` indexed by id (``r_authority``,
         ``r_unit``, ``r_worker``, ``r_observation`` and their ``latent:`` versions).
-    design : Design
+    layout : Layout
     seed : int
         The seed used (drawn from fresh entropy and recorded when none was given).
     units : pandas.DataFrame
@@ -650,15 +656,15 @@ class Simulation:
 
     data: pd.DataFrame
     truth: Mapping[str, Any]
-    design: Design
+    layout: Layout
     seed: int
     units: pd.DataFrame = field(repr=False)
     latent: pd.DataFrame = field(repr=False)
 
     def __repr__(self) -> str:
-        d = self.design
+        d = self.layout
         return (
-            f"Simulation({d.authorities} authorities x {d.units} units x {d.workers} workers x "
+            f"Simulation({d.authorities} authorities x {d.units} units x {d.workers_per_unit} workers x "
             f"{d.observations} observations = {len(self.data)} rows, seed={self.seed})"
         )
 
@@ -732,7 +738,7 @@ def nested_ids(prefix: str, n: int, width: int, parents: np.ndarray | None = Non
 
 
 def simulate(
-    design: Design | Mapping[str, int] | Sequence[int],
+    layout: Layout | Mapping[str, int] | Sequence[int],
     effects: Mapping[str, Any] | str | None = None,
     group_sds: Mapping[str, Any] | None = None,
     mix: Mapping[str, Any] | None = None,
@@ -744,10 +750,10 @@ def simulate(
 
     Parameters
     ----------
-    design : Design, mapping or tuple
-        ``Design(authorities, units, workers, observations)``: units per authority, workers
-        per unit, observations per worker (each >= 1); also accepted as a dict with those keys
-        or a 4-tuple.
+    layout : Layout, mapping or tuple
+        ``Layout(authorities, units, workers_per_unit, observations)``: units per authority,
+        social workers per unit, observations per worker (each >= 1); also accepted as a dict
+        with those keys or a 4-tuple.
     effects : mapping or str, optional
         True effects by name (see the module docstring for the names and aliases), overriding
         the ``preset``; or a preset name (``"report"`` or ``"null"``). Skill points unless the
@@ -767,13 +773,13 @@ def simulate(
     Returns
     -------
     Simulation
-        ``.data`` (canonical frame), ``.truth``, ``.truth_frame()``, ``.design``, ``.seed``,
+        ``.data`` (canonical frame), ``.truth``, ``.truth_frame()``, ``.layout``, ``.seed``,
         ``.units``, ``.latent``.
 
     Raises
     ------
     InputError
-        For a bad design size, an unknown or malformed effect, group SD or mix setting, or a
+        For a bad layout size, an unknown or malformed effect, group SD or mix setting, or a
         bad seed; the message names what was wrong, what is allowed and what was received.
 
     Examples
@@ -789,20 +795,20 @@ def simulate(
     >>> null.truth["clinician"]
     0.0
     """
-    design = Design.coerce(design)
+    layout = Layout.coerce(layout)
     eff = _resolve_effects(effects, preset)
     sds = _resolve_group_sds(group_sds)
     mx = _resolve_mix(mix)
     seed = resolve_seed(seed, name="seed")
     rng = np.random.default_rng(seed)
 
-    n_a, n_u, n_w, n_o = design.n_units // design.units, design.n_units, design.n_workers, (
-        design.n_observations
+    n_a, n_u, n_w, n_o = layout.n_units // layout.units, layout.n_units, layout.n_workers, (
+        layout.n_observations
     )
     # index maps: each lower level to its parent (balanced, in order)
-    unit_auth = np.repeat(np.arange(n_a), design.units)
-    worker_unit = np.repeat(np.arange(n_u), design.workers)
-    obs_worker = np.repeat(np.arange(n_w), design.observations)
+    unit_auth = np.repeat(np.arange(n_a), layout.units)
+    worker_unit = np.repeat(np.arange(n_u), layout.workers_per_unit)
+    obs_worker = np.repeat(np.arange(n_w), layout.observations)
 
     # unit-level factors
     n_csw = math.floor(mx["p_csw"] * n_u + 0.5)  # round half up
@@ -856,13 +862,13 @@ def simulate(
 
     # ids
     wa = max(2, len(str(n_a)))
-    wu = max(2, len(str(design.units)))
-    ww = max(1, len(str(design.workers)))
-    wo = max(1, len(str(design.observations)))
+    wu = max(2, len(str(layout.units)))
+    ww = max(1, len(str(layout.workers_per_unit)))
+    wo = max(1, len(str(layout.observations)))
     auth_ids = nested_ids("A", n_a, wa)
-    unit_ids = nested_ids("U", design.units, wu, auth_ids)
-    worker_ids = nested_ids("W", design.workers, ww, unit_ids)
-    obs_ids = nested_ids("O", design.observations, wo, worker_ids)
+    unit_ids = nested_ids("U", layout.units, wu, auth_ids)
+    worker_ids = nested_ids("W", layout.workers_per_unit, ww, unit_ids)
+    obs_ids = nested_ids("O", layout.observations, wo, worker_ids)
 
     group_labels = np.array([mx["group_usual"], mx["group_csw"]], dtype=object)
     o_obs = observed[o_unit]
@@ -913,7 +919,7 @@ def simulate(
     }
     truth = _truth(eff, sds, mx, realised)
     return Simulation(
-        data=data, truth=MappingProxyType(truth), design=design, seed=seed, units=units,
+        data=data, truth=MappingProxyType(truth), layout=layout, seed=seed, units=units,
         latent=latent,
     )
 

@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from pyramid.checks import resolve_seed
-from pyramid.data.simulate import Design, Simulation, nested_ids
+from pyramid.data.simulate import Layout, Simulation, nested_ids
 from pyramid.errors import InputError
 from pyramid.study import Factor, Study, load_study, normalise
 
@@ -276,7 +276,7 @@ def _resolve_mix(study: Study, mix: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def simulate_study(
     study: str | Study | None,
-    design: Design | Mapping[str, int] | Sequence[int],
+    design: Layout | Mapping[str, int] | Sequence[int],
     effects: Mapping[str, Any] | None = None,
     group_sds: Mapping[str, Any] | None = None,
     mix: Mapping[str, Any] | None = None,
@@ -288,7 +288,7 @@ def simulate_study(
     ----------
     study : str, Path or Study
         The study (its factors, scale, domains and roles).
-    design : Design, mapping or tuple
+    design : Layout, mapping or tuple
         Authorities x units per authority x workers per unit x observations per worker. A
         study without authorities (or units) gets no such column; their counts still multiply
         the units (workers).
@@ -338,7 +338,7 @@ def simulate_study(
     (0.5, 0.667)
     """
     study = load_study(study)
-    design = Design.coerce(design)
+    design = Layout.coerce(design)
     eff = _resolve_effects(study, effects)
     sds = _resolve_group_sds(study, group_sds)
     mx = _resolve_mix(study, mix)
@@ -348,7 +348,7 @@ def simulate_study(
     n_a, n_u, n_w, n_o = (design.authorities, design.n_units, design.n_workers,
                           design.n_observations)
     unit_auth = np.repeat(np.arange(n_a), design.units)
-    worker_unit = np.repeat(np.arange(n_u), design.workers)
+    worker_unit = np.repeat(np.arange(n_u), design.workers_per_unit)
     obs_worker = np.repeat(np.arange(n_w), design.observations)
     o_unit = worker_unit[obs_worker]
     o_auth = unit_auth[o_unit]
@@ -382,7 +382,7 @@ def simulate_study(
     wa = max(2, len(str(n_a)))
     auth_ids = nested_ids("A", n_a, wa)
     unit_ids = nested_ids("U", design.units, max(2, len(str(design.units))), auth_ids)
-    worker_ids = nested_ids("W", design.workers, max(1, len(str(design.workers))), unit_ids)
+    worker_ids = nested_ids("W", design.workers_per_unit, max(1, len(str(design.workers_per_unit))), unit_ids)
     obs_ids = nested_ids("O", design.observations, max(1, len(str(design.observations))), worker_ids)
     ids = {"observation": obs_ids, "worker": worker_ids[obs_worker],
            "unit": unit_ids[o_unit], "authority": auth_ids[o_auth]}
@@ -430,7 +430,7 @@ def simulate_study(
                                                        name="observation")),
     }
     truth = _truth(study, eff, sds, mx, tau, realised)
-    return Simulation(data=data, truth=MappingProxyType(truth), design=design, seed=seed,
+    return Simulation(data=data, truth=MappingProxyType(truth), layout=design, seed=seed,
                       units=units, latent=latent)
 
 

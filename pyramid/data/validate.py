@@ -19,7 +19,7 @@ kind, whether it is required, its levels and their spellings, ``constant_within`
 - **judgements** (:data:`JUDGEMENTS`): allowed but probably a mistake, so a
   :class:`DataWarning` names the rows; ``allow=`` (CLI ``--allow``) silences one.
 
-:func:`check_design` checks that a validated frame has enough groups and observed levels for a
+:func:`check_suitability` checks that a validated frame has enough groups and observed levels for a
 model, and :func:`summarise` gives a one-table summary of a validated frame.
 """
 
@@ -51,8 +51,8 @@ __all__ = [
     "JUDGEMENTS",
     "MISSING_TOKENS",
     "canonical_column_name",
-    "check_design",
-    "design_terms",
+    "check_suitability",
+    "suitability_terms",
     "is_canonical",
     "is_missing",
     "parse_id",
@@ -410,7 +410,7 @@ def validate(
         A model (name such as ``"skill"``, path to a spec file, or a spec loaded by
         :func:`pyramid.specs.load_spec`). When given, the data are also checked for that
         model, with every check :func:`pyramid.fit` makes of the data: enough groups and
-        observed levels (see :func:`check_design`), one discussion and clinician value per
+        observed levels (see :func:`check_suitability`), one discussion and clinician value per
         unit for the path model, and the model's own coding of the data. This check runs once
         the data themselves are valid.
     source : str, optional
@@ -907,7 +907,7 @@ def _check_model(frame: pd.DataFrame, model: Any, source: str | None) -> None:
     takes one, and the model's own coding of the data (the same code :func:`pyramid.fit`
     runs) succeeds."""
     spec = _load_spec(model)
-    problems = check_design(frame, **design_terms(spec))
+    problems = check_suitability(frame, **suitability_terms(spec))
     if not problems:
         problems = _unit_level_problems(frame, spec)
     if not problems:
@@ -960,8 +960,8 @@ def _coding_problems(frame: pd.DataFrame, spec: Any) -> list[Problem]:
     return []
 
 
-def design_terms(spec: Any) -> dict[str, Any]:
-    """The arguments of :func:`check_design` that a model spec implies.
+def suitability_terms(spec: Any) -> dict[str, Any]:
+    """The arguments of :func:`check_suitability` that a model spec implies.
 
     Parameters
     ----------
@@ -980,7 +980,7 @@ def design_terms(spec: Any) -> dict[str, Any]:
     Examples
     --------
     >>> from pyramid.specs import load_spec
-    >>> design_terms(load_spec("pyramid"))  # doctest: +NORMALIZE_WHITESPACE
+    >>> suitability_terms(load_spec("pyramid"))  # doctest: +NORMALIZE_WHITESPACE
     {'groups': ['authority', 'unit', 'worker'],
      'terms': ['training', 'clinician', 'mo(discussion)', 'csw'],
      'outcome': 'skill', 'missing_ok': ('discussion', 'clinician')}
@@ -1008,7 +1008,7 @@ def _term_columns(term: str) -> list[str]:
     return [m.group(1) for m in _FUNCTION.finditer(term) if m.group(2) is None]
 
 
-def check_design(
+def check_suitability(
     df: pd.DataFrame,
     groups: Iterable[str],
     terms: Iterable[str],
@@ -1059,7 +1059,7 @@ def check_design(
     ...     "training": ["none", "mla", "none", "programme"], "clinician": [1, 1, 1, 1],
     ...     "empathy": [2, 3, 3, 4],
     ... }))
-    >>> for p in check_design(df, ["authority"], ["training", "clinician"]):
+    >>> for p in check_suitability(df, ["authority"], ["training", "clinician"]):
     ...     print(p)
     column 'authority': value 1: grouping level 'authority' needs at least 2 groups among the 4 rows the model uses; found 1 ('A')
     column 'clinician': value [1]: term 'clinician' needs at least 2 observed levels of 'clinician' among the 4 rows the model uses; found 1: [1]

@@ -27,7 +27,7 @@ def plot_assurance(summary: pd.DataFrame):
 
     Examples
     --------
-    >>> t = pd.DataFrame({"sweep": "units", "authorities": 5, "units": [2, 4], "workers": 4,
+    >>> t = pd.DataFrame({"sweep": "units", "authorities": 5, "units": [2, 4], "workers_per_unit": 4,
     ...     "observations": 1, "effect": "clinician", "assurance": [0.5, 0.8],
     ...     "assurance_mcse": [0.05, 0.04], "coverage": [0.9, 0.88],
     ...     "coverage_mcse": [0.03, 0.03], "criterion": "direction", "level": 0.95,
