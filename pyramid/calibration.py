@@ -26,8 +26,8 @@ from scipy.special import bdtr, bdtrc
 
 from pyramid.checks import check_prob, derived_seed, positive_int
 from pyramid.data.simulate import Layout, simulate
-from pyramid.errors import InputError, PyramidError
-from pyramid.executor import RunStore, Task, run_tasks
+from pyramid.errors import InputError
+from pyramid.executor import Task
 from pyramid.models import generated
 from pyramid.models.builder import build
 from pyramid.models.coding import prepare
@@ -39,6 +39,7 @@ from pyramid.runs import (
     identity_hash,
     jsonable,
     quiet,
+    run_fits,
     run_seed,
     sampling_args,
     spec_from_payload,
@@ -352,16 +353,10 @@ def calibrate(
                                 "fit_seed": derived_seed(seed, i, 1)})
              for i in range(sims)]
     try:
-        with RunStore(folder.path, identity,
-                      {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) as store:
-            report = run_tasks(_sbc_fit, tasks, store, jobs=jobs, scheduler=scheduler,
-                               dask_workers=dask_workers, progressbar=progressbar,
-                               description="calibration fits")
-            records = store.records()
-        failed = [f"{r['key']}: {r.get('error', '')}" for r in records if r.get("status") != "ok"]
-        if not any(r.get("status") == "ok" for r in records):
-            raise PyramidError(f"every one of the {len(records)} fits failed; the first: "
-                               f"{failed[0] if failed else 'no fit ran'}")
+        records, report, failed = run_fits(
+            _sbc_fit, tasks, folder, identity, {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+            jobs=jobs, scheduler=scheduler, dask_workers=dask_workers, progressbar=progressbar,
+            description="calibration fits")
         table, ranks = summarise_calibration(records, test=test, alpha=alpha, bins=bins,
                                              seed=seed)
         if folder.kept:

@@ -1338,8 +1338,33 @@ def compare(
     sd_total, es_note = _total_sd(result, effect_sizes)
     spec = result.spec
     covs = _covariates(spec)
-    notes: list[str] = []
+    todo, notes = _contrasts_to_run(contrasts, spec, covs)
+    ev = _Evaluator(result, covs)
+    rows, prior_n = _evaluate(todo, ev, result, rope=rope, ci_prob=ci_prob, sd_total=sd_total)
+    table = pd.DataFrame(rows).reindex(columns=[c for c in COLUMNS_DOC
+                                                  if c not in ("model", "priors")])
+    table["model"] = spec.name
+    table["priors"] = getattr(getattr(result, "priors", None), "name", "")
+    table = table[list(COLUMNS_DOC)]
+    held = ("every covariate a contrast does not name is held at each row's value and the "
+            f"expected skill averaged over the model's {len(ev.pop)} rows (marginal "
+            "standardisation)")
+    if any(cov.integrable for cov in covs.values()):
+        held += ("; where a row's discussion or clinician was not observed it is held at the "
+                 "values observed in the data, with their frequencies")
+    notes.append(held)
+    if es_note:
+        notes.append(es_note)
+    table.attrs["notes"] = notes
+    table.attrs["prior_draws"] = prior_n
+    return table
 
+
+def _contrasts_to_run(contrasts: Any, spec: Any, covs: Mapping[str, _Covariate]
+                      ) -> tuple[list[Contrast], list[str]]:
+    """The contrasts :func:`compare` was asked for, parsed (``"default"`` expanded), and the
+    notes on default contrasts the model cannot give."""
+    notes: list[str] = []
     if contrasts is None:
         wanted: list[Any] = ["default"]
     elif isinstance(contrasts, str):
@@ -1367,15 +1392,19 @@ def compare(
     if dup:
         raise InputError(f"contrasts named twice: {', '.join(dup)}; give each a distinct label "
                          "('label: ...')")
-    by_key = {c.key: c for c in todo}
+    return todo, notes
 
-    ev = _Evaluator(result, covs)
+
+def _evaluate(todo: list[Contrast], ev: _Evaluator, result: Any, *, rope: float,
+              ci_prob: float, sd_total: np.ndarray | None) -> tuple[list[dict], int]:
+    """One summary row per contrast (posterior draws, prior draws for the Bayes factors where
+    the result has them, effect sizes where ``sd_total`` is given), and the number of prior
+    draws used."""
+    by_key = {c.key: c for c in todo}
     structure = _Structure(result, ev, by_key)
     has_prior, prior_note = _prior_available(result)
     prior_ds = result.idata["prior"].to_dataset() if has_prior else None
     prior_n = 0
-    post_draws: dict[str, np.ndarray] = {}
-    prior_draws: dict[str, np.ndarray | None] = {}
 
     def draws_of(c: Contrast, group: str) -> np.ndarray:
         if c.parts is not None:
@@ -1396,7 +1425,6 @@ def compare(
                 prior_n = prior.size
             except (KeyError, ValueError) as exc:  # prior group lacks a variable
                 prior, note = None, f"the prior draws cannot give this contrast ({exc})"
-        post_draws[c.key], prior_draws[c.key] = post, prior
         row = _summarise(c, post, prior, rope=rope, ci_prob=ci_prob, prior_note=note,
                          at_zero=structure.at_zero(c, prior_ds))
         row["prior_draws"] = 0 if prior is None else prior.size
@@ -1406,25 +1434,7 @@ def compare(
         if absent:
             row["note"] = "; ".join(n for n in (row["note"], absent) if n)
         rows.append(row)
-
-    table = pd.DataFrame(rows).reindex(columns=[c for c in COLUMNS_DOC
-                                                  if c not in ("model", "priors")])
-    table["model"] = spec.name
-    table["priors"] = getattr(getattr(result, "priors", None), "name", "")
-    table = table[list(COLUMNS_DOC)]
-    held = ("every covariate a contrast does not name is held at each row's value and the "
-            f"expected skill averaged over the model's {len(ev.pop)} rows (marginal "
-            "standardisation)")
-    if any(cov.integrable for cov in covs.values()):
-        held += ("; where a row's discussion or clinician was not observed it is held at the "
-                 "values observed in the data, with their frequencies")
-    notes.append(held)
-    if es_note:
-        notes.append(es_note)
-    table.attrs["notes"] = notes
-    table.attrs["prior_draws"] = prior_n
-    return table
-
+    return rows, prior_n
 
 def _total_sd(result: Any, effect_sizes: Any) -> tuple[np.ndarray | None, str]:
     """Draws of the total SD of skill for the effect sizes, and a note saying where from."""

@@ -44,8 +44,8 @@ from pyramid.data.simulate import (
     default_group_sds,
     simulate,
 )
-from pyramid.errors import InputError, PyramidError
-from pyramid.executor import RunStore, Task, run_tasks
+from pyramid.errors import InputError
+from pyramid.executor import Task
 from pyramid.models.builder import build
 from pyramid.models.coding import prepare
 from pyramid.models.sampling import fit_compiled
@@ -56,6 +56,7 @@ from pyramid.runs import (
     identity_hash,
     jsonable,
     quiet,
+    run_fits,
     run_seed,
     sampling_args,
     spec_from_payload,
@@ -371,6 +372,53 @@ def design(
     prior_set = load_priors(priors)
     sims = positive_int("sims", sims)
     sampling = sampling_args(draws, tune, chains)
+    level, ci_prob, rope = _check_criterion(criterion, level, ci_prob, rope, width)
+    swept = _parse_sweep(sweep)
+    points = _design_points((authorities, units, workers_per_unit, observations), swept)
+    eff, sds, mx, truth = _planned_truth(effects, group_sds, mix, preset)
+    targets = _check_targets(targets, truth)
+
+    folder = OutputFolder(out)
+    seed = run_seed(random_seed, folder.path if folder.kept else None)
+    common = {**spec_payload(spec, prior_set), **sampling, "effects": eff, "preset": preset,
+              "group_sds": jsonable(sds), "mix": jsonable(mx), "ci_prob": ci_prob,
+              "rope": rope, "reuse": bool(reuse)}
+    identity = {
+        "kind": "design", "points": points, "sims": sims, "random_seed": seed,
+        "model": spec.name, "model_sha": identity_hash(spec.text), "priors": prior_set.name,
+        "priors_sha": identity_hash(json.dumps(common["priors"], sort_keys=True)),
+        "truth": jsonable(truth), "group_sds": common["group_sds"], "mix": common["mix"],
+        **sampling, "ci_prob": ci_prob, "rope": rope,
+    }
+    info = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "effects_given": eff,
+            "preset": preset, "sweep": swept[0] if swept else None}
+    try:
+        records, report, failed = run_fits(
+            _design_fit, _design_tasks(points, sims, seed, common), folder, identity, info,
+            jobs=jobs, scheduler=scheduler, dask_workers=dask_workers, progressbar=progressbar,
+            description="design fits")
+        table = summarise_design(records, points=points, sweep=swept[0] if swept else None,
+                                 criterion=criterion, level=level, width=width,
+                                 targets=targets, ci_prob=ci_prob)
+        if folder.kept:
+            _write_outputs(folder.path, table, records)
+        table.attrs.update({"out": str(folder.path) if folder.kept else None,
+                            "report": report.__dict__, "failed": failed, "random_seed": seed})
+        return table
+    finally:
+        folder.cleanup()
+
+
+def _write_outputs(path: Path, table: pd.DataFrame, records: list[dict]) -> None:
+    """``summary.csv``, ``fits.csv`` and ``assurance.png`` in the run's folder."""
+    table.to_csv(path / "summary.csv", index=False)
+    fits_table(records).to_csv(path / "fits.csv", index=False)
+    fig = plot_assurance(table)
+    fig.savefig(path / "assurance.png", dpi=120, bbox_inches="tight")
+
+def _check_criterion(criterion: Any, level: Any, ci_prob: Any, rope: Any,
+                     width: Any) -> tuple[float, float, float]:
+    """Check the success criterion's arguments; ``(level, ci_prob, rope)`` as floats."""
     if criterion not in CRITERIA:
         raise InputError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
     level = check_prob("level", level)
@@ -382,8 +430,12 @@ def design(
         raise InputError(f"width must be a number > 0, got {width!r}")
     if criterion == "width" and width is None:
         raise InputError("criterion 'width' needs a target width (width=..., --width W)")
-    swept = _parse_sweep(sweep)
-    base = dict(zip(LAYOUT_DIMS, (authorities, units, workers_per_unit, observations), strict=True))
+    return level, ci_prob, float(rope)
+
+
+def _design_points(sizes: Sequence[int], swept: tuple[str, list[int]] | None) -> list[dict]:
+    """The design points: the layout, or one per value of the swept dimension (each checked)."""
+    base = dict(zip(LAYOUT_DIMS, sizes, strict=True))
     points: list[dict] = []
     for value in (swept[1] if swept else [None]):
         d = dict(base)
@@ -391,7 +443,13 @@ def design(
             d[swept[0]] = value
         Layout(**d)  # checks each size
         points.append(d)
+    return points
 
+
+def _planned_truth(effects: Any, group_sds: Any, mix: Any, preset: str
+                   ) -> tuple[dict, dict, dict, dict]:
+    """The planned effects, group SDs and mix over :func:`design_defaults`, and the truth
+    they give (checked and resolved by a tiny simulation)."""
     defaults = design_defaults()
     sds = dict(defaults["group_sds"])
     sds.update(dict(group_sds or {}))
@@ -401,59 +459,29 @@ def design(
     # a tiny simulation checks every effect, SD and mix name and value, and resolves them
     probe = simulate((1, 1, 1, 1), effects=eff, group_sds=sds, mix=mx, seed=0, preset=preset)
     truth = {k: v for k, v in probe.truth.items() if not isinstance(v, pd.Series)}
-    if targets is not None:
-        targets = [str(t) for t in targets]
-        known = [k for k in truth if not k.startswith("latent:")]
-        bad = [t for t in targets if t not in known]
-        if bad:
-            raise InputError(f"unknown target effect(s) {', '.join(bad)}; known: "
-                             f"{', '.join(known)}")
+    return eff, sds, mx, truth
 
-    folder = OutputFolder(out)
-    seed = run_seed(random_seed, folder.path if folder.kept else None)
-    common = {**spec_payload(spec, prior_set), **sampling, "effects": eff, "preset": preset,
-              "group_sds": jsonable(sds), "mix": jsonable(mx), "ci_prob": ci_prob,
-              "rope": float(rope), "reuse": bool(reuse)}
-    identity = {
-        "kind": "design", "points": points, "sims": sims, "random_seed": seed,
-        "model": spec.name, "model_sha": identity_hash(spec.text),
-        "priors": prior_set.name,
-        "priors_sha": identity_hash(json.dumps(common["priors"], sort_keys=True)),
-        "truth": jsonable(truth), "group_sds": common["group_sds"], "mix": common["mix"],
-        **sampling, "ci_prob": ci_prob, "rope": float(rope),
-    }
+
+def _check_targets(targets: Sequence[str] | None, truth: Mapping[str, Any]) -> list[str] | None:
+    if targets is None:
+        return None
+    targets = [str(t) for t in targets]
+    known = [k for k in truth if not k.startswith("latent:")]
+    bad = [t for t in targets if t not in known]
+    if bad:
+        raise InputError(f"unknown target effect(s) {', '.join(bad)}; known: {', '.join(known)}")
+    return targets
+
+
+def _design_tasks(points: list[dict], sims: int, seed: int, common: dict) -> list[Task]:
+    """One task per design point and simulation, with seeds derived from (seed, point, sim)."""
     tasks = []
     for j, d in enumerate(points):
         for i in range(sims):
             payload = {**common, "point": j, "design": [d[k] for k in LAYOUT_DIMS],
                        "sim_seed": derived_seed(seed, j, i), "fit_seed": derived_seed(seed, j, i, 1)}
             tasks.append(Task(f"p{j}-s{i:05d}", payload))
-    info = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "effects_given": eff,
-            "preset": preset, "sweep": swept[0] if swept else None}
-    try:
-        with RunStore(folder.path, identity, info) as store:
-            report = run_tasks(_design_fit, tasks, store, jobs=jobs, scheduler=scheduler,
-                               dask_workers=dask_workers, progressbar=progressbar,
-                               description="design fits")
-            records = store.records()
-        table = summarise_design(records, points=points, sweep=swept[0] if swept else None,
-                                 criterion=criterion, level=level, width=width,
-                                 targets=targets, ci_prob=ci_prob)
-        failed = [f"{r['key']}: {r.get('error', '')}" for r in records if r.get("status") != "ok"]
-        if not any(r.get("status") == "ok" for r in records):
-            raise PyramidError(f"every one of the {len(records)} fits failed; the first: "
-                               f"{failed[0] if failed else 'no fit ran'}")
-        if folder.kept:
-            table.to_csv(folder.path / "summary.csv", index=False)
-            fits_table(records).to_csv(folder.path / "fits.csv", index=False)
-            fig = plot_assurance(table)
-            fig.savefig(folder.path / "assurance.png", dpi=120, bbox_inches="tight")
-        table.attrs.update({"out": str(folder.path) if folder.kept else None,
-                            "report": report.__dict__, "failed": failed, "random_seed": seed})
-        return table
-    finally:
-        folder.cleanup()
-
+    return tasks
 
 def fits_table(records: Sequence[dict]) -> pd.DataFrame:
     """One row per successful design fit and effect, from the store's records.

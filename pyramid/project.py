@@ -26,7 +26,7 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ from pyramid.models.reference import add_joint_reference, build_reference
 from pyramid.models.sampling import sample_model
 from pyramid.plots.project import ANALYSIS_LABELS, plot_compare_project
 from pyramid.results import FitResult
-from pyramid.specs import load_priors, load_spec
+from pyramid.specs import ModelSpec, PriorSet, load_priors, load_spec
 
 __all__ = [
     "ANALYSES",
@@ -332,38 +332,13 @@ def compare_project(
     True
     """
     t0 = time.perf_counter()
-    if isinstance(analyses, str):
-        analyses = (analyses,)
-    analyses = tuple(analyses)
-    bad = [a for a in analyses if a not in ANALYSES]
-    if bad or not analyses:
-        raise InputError(f"analyses must be one or more of {', '.join(ANALYSES)}; got "
-                         f"{list(analyses)!r}")
-    analyses = tuple(a for a in ANALYSES if a in analyses)
-    if isinstance(reference, ReferenceSummaries):
-        ref = reference
-    elif reference == "rsw2017":
-        ref = rsw2017_summaries()
-    else:
-        raise InputError(f"reference must be 'rsw2017' (the only published study pyramid "
-                         f"holds) or a ReferenceSummaries; got {reference!r}")
-    spec = load_spec(model)
-    if spec.family not in ("gaussian", "path") or spec.outcome != "skill":
-        raise InputError(
-            f"model must be a model of overall skill on the skill scale ('skill' or "
-            f"'pyramid'), so that its effects are in skill points like the published means; "
-            f"got {spec.name!r} (family {spec.family!r}, outcome {spec.outcome!r})")
+    analyses = _check_analyses(analyses)
+    ref = _reference(reference)
+    spec = _skill_model(model)
     prior_set = load_priors(priors)
     informed = load_priors(informed_priors)
     concentration = positive_number("concentration", concentration, allow_none=True)
-    if isinstance(cluster_sd, str) and cluster_sd == "default":
-        cluster_sd = default_group_sds()["sd_authority"]
-    elif cluster_sd is not None:
-        ok = isinstance(cluster_sd, int | float) and not isinstance(cluster_sd, bool)
-        if not ok or not math.isfinite(cluster_sd) or cluster_sd < 0:
-            raise InputError(f"cluster_sd must be a number >= 0, 'default' or None (unknown, "
-                             f"with the prior set's authority SD prior); got {cluster_sd!r}")
-        cluster_sd = float(cluster_sd)
+    cluster_sd = _check_cluster_sd(cluster_sd)
     project_sd = positive_number("project_sd", project_sd)
     ci_prob = check_prob("ci_prob", ci_prob)
     draws = positive_int("draws", draws)
@@ -376,57 +351,148 @@ def compare_project(
     if not isinstance(new_data, pd.DataFrame):
         raise InputError(f"new_data must be a pandas DataFrame, got {type(new_data).__name__}")
 
-    def say(msg: str) -> None:
-        if verbose:
-            print(msg, file=sys.stderr)
-
-    canon = validate(new_data, model=spec)
-    sampling = dict(draws=draws, tune=tune, chains=chains, cores=cores, progressbar=progressbar)
-    fits: dict[str, Any] = {}
-    diag_parts: list[pd.DataFrame] = []
-    notes: list[str] = list(ref.notes)
-
-    def fit_new(label: str, pset, s: int):
-        say(f"{ANALYSIS_LABELS[label]}: fitting {spec.name!r} with priors {pset.name!r}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=DataWarning)
-            res = fit(canon, model=spec, priors=pset, random_seed=s, validate=False,
-                      verbose=verbose, target_accept=target_accept, **sampling)
-        fits[label] = res
-        diag_parts.append(res.diagnostics.assign(model=label))
-        return res
-
-    ref_post = None
-    ref_ok = True
+    run = _Run(canon=validate(new_data, model=spec), spec=spec, ref=ref,
+               sampling=dict(draws=draws, tune=tune, chains=chains, cores=cores,
+                             progressbar=progressbar),
+               target_accept=target_accept, verbose=verbose)
+    ref_post, ref_ok = None, True
     if "default_priors" in analyses or "rsw2017_priors" in analyses:
-        say("RSW 2017: sampling the model of its published summaries")
-        rmodel = build_reference(ref, prior_set, concentration=concentration,
-                                 cluster_sd=cluster_sd)
-        ref_dt = sample_model(rmodel, seed=seed + 3, target_accept=target_accept, **sampling)
-        rdiag = diagnose(ref_dt)
-        ref_ok = bool(rdiag["passed"].all())
-        diag_parts.append(rdiag.assign(model="reference"))
-        ref_post = ref_dt["posterior"].to_dataset()
-
+        ref_post, ref_ok = run.sample_reference(prior_set, concentration, cluster_sd, seed + 3)
     per_analysis: dict[str, tuple[dict, dict, bool]] = {}
-    if "default_priors" in analyses:
-        res = fit_new("default_priors", prior_set, seed)
-        per_analysis["default_priors"] = (_new_draws(res), _reference_draws(ref_post),
-                                          res.converged and ref_ok)
-    if "rsw2017_priors" in analyses:
-        res = fit_new("rsw2017_priors", informed, seed + 1)
-        per_analysis["rsw2017_priors"] = (_new_draws(res), _reference_draws(ref_post),
-                                          res.converged and ref_ok)
+    for label, pset, s in (("default_priors", prior_set, seed),
+                           ("rsw2017_priors", informed, seed + 1)):
+        if label in analyses:
+            res = run.fit_new(label, pset, s)
+            per_analysis[label] = (_new_draws(res), _reference_draws(ref_post),
+                                   res.converged and ref_ok)
     if "joint" in analyses:
-        res = _fit_joint(canon, spec, prior_set, ref, concentration=concentration,
-                         cluster_sd=cluster_sd, project_sd=project_sd, seed=seed + 2, target_accept=target_accept,
-                         say=say, **sampling)
-        fits["joint"] = res
-        diag_parts.append(res.diagnostics.assign(model="joint"))
+        res = run.fit_joint(prior_set, concentration=concentration, cluster_sd=cluster_sd,
+                            project_sd=project_sd, seed=seed + 2)
         per_analysis["joint"] = (_new_draws(res), _reference_draws(res.idata["posterior"]),
                                  res.converged)
 
-    any_fit = next(iter(fits.values()))
+    any_fit = next(iter(run.fits.values()))
+    data_used = any_fit.data
+    table, ds = _tabulate(per_analysis, ref, data_used, ci_prob)
+    settings = dict(reference=ref.name, model=spec.name, priors=prior_set.name,
+                    informed_priors=informed.name, analyses=list(analyses),
+                    concentration=concentration, cluster_sd=cluster_sd,
+                    project_sd=project_sd, ci_prob=ci_prob,
+                    draws=draws, tune=tune, chains=chains, random_seed=seed,
+                    rows_input=int(any_fit.info.get("rows_input", len(data_used))),
+                    rows_used=len(data_used), seconds=round(time.perf_counter() - t0, 1))
+    table.attrs["ci_prob"] = ci_prob
+    return ProjectComparison(table=table, draws=ds, fits=run.fits, reference=ref_post,
+                             diagnostics=pd.concat(run.diagnostics, ignore_index=True),
+                             notes=_notes(ref, spec, any_fit, per_analysis), settings=settings)
+
+
+# --------------------------------------------------------------------------------------------
+# stages of compare_project
+# --------------------------------------------------------------------------------------------
+def _check_analyses(analyses: Any) -> tuple[str, ...]:
+    """The analyses asked for, in table order."""
+    if isinstance(analyses, str):
+        analyses = (analyses,)
+    analyses = tuple(analyses)
+    bad = [a for a in analyses if a not in ANALYSES]
+    if bad or not analyses:
+        raise InputError(f"analyses must be one or more of {', '.join(ANALYSES)}; got "
+                         f"{list(analyses)!r}")
+    return tuple(a for a in ANALYSES if a in analyses)
+
+
+def _reference(reference: Any) -> ReferenceSummaries:
+    if isinstance(reference, ReferenceSummaries):
+        return reference
+    if reference == "rsw2017":
+        return rsw2017_summaries()
+    raise InputError(f"reference must be 'rsw2017' (the only published study pyramid "
+                     f"holds) or a ReferenceSummaries; got {reference!r}")
+
+
+def _skill_model(model: Any) -> ModelSpec:
+    """The model's spec: a model of overall skill on the skill scale."""
+    spec = load_spec(model)
+    if spec.family not in ("gaussian", "path") or spec.outcome != "skill":
+        raise InputError(
+            f"model must be a model of overall skill on the skill scale ('skill' or "
+            f"'pyramid'), so that its effects are in skill points like the published means; "
+            f"got {spec.name!r} (family {spec.family!r}, outcome {spec.outcome!r})")
+    return spec
+
+
+def _check_cluster_sd(cluster_sd: Any) -> float | None:
+    if isinstance(cluster_sd, str) and cluster_sd == "default":
+        return default_group_sds()["sd_authority"]
+    if cluster_sd is None:
+        return None
+    ok = isinstance(cluster_sd, int | float) and not isinstance(cluster_sd, bool)
+    if not ok or not math.isfinite(cluster_sd) or cluster_sd < 0:
+        raise InputError(f"cluster_sd must be a number >= 0, 'default' or None (unknown, "
+                         f"with the prior set's authority SD prior); got {cluster_sd!r}")
+    return float(cluster_sd)
+
+
+@dataclass
+class _Run:
+    """The models of one comparison: each fit and sampled reference, and their checks."""
+
+    canon: pd.DataFrame
+    spec: ModelSpec
+    ref: ReferenceSummaries
+    sampling: dict[str, Any]
+    target_accept: float
+    verbose: bool
+    fits: dict[str, Any] = field(default_factory=dict)
+    diagnostics: list[pd.DataFrame] = field(default_factory=list)
+
+    def say(self, msg: str) -> None:
+        if self.verbose:
+            print(msg, file=sys.stderr)
+
+    def sample_reference(self, prior_set: PriorSet, concentration: float | None,
+                         cluster_sd: float | None, seed: int) -> tuple[xr.Dataset, bool]:
+        """The posterior of the model of the published summaries alone, and whether its
+        convergence checks passed."""
+        self.say("RSW 2017: sampling the model of its published summaries")
+        rmodel = build_reference(self.ref, prior_set, concentration=concentration,
+                                 cluster_sd=cluster_sd)
+        ref_dt = sample_model(rmodel, seed=seed, target_accept=self.target_accept,
+                              **self.sampling)
+        rdiag = diagnose(ref_dt)
+        self.diagnostics.append(rdiag.assign(model="reference"))
+        return ref_dt["posterior"].to_dataset(), bool(rdiag["passed"].all())
+
+    def fit_new(self, label: str, pset: PriorSet, seed: int) -> FitResult:
+        """The new project's observations alone, with the prior set ``pset``."""
+        self.say(f"{ANALYSIS_LABELS[label]}: fitting {self.spec.name!r} with priors "
+                 f"{pset.name!r}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=DataWarning)
+            res = fit(self.canon, model=self.spec, priors=pset, random_seed=seed,
+                      validate=False, verbose=self.verbose, target_accept=self.target_accept,
+                      **self.sampling)
+        self.fits[label] = res
+        self.diagnostics.append(res.diagnostics.assign(model=label))
+        return res
+
+    def fit_joint(self, prior_set: PriorSet, *, concentration: float | None,
+                  cluster_sd: float | None, project_sd: float, seed: int) -> FitResult:
+        """The joint model (:func:`_fit_joint`)."""
+        res = _fit_joint(self.canon, self.spec, prior_set, self.ref,
+                         concentration=concentration, cluster_sd=cluster_sd,
+                         project_sd=project_sd, seed=seed, target_accept=self.target_accept,
+                         say=self.say, **self.sampling)
+        self.fits["joint"] = res
+        self.diagnostics.append(res.diagnostics.assign(model="joint"))
+        return res
+
+
+def _notes(ref: ReferenceSummaries, spec: ModelSpec, any_fit: FitResult,
+           per_analysis: dict[str, tuple[dict, dict, bool]]) -> list[str]:
+    """The assumptions, the rows left out, quantities without data and failed checks."""
+    notes: list[str] = list(ref.notes)
     data_used = any_fit.data
     if any_fit.n_dropped:
         notes.append(f"model {spec.name!r} used {len(data_used)} of {any_fit.info['rows_input']} "
@@ -436,24 +502,11 @@ def compare_project(
         if _n_new(data_used, q) == 0:
             notes.append(f"the new project has no rows behind {q}: its value there is its prior "
                          "(and, in the joint model, RSW 2017's through the project level)")
-
-    table, ds = _tabulate(per_analysis, ref, data_used, ci_prob)
-    diagnostics = pd.concat(diag_parts, ignore_index=True)
     for label, (_, _, ok) in per_analysis.items():
         if not ok:
             notes.append(f"{label}: some convergence checks failed (see .diagnostics); rerun "
                          "with more draws and tune")
-    settings = dict(reference=ref.name, model=spec.name, priors=prior_set.name,
-                    informed_priors=informed.name, analyses=list(analyses),
-                    concentration=concentration, cluster_sd=cluster_sd,
-                    project_sd=project_sd, ci_prob=ci_prob,
-                    draws=draws, tune=tune, chains=chains, random_seed=seed,
-                    rows_input=int(any_fit.info.get("rows_input", len(data_used))),
-                    rows_used=len(data_used), seconds=round(time.perf_counter() - t0, 1))
-    table.attrs["ci_prob"] = ci_prob
-    return ProjectComparison(table=table, draws=ds, fits=fits, reference=ref_post,
-                             diagnostics=diagnostics, notes=notes, settings=settings)
-
+    return notes
 
 def _fit_joint(canon: pd.DataFrame, spec, prior_set, ref: ReferenceSummaries, *, concentration,
                cluster_sd, project_sd, seed, target_accept, say, draws, tune, chains, cores, progressbar):

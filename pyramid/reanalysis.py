@@ -1337,6 +1337,25 @@ def _ns_that_fit(row: _Row, p_int: tuple[float, float]) -> str:
 def _analyse(
     row: _Row, ci_prob: float, r_scale: float, method: str, prior: tuple[float, float]
 ) -> dict:
+    out = _record(row)
+    issues: list[str] = []
+    notes: list[str] = list(row.notes)
+    p_int = _p_interval(row.printed_p)
+    if row.kind == "correlation":
+        return _analyse_correlation(row, out, issues, notes, p_int, ci_prob)
+    c = _classical(row, out)
+    checked = _check_printed_test(row, out, c, p_int, issues, notes)
+    _check_percents(row, out)
+    _bayesian(row, out, c, ci_prob=ci_prob, r_scale=r_scale, method=method, prior=prior)
+    if checked:
+        out["consistent"] = not issues
+    out["consistency_note"] = "; ".join(issues + notes)
+    out["_issues"], out["_notes"] = issues, notes
+    return out
+
+
+def _record(row: _Row) -> dict:
+    """A row of :func:`reanalyse`'s table with what the report printed filled in."""
     out = {c: np.nan for c in COLUMNS}
     out.update(
         table=row.table,
@@ -1360,16 +1379,31 @@ def _analyse(
         posterior="",
         consistency_note="",
     )
-    issues: list[str] = []
-    notes: list[str] = list(row.notes)
+    return out
+
+
+@dataclass(frozen=True)
+class _Classical:
+    """The classical statistics recomputed from a row's summaries (at their printed values,
+    and over the range their rounding allows)."""
+
+    m1: float
+    s1: float
+    m2: float
+    s2: float
+    t_p: float
+    nu: float
+    t_w: float
+    df_w: float
+    bdf_w: np.ndarray
+    pooled_abs: tuple[float, float]
+    welch_abs: tuple[float, float]
+    fits: str
+
+
+def _classical(row: _Row, out: dict) -> _Classical:
+    """Pooled and Welch t from the printed means and SDs (or counts scored 0/1)."""
     n1, n2 = row.n1, row.n2
-    p_int = _p_interval(row.printed_p)
-    checked = False
-
-    if row.kind == "correlation":
-        return _analyse_correlation(row, out, issues, notes, p_int, ci_prob)
-
-    # ---- the classical statistics from the summaries ------------------------------------
     if row.kind == "t_test":
         centre = np.array([c.value for c in row.inputs])
         m1, s1, m2, s2 = (float(v) for v in row.summaries(centre))
@@ -1398,8 +1432,15 @@ def _analyse(
         f"{source} give pooled t = {formatting.number(t_p)} ({formatting.p_value(out['p_pooled'])}) and "
         f"Welch t = {formatting.number(t_w)} (df = {formatting.number(df_w, 1)}, {formatting.p_value(out['p_welch'])})"
     )
+    return _Classical(m1, s1, m2, s2, t_p, nu, t_w, df_w, bdf_w, pooled_abs, welch_abs, fits)
 
-    # ---- the printed test ------------------------------------------------------------------
+
+def _check_printed_test(row: _Row, out: dict, c: _Classical, p_int: tuple | None,
+                        issues: list[str], notes: list[str]) -> bool:
+    """Whether the printed t, df and p agree with the summaries (issues and notes say how
+    not); True when there was a printed test to check."""
+    nu, bdf_w, pooled_abs, welch_abs, fits = c.nu, c.bdf_w, c.pooled_abs, c.welch_abs, c.fits
+    checked = False
     df_used = row.printed_df if np.isfinite(row.printed_df) else nu
     out["df_used"] = df_used
     p_value = _p_number(row.printed_p)
@@ -1463,8 +1504,11 @@ def _analyse(
             issues.append(msg)
     if issues and row.n_source.startswith("assumed") and not any(" Ns " in i for i in issues):
         notes.append("the Ns are assumed (see n_source): other Ns might fit")
+    return checked
 
-    # percentages printed beside counts
+
+def _check_percents(row: _Row, out: dict) -> None:
+    """Percentages printed beside counts, or GRIM for printed means."""
     if row.percents:
         bad = []
         for c, n, printed in row.percents:
@@ -1476,7 +1520,12 @@ def _analyse(
     else:
         out["grim"], out["grim_note"] = _grim_checks(row)
 
-    # ---- Bayesian reanalysis ------------------------------------------------------------
+
+def _bayesian(row: _Row, out: dict, c: _Classical, *, ci_prob: float, r_scale: float,
+              method: str, prior: tuple[float, float]) -> None:
+    """The JZS Bayes factor and exact posteriors (a t-test), or the beta-binomial ones."""
+    n1, n2 = row.n1, row.n2
+    m1, s1, m2, s2, t_p = c.m1, c.s1, c.m2, c.s2, c.t_p
     if row.kind == "t_test":
         out["bf10"] = bayes_factor_t(t_p, int(n1), int(n2), r_scale)
         est, lo, hi, pp = _diff_posterior(m1, s1, n1, m2, s2, n2, ci_prob, method)
@@ -1509,11 +1558,7 @@ def _analyse(
     out.update(group2_estimate=g2[0], group2_ci_lower=g2[1], group2_ci_upper=g2[2])
     if row.printed_stat is not None:
         out["bf10_printed"] = bayes_factor_t(row.printed_stat.value, int(n1), int(n2), r_scale)
-    if checked:
-        out["consistent"] = not issues
-    out["consistency_note"] = "; ".join(issues + notes)
-    out["_issues"], out["_notes"] = issues, notes
-    return out
+
 
 
 def _analyse_correlation(row, out, issues, notes, p_int, ci_prob):

@@ -9,17 +9,19 @@ import hashlib
 import json
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pyramid.checks import positive_int, resolve_seed
+from pyramid.errors import PyramidError
+from pyramid.executor import RunReport, RunStore, Task, run_tasks
 from pyramid.specs import ModelSpec, PriorSet, priors_from_dict, priors_to_dict, spec_from_text
 
 __all__ = ["spec_payload", "spec_from_payload", "identity_hash", "fit_summary", "quiet",
-           "jsonable", "run_seed", "sampling_args", "OutputFolder"]
+           "jsonable", "run_seed", "sampling_args", "failures", "run_fits", "OutputFolder"]
 
 
 def spec_payload(spec: ModelSpec, priors: PriorSet) -> dict:
@@ -92,6 +94,36 @@ def sampling_args(draws: Any, tune: Any, chains: Any) -> dict:
     """``draws``, ``tune`` and ``chains`` checked."""
     return {"draws": positive_int("draws", draws), "tune": positive_int("tune", tune, minimum=0),
             "chains": positive_int("chains", chains)}
+
+
+def failures(records: list[dict]) -> list[str]:
+    """``"key: error"`` for each failed fit of a run's records; an error when none succeeded.
+
+    Raises
+    ------
+    PyramidError
+        Every fit failed (the first error is given).
+    """
+    failed = [f"{r['key']}: {r.get('error', '')}" for r in records if r.get("status") != "ok"]
+    if not any(r.get("status") == "ok" for r in records):
+        raise PyramidError(f"every one of the {len(records)} fits failed; the first: "
+                           f"{failed[0] if failed else 'no fit ran'}")
+    return failed
+
+
+def run_fits(fn: Callable[[dict], dict], tasks: Sequence[Task], folder: OutputFolder,
+             identity: dict, info: dict, *, jobs: int | None, scheduler: str | None,
+             dask_workers: int | None, progressbar: bool, description: str
+             ) -> tuple[list[dict], RunReport, list[str]]:
+    """Run the fits of a run in its folder's store (:func:`pyramid.executor.run_tasks`, which
+    resumes a run of the same ``identity``): the store's records, the run's report and the
+    failed fits (an error when none succeeded, see :func:`failures`)."""
+    with RunStore(folder.path, identity, info) as store:
+        report = run_tasks(fn, tasks, store, jobs=jobs, scheduler=scheduler,
+                           dask_workers=dask_workers, progressbar=progressbar,
+                           description=description)
+        records = store.records()
+    return records, report, failures(records)
 
 
 class OutputFolder:

@@ -602,7 +602,40 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
     for key, typ in _SPEC_KEYS.items():
         if key in raw:
             _check_type(source, key, raw[key], typ)
+    family, outcome, outcome_cols = _spec_outcome(raw, source)
+    terms = _check_terms(source, "terms", raw["terms"], outcome_cols)
+    groups = _spec_groups(raw, source, outcome)
+    par = _spec_parametrisation(raw, source, groups, family)
+    domain_effects = raw.get("domain_effects", False)
+    if domain_effects and outcome != "domains":
+        raise InputError(
+            f"{source}: key 'domain_effects' needs outcome = \"domains\", got {outcome!r}"
+        )
+    mediator, exposure, path_level = _spec_path(raw, source, family, terms, par)
+    target_accept, adaptation, max_tree_depth = _spec_sampling(raw, source)
+    return ModelSpec(
+        name=raw["name"],
+        description=" ".join(raw.get("description", "").split()),
+        family=family,
+        outcome=outcome,
+        terms=terms,
+        groups=groups,
+        parametrisation=par,
+        drop_aliased=raw.get("drop_aliased", True),
+        domain_effects=domain_effects,
+        mediator=mediator,
+        exposure=exposure,
+        path_level=path_level,
+        target_accept=target_accept,
+        adaptation=adaptation,
+        max_tree_depth=max_tree_depth,
+        text=text,
+        source=source,
+    )
 
+
+def _spec_outcome(raw: dict, source: str) -> tuple[str, str, list[str]]:
+    """The family, the outcome (allowed for the family) and the outcome's columns."""
     family = raw["family"]
     if family not in FAMILIES:
         raise InputError(
@@ -621,8 +654,11 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
             f"{', '.join(allowed_outcomes)}, got {outcome!r}"
         )
     outcome_cols = list(schema.DOMAINS) if outcome == "domains" else [outcome]
-    terms = _check_terms(source, "terms", raw["terms"], outcome_cols)
+    return family, outcome, outcome_cols
 
+
+def _spec_groups(raw: dict, source: str, outcome: str) -> list[str]:
+    """The group levels, outermost first."""
     groups = []
     for i, g in enumerate(raw["groups"]):
         if g not in schema.ID_COLUMNS:
@@ -641,7 +677,12 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
             f"{source}: key 'groups': 'observation' effects need several ratings per "
             f"observation (outcome = \"domains\"), got outcome {outcome!r}"
         )
+    return groups
 
+
+def _spec_parametrisation(raw: dict, source: str, groups: list[str],
+                          family: str) -> dict[str, str]:
+    """Each group level's parametrisation (a name, or ``partial:W``)."""
     default_param = "non_centred"
     par = raw.get("parametrisation", default_param)
     if isinstance(par, int | float) and not isinstance(par, bool):
@@ -671,13 +712,12 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
                 f"{source}: key 'parametrisation': 'marginal' must be used for every group "
                 f"level or none, got {par}"
             )
+    return par
 
-    domain_effects = raw.get("domain_effects", False)
-    if domain_effects and outcome != "domains":
-        raise InputError(
-            f"{source}: key 'domain_effects' needs outcome = \"domains\", got {outcome!r}"
-        )
 
+def _spec_path(raw: dict, source: str, family: str, terms: list[str], par: dict[str, str]
+               ) -> tuple[PathPart | None, PathPart | None, str | None]:
+    """The path model's mediator and exposure equations and its level (None otherwise)."""
     mediator = exposure = None
     path_level = None
     if family == "path":
@@ -740,7 +780,11 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
             raise InputError(f"{source}: key 'path.exposure_terms' needs 'path.exposure'")
     elif "path" in raw:
         raise InputError(f"{source}: key 'path' is only for family 'path', got {family!r}")
+    return mediator, exposure, path_level
 
+
+def _spec_sampling(raw: dict, source: str) -> tuple[float | None, str | None, int | None]:
+    """The spec's ``[sampling]`` settings: target_accept, adaptation, max_tree_depth."""
     target_accept = None
     adaptation = None
     max_tree_depth = None
@@ -770,27 +814,7 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
                     f"to 20, got {depth!r}"
                 )
             max_tree_depth = int(depth)
-
-    return ModelSpec(
-        name=raw["name"],
-        description=" ".join(raw.get("description", "").split()),
-        family=family,
-        outcome=outcome,
-        terms=terms,
-        groups=groups,
-        parametrisation=par,
-        drop_aliased=raw.get("drop_aliased", True),
-        domain_effects=domain_effects,
-        mediator=mediator,
-        exposure=exposure,
-        path_level=path_level,
-        target_accept=target_accept,
-        adaptation=adaptation,
-        max_tree_depth=max_tree_depth,
-        text=text,
-        source=source,
-    )
-
+    return target_accept, adaptation, max_tree_depth
 
 def load_spec(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     """Load a model spec by name (``skill``, ``domains``, ``pyramid``) or from a TOML file.

@@ -1461,19 +1461,50 @@ def fit_report(frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """
     df = read_cache() if frame is None else frame
     split = table10_split()
+    members = _members(df)
+    rows = _ReportRows()
+    _count_rows(rows, df, members)
+    _table10_df_rows(rows, df, split)
     checks = consistency_checks().set_index("check")
-    recs = []
+    tgts = targets()
+    printed_mean = {(t.member, t.var): t.value for t in tgts if t.stat == "mean"}
+    for t in tgts:
+        _target_row(rows, df, members, t, printed_mean, checks)
+    _correlation_row(rows, df)
+    recs = rows.recs
+    out = pd.DataFrame(recs)
+    counts = out["stat"].isin(["count", "n", "df"])
+    out.loc[counts, "difference"] = out.loc[counts, "reconstructed"] - out.loc[counts, "value"]
+    out.loc[counts, "rounds_to_printed"] = out.loc[counts, "difference"] == 0
+    out.loc[counts, "within_precision"] = out.loc[counts, "difference"] == 0
+    out.loc[counts, "flag"] = out.loc[counts, "difference"] != 0
+    out.loc[counts & out["flag"], "reason"] = "N not matched"
+    out["n"] = out["n"].astype("Int64")
+    out["rounds_to_printed"] = out["rounds_to_printed"].astype(bool)
+    out["within_precision"] = out["within_precision"].astype(bool)
+    out["flag"] = out["flag"].astype(bool)
+    out.attrs["description"] = DESCRIPTION
+    return out
 
-    def add(**kw):
+
+class _ReportRows:
+    """The rows of :func:`fit_report`, each with every column (defaults for those not given)."""
+
+    def __init__(self) -> None:
+        self.recs: list[dict] = []
+
+    def add(self, **kw) -> None:
         base = dict(
             table="", row="", column="", stat="", printed="", value=math.nan, n=pd.NA,
             reconstructed=math.nan, difference=math.nan, tolerance=0.0, rounds_to_printed=True,
             within_precision=True, grim="", flag=False, reason="", note="",
         )
         base.update(kw)
-        recs.append(base)
+        self.recs.append(base)
 
-    # ---- Ns ------------------------------------------------------------------------------
+
+def _count_rows(rows: _ReportRows, df: pd.DataFrame, members: pd.DataFrame) -> None:
+    """The published Ns and counts (Tables 1, 2, 14, 15, 23, the crosstab, the KFT domains)."""
     t1 = published.table(1)
     for r in t1[t1.row_key == "observations"].itertuples():
         if r.group_key == "total":
@@ -1484,31 +1515,30 @@ def fit_report(frame: pd.DataFrame | None = None) -> pd.DataFrame:
             if la != "subtotal":
                 sel &= df["authority"] == la.upper()
             got = int(sel.sum())
-        add(table="1", row=r.row, column=f"{r.group}: {r.column}".strip(": "), stat="count",
+        rows.add(table="1", row=r.row, column=f"{r.group}: {r.column}".strip(": "), stat="count",
             printed=r.printed, value=r.value, reconstructed=got)
     t2 = published.table(2)
     for r in t2[t2.row_key == "practice_observations"].itertuples():
         sel = df["group"] == "kft"
         if r.group_key != "total":
             sel &= df["authority"] == r.group_key.upper()
-        add(table="2", row=r.row, column=r.column, stat="count", printed=r.printed,
+        rows.add(table="2", row=r.row, column=r.column, stat="count", printed=r.printed,
             value=r.value, reconstructed=int(sel.sum()))
     for lv in TRAINING_LEVELS:
         t = published.table(14)
         r = t[(t.row_key == lv) & (t.stat == "n")].iloc[0]
-        add(table="14", row=r.row, column=r.column, stat="n", printed=r.printed, value=r.value,
+        rows.add(table="14", row=r.row, column=r.column, stat="n", printed=r.printed, value=r.value,
             reconstructed=int((df["training"] == lv).sum()))
-    members = _members(df)
     t15 = published.table(15)
     for r in t15[t15.stat == "n"].itertuples():
-        add(table="15", row=r.row, column=r.column, stat="n", printed=r.printed, value=r.value,
+        rows.add(table="15", row=r.row, column=r.column, stat="n", printed=r.printed, value=r.value,
             reconstructed=int(members[_T15_MEMBERS[r.row_key]].sum()), note=r.note)
     ct = published.table("crosstab")
     for r in ct.itertuples():
         sel = df["discussion"] == r.row_key
         if r.stat == "count":
             sel &= df["clinician"] == 1
-        add(table="crosstab", row=r.row, column=r.column, stat=r.stat, printed=r.printed,
+        rows.add(table="crosstab", row=r.row, column=r.column, stat=r.stat, printed=r.printed,
             value=r.value, reconstructed=int(sel.fillna(False).sum()))
     t23 = published.table(23)
     for r in t23.itertuples():
@@ -1517,12 +1547,16 @@ def fit_report(frame: pd.DataFrame | None = None) -> pd.DataFrame:
             "rsw_unit": (df["group"] == "rsw") & (df["training"] != "programme"),
             "usual": df["group"] == "usual",
         }[r.row_key]
-        add(table="23", row=r.row, column=r.column, stat="count", printed=r.printed,
+        rows.add(table="23", row=r.row, column=r.column, stat="count", printed=r.printed,
             value=r.value, reconstructed=int(sel.sum()))
     kd = published.table("kft_domains")
     for r in kd[kd.stat == "n"].itertuples():
-        add(table="kft_domains", row=r.row, column=r.column, stat="n", printed=r.printed,
+        rows.add(table="kft_domains", row=r.row, column=r.column, stat="n", printed=r.printed,
             value=r.value, reconstructed=int(df.loc[df["group"] == "kft", r.row_key].notna().sum()))
+
+
+def _table10_df_rows(rows: _ReportRows, df: pd.DataFrame, split: Table10Split) -> None:
+    """Table 10's df against the reconstruction's Ns under the split it implies."""
     t10 = published.table(10)
     g10 = table10_group(df)
     if split.moved > 0:
@@ -1547,109 +1581,97 @@ def fit_report(frame: pd.DataFrame | None = None) -> pd.DataFrame:
             nn = int((g10.notna() & complete).sum())
         else:
             nn = int((g10.notna() & df[var].notna()).sum())
-        add(table="10", row=r.row, column="df", stat="df", printed=r.printed, value=r.value,
+        rows.add(table="10", row=r.row, column="df", stat="df", printed=r.printed, value=r.value,
             reconstructed=nn - 2, note=split_note)
 
-    # ---- means and SDs -------------------------------------------------------------------
-    tgts = targets()
-    printed_mean = {(t.member, t.var): t.value for t in tgts if t.stat == "mean"}
-    for t in tgts:
-        sel = members[t.member]
-        vals = _values(df, t, sel)
-        n = len(vals)
-        items = _items(df, t, sel)
-        base = dict(table=t.table, row=t.row, column=t.column, stat=t.stat, printed=t.printed,
-                    value=t.value, n=n, note=t.note)
-        if t.stat == "band":
-            m = float(vals.mean())
-            inside = bool(t.lo <= m <= t.hi)
-            add(**base, reconstructed=m, tolerance=0.0, rounds_to_printed=inside,
-                within_precision=inside, flag=not inside,
-                reason="" if inside else f"outside the range read from the text ({t.lo:.2f} to {t.hi:.2f})")
-            continue
-        x = float(vals.mean()) if t.stat == "mean" else float(vals.std(ddof=1))
-        diff = x - t.value
-        rounds = abs(diff) <= _half(t.decimals)
-        within = abs(diff) <= t.tolerance + 1e-9
-        reasons = []
-        composition = (
-            "" if set(items) <= {1}
-            else " (every row scoring all 5 domains)" if set(items) == {5}
-            else " (" + ", ".join(f"{c} row(s) of {k} domains" for k, c in sorted(items.items())) + ")"
-        )
-        if t.stat == "mean":
-            ok = grim_consistent(t.value, n, t.decimals, items=items)
-            grim = "consistent" if ok else "GRIM-impossible"
+
+def _target_row(rows: _ReportRows, df: pd.DataFrame, members: pd.DataFrame, t: Target,
+                printed_mean: dict, checks: pd.DataFrame) -> None:
+    """One published mean, SD or band against the reconstruction, with GRIM / GRIMMER."""
+    sel = members[t.member]
+    vals = _values(df, t, sel)
+    n = len(vals)
+    items = _items(df, t, sel)
+    base = dict(table=t.table, row=t.row, column=t.column, stat=t.stat, printed=t.printed,
+                value=t.value, n=n, note=t.note)
+    if t.stat == "band":
+        m = float(vals.mean())
+        inside = bool(t.lo <= m <= t.hi)
+        rows.add(**base, reconstructed=m, tolerance=0.0, rounds_to_printed=inside,
+            within_precision=inside, flag=not inside,
+            reason="" if inside else f"outside the range read from the text ({t.lo:.2f} to {t.hi:.2f})")
+        return
+    x = float(vals.mean()) if t.stat == "mean" else float(vals.std(ddof=1))
+    diff = x - t.value
+    rounds = abs(diff) <= _half(t.decimals)
+    within = abs(diff) <= t.tolerance + 1e-9
+    reasons = []
+    composition = (
+        "" if set(items) <= {1}
+        else " (every row scoring all 5 domains)" if set(items) == {5}
+        else " (" + ", ".join(f"{c} row(s) of {k} domains" for k, c in sorted(items.items())) + ")"
+    )
+    if t.stat == "mean":
+        ok = grim_consistent(t.value, n, t.decimals, items=items)
+        grim = "consistent" if ok else "GRIM-impossible"
+        if not ok:
+            lo_m, hi_m = _nearest_means(t.value, n, items)
+            reasons.append(
+                f"GRIM-impossible with n = {n}{composition}: no such mean rounds to "
+                f"{t.printed} (nearest reachable: {lo_m:.4f}, {hi_m:.4f})"
+            )
+        if t.table == "10":
+            n1 = int(published.cell(1, "observations", "count", f"{t.group_key}:subtotal"))
+            ok1 = grim_consistent(t.value, n1, t.decimals, items=5 if t.var == "skill" else 1)
+            base["note"] = (
+                f"with Table 1's n = {n1}: "
+                + ("GRIM-consistent" if ok1 else "GRIM-impossible")
+                + f"; reconstruction compares the Table 10 split (n = {n})"
+            )
+    else:
+        mean_t = printed_mean[(t.member, t.var)]
+        if n < 2:
+            grim = "not tested (fewer than 2 rows)"
+        elif set(items) <= {1} or set(items) == {5}:
+            it = next(iter(items)) if items else 1
+            ok = grimmer_consistent(mean_t, t.value, n, items=it)
+            grim = "consistent" if ok else "GRIMMER-impossible"
             if not ok:
-                lo_m, hi_m = _nearest_means(t.value, n, items)
                 reasons.append(
-                    f"GRIM-impossible with n = {n}{composition}: no such mean rounds to "
-                    f"{t.printed} (nearest reachable: {lo_m:.4f}, {hi_m:.4f})"
-                )
-            if t.table == "10":
-                n1 = int(published.cell(1, "observations", "count", f"{t.group_key}:subtotal"))
-                ok1 = grim_consistent(t.value, n1, t.decimals, items=5 if t.var == "skill" else 1)
-                base["note"] = (
-                    f"with Table 1's n = {n1}: "
-                    + ("GRIM-consistent" if ok1 else "GRIM-impossible")
-                    + f"; reconstruction compares the Table 10 split (n = {n})"
+                    f"GRIMMER-impossible with n = {n}{composition}: no such scores have both "
+                    f"the printed mean and this SD"
+                    + (" (the mean itself is GRIM-impossible)"
+                       if not grim_consistent(mean_t, n, items=it) else "")
                 )
         else:
-            mean_t = printed_mean[(t.member, t.var)]
-            if n < 2:
-                grim = "not tested (fewer than 2 rows)"
-            elif set(items) <= {1} or set(items) == {5}:
-                it = next(iter(items)) if items else 1
-                ok = grimmer_consistent(mean_t, t.value, n, items=it)
-                grim = "consistent" if ok else "GRIMMER-impossible"
-                if not ok:
-                    reasons.append(
-                        f"GRIMMER-impossible with n = {n}{composition}: no such scores have both "
-                        f"the printed mean and this SD"
-                        + (" (the mean itself is GRIM-impossible)"
-                           if not grim_consistent(mean_t, n, items=it) else "")
-                    )
-            else:
-                grim = f"not tested{composition}"
-        if not within:
-            if t.stat == "mean" and t.table == "14" and not checks.loc["table14_total", "consistent"]:
-                reasons.append(checks.loc["table14_total", "message"])
-            elif t.stat == "mean" and t.table == "15" and not checks.loc["table15_total", "consistent"]:
-                reasons.append(checks.loc["table15_total", "message"])
-            elif not reasons:
-                reasons.append(
-                    "not reached together with the other targets by the optimisation "
-                    "(whole-number scores; the same rows serve several tables)"
-                )
-        add(**base, reconstructed=x, difference=diff, tolerance=t.tolerance,
-            rounds_to_printed=rounds, within_precision=within, grim=grim, flag=not within,
-            reason="; ".join(reasons))
+            grim = f"not tested{composition}"
+    if not within:
+        if t.stat == "mean" and t.table == "14" and not checks.loc["table14_total", "consistent"]:
+            reasons.append(checks.loc["table14_total", "message"])
+        elif t.stat == "mean" and t.table == "15" and not checks.loc["table15_total", "consistent"]:
+            reasons.append(checks.loc["table15_total", "message"])
+        elif not reasons:
+            reasons.append(
+                "not reached together with the other targets by the optimisation "
+                "(whole-number scores; the same rows serve several tables)"
+            )
+    rows.add(**base, reconstructed=x, difference=diff, tolerance=t.tolerance,
+        rounds_to_printed=rounds, within_precision=within, grim=grim, flag=not within,
+        reason="; ".join(reasons))
 
-    # ---- the correlation quoted with Table 15 (not a target: it follows from the table) ----
+
+def _correlation_row(rows: _ReportRows, df: pd.DataFrame) -> None:
+    """The correlation quoted with Table 15 (not a target: it follows from the table)."""
     obs = df["discussion"].notna()
     code = df.loc[obs, "discussion"].cat.codes.astype("float64")
     r_rec = float(np.corrcoef(code, df.loc[obs, "skill"])[0, 1])
     r_pub = published.table("correlations")
     rr = r_pub[(r_pub.row_key == "discussion") & (r_pub.stat == "r")].iloc[0]
     tol = 10.0 ** (-_decimals(rr.printed))
-    add(table="correlations", row=rr.row, column="r", stat="r", printed=rr.printed,
+    rows.add(table="correlations", row=rr.row, column="r", stat="r", printed=rr.printed,
         value=rr.value, n=int(obs.sum()), reconstructed=r_rec, difference=r_rec - rr.value,
         tolerance=0.01, rounds_to_printed=abs(r_rec - rr.value) <= tol / 2,
         within_precision=abs(r_rec - rr.value) <= 0.01 + 1e-12, flag=abs(r_rec - rr.value) > 0.01,
         reason="" if abs(r_rec - rr.value) <= 0.01 else "follows from Table 15's means and SDs",
         note="not a target of the optimisation: Pearson r of the discussion code (0, 1, 2) with "
         "skill over the 22 workers, a check")
-
-    out = pd.DataFrame(recs)
-    counts = out["stat"].isin(["count", "n", "df"])
-    out.loc[counts, "difference"] = out.loc[counts, "reconstructed"] - out.loc[counts, "value"]
-    out.loc[counts, "rounds_to_printed"] = out.loc[counts, "difference"] == 0
-    out.loc[counts, "within_precision"] = out.loc[counts, "difference"] == 0
-    out.loc[counts, "flag"] = out.loc[counts, "difference"] != 0
-    out.loc[counts & out["flag"], "reason"] = "N not matched"
-    out["n"] = out["n"].astype("Int64")
-    out["rounds_to_printed"] = out["rounds_to_printed"].astype(bool)
-    out["within_precision"] = out["within_precision"].astype(bool)
-    out["flag"] = out["flag"].astype(bool)
-    out.attrs["description"] = DESCRIPTION
-    return out

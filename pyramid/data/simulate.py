@@ -801,16 +801,83 @@ def simulate(
     mx = _resolve_mix(mix)
     seed = resolve_seed(seed, name="seed")
     rng = np.random.default_rng(seed)
-
-    n_a, n_u, n_w, n_o = layout.n_units // layout.units, layout.n_units, layout.n_workers, (
-        layout.n_observations
+    # the draws in their fixed order (the same seed gives the same data): unit factors,
+    # training, group effects, domain scores
+    nest = _Nesting.of(layout)
+    unit = _draw_units(rng, nest, eff, mx)
+    training = _draw_training(rng, nest, unit["csw"], mx)
+    draws = _draw_scores(rng, nest, unit, training, eff, sds, mx)
+    data = _observations(nest, unit, training, draws, mx)
+    units = pd.DataFrame({
+        "unit": pd.array(nest.unit_ids, dtype="str"),
+        "authority": pd.array(nest.auth_ids[nest.unit_auth], dtype="str"),
+        "csw": unit["csw"],
+        "clinician": unit["clinician"],
+        "discussion": pd.Categorical.from_codes(unit["discussion"],
+                                                categories=DISCUSSION_LEVELS, ordered=True),
+        "observed": unit["observed"],
+        "r_unit": draws["r_u"],
+    })
+    latent = pd.DataFrame({"observation": pd.array(nest.obs_ids, dtype="str"),
+                           "eta": draws["eta"], "s": draws["s"]})
+    realised = {
+        "r_authority": pd.Series(draws["r_a"], index=pd.Index(nest.auth_ids, dtype="str",
+                                                              name="authority")),
+        "r_unit": pd.Series(draws["r_u"], index=pd.Index(nest.unit_ids, dtype="str", name="unit")),
+        "r_worker": pd.Series(draws["r_w"], index=pd.Index(nest.worker_ids, dtype="str",
+                                                           name="worker")),
+        "r_observation": pd.Series(
+            draws["r_o"], index=pd.Index(nest.obs_ids, dtype="str", name="observation")
+        ),
+    }
+    truth = _truth(eff, sds, mx, realised)
+    return Simulation(
+        data=data, truth=MappingProxyType(truth), layout=layout, seed=seed, units=units,
+        latent=latent,
     )
-    # index maps: each lower level to its parent (balanced, in order)
-    unit_auth = np.repeat(np.arange(n_a), layout.units)
-    worker_unit = np.repeat(np.arange(n_u), layout.workers_per_unit)
-    obs_worker = np.repeat(np.arange(n_w), layout.observations)
 
-    # unit-level factors
+
+@dataclass(frozen=True)
+class _Nesting:
+    """A layout's levels: their sizes, each lower level's parent (balanced, in order) and ids."""
+
+    n_a: int
+    n_u: int
+    n_w: int
+    n_o: int
+    unit_auth: np.ndarray
+    worker_unit: np.ndarray
+    obs_worker: np.ndarray
+    o_unit: np.ndarray
+    o_auth: np.ndarray
+    auth_ids: np.ndarray
+    unit_ids: np.ndarray
+    worker_ids: np.ndarray
+    obs_ids: np.ndarray
+
+    @classmethod
+    def of(cls, layout: Layout) -> _Nesting:
+        n_a, n_u, n_w, n_o = layout.authorities, layout.n_units, layout.n_workers, (
+            layout.n_observations
+        )
+        unit_auth = np.repeat(np.arange(n_a), layout.units)
+        worker_unit = np.repeat(np.arange(n_u), layout.workers_per_unit)
+        obs_worker = np.repeat(np.arange(n_w), layout.observations)
+        o_unit = worker_unit[obs_worker]
+        auth_ids = nested_ids("A", n_a, max(2, len(str(n_a))))
+        unit_ids = nested_ids("U", layout.units, max(2, len(str(layout.units))), auth_ids)
+        worker_ids = nested_ids("W", layout.workers_per_unit,
+                                max(1, len(str(layout.workers_per_unit))), unit_ids)
+        obs_ids = nested_ids("O", layout.observations, max(1, len(str(layout.observations))),
+                             worker_ids)
+        return cls(n_a, n_u, n_w, n_o, unit_auth, worker_unit, obs_worker, o_unit,
+                   unit_auth[o_unit], auth_ids, unit_ids, worker_ids, obs_ids)
+
+
+def _draw_units(rng: np.random.Generator, nest: _Nesting, eff: dict, mx: dict
+                ) -> dict[str, np.ndarray]:
+    """Unit-level factors: csw, clinician, discussion (its ordinal equation), observed."""
+    n_u = nest.n_u
     n_csw = math.floor(mx["p_csw"] * n_u + 0.5)  # round half up
     csw = np.zeros(n_u, dtype=np.int8)
     csw[rng.permutation(n_u)[:n_csw]] = 1
@@ -820,72 +887,79 @@ def simulate(
     latent_disc = lin + rng.standard_normal(n_u)
     discussion = (latent_disc[:, None] > np.asarray(eff["discussion_cutpoints"])).sum(axis=1)
     observed = rng.random(n_u) < mx["discussion_observed"]
+    return {"csw": csw, "clinician": clinician, "discussion": discussion, "observed": observed}
 
-    # worker-level training
+
+def _draw_training(rng: np.random.Generator, nest: _Nesting, csw: np.ndarray,
+                   mx: dict) -> np.ndarray:
+    """Each worker's training level (codes), from the mix of the unit's csw."""
     levels = np.arange(len(TRAINING_LEVELS))
     p_train = np.array([[mx[g][lv] for lv in TRAINING_LEVELS] for g in ("training_usual",
                                                                          "training_csw")])
     cum = np.cumsum(p_train, axis=1)
     cum[:, -1] = 1.0
-    u_train = rng.random(n_w)
-    training = (u_train[:, None] >= cum[csw[worker_unit]]).sum(axis=1)
-    training = np.minimum(training, levels[-1])
+    u_train = rng.random(nest.n_w)
+    training = (u_train[:, None] >= cum[csw[nest.worker_unit]]).sum(axis=1)
+    return np.minimum(training, levels[-1])
 
-    # group effects
-    r_a = rng.normal(0.0, sds["sd_authority"], n_a)
-    r_u = rng.normal(0.0, sds["sd_unit"], n_u)
-    r_w = rng.normal(0.0, sds["sd_worker"], n_w)
-    r_o = rng.normal(0.0, sds["sd_observation"], n_o)
+
+def _draw_scores(rng: np.random.Generator, nest: _Nesting, unit: dict, training: np.ndarray,
+                 eff: dict, sds: dict, mx: dict) -> dict[str, np.ndarray]:
+    """Group effects, the linear predictor, latent skill, the domain ratings (with missing
+    ones) and overall skill."""
+    r_a = rng.normal(0.0, sds["sd_authority"], nest.n_a)
+    r_u = rng.normal(0.0, sds["sd_unit"], nest.n_u)
+    r_w = rng.normal(0.0, sds["sd_worker"], nest.n_w)
+    r_o = rng.normal(0.0, sds["sd_observation"], nest.n_o)
 
     b_train = np.array([0.0, *(eff[n] for n in _TRAINING_EFFECTS)])
     mono = eff["discussion"] * D * np.concatenate([[0.0], np.cumsum(eff["zeta"])])
-    o_unit = worker_unit[obs_worker]
-    o_auth = unit_auth[o_unit]
+    o_unit, obs_worker = nest.o_unit, nest.obs_worker
     eta = (
         eff["intercept"]
         + b_train[training[obs_worker]]
-        + eff["clinician"] * clinician[o_unit]
-        + mono[discussion[o_unit]]
-        + r_a[o_auth]
+        + eff["clinician"] * unit["clinician"][o_unit]
+        + mono[unit["discussion"][o_unit]]
+        + r_a[nest.o_auth]
         + r_u[o_unit]
         + r_w[obs_worker]
     )
     s = eta + r_o
     delta = np.array([eff[n] for n in _DELTA_NAMES])
-    z = s[:, None] + delta[None, :] + rng.normal(0.0, sds["sigma_domain"], (n_o, len(DOMAINS)))
+    z = s[:, None] + delta[None, :] + rng.normal(0.0, sds["sigma_domain"],
+                                                 (nest.n_o, len(DOMAINS)))
     y = 1 + (z[:, :, None] > np.asarray(TAU)).sum(axis=2)
     missing = rng.random(y.shape) < mx["p_missing_domain"]
     scores = np.where(missing, np.nan, y.astype(float))
     with np.errstate(invalid="ignore"):
         n_avail = (~missing).sum(axis=1)
         skill = np.where(n_avail > 0, np.nansum(scores, axis=1) / np.maximum(n_avail, 1), np.nan)
+    return {"r_a": r_a, "r_u": r_u, "r_w": r_w, "r_o": r_o, "eta": eta, "s": s, "y": y,
+            "missing": missing, "skill": skill}
 
-    # ids
-    wa = max(2, len(str(n_a)))
-    wu = max(2, len(str(layout.units)))
-    ww = max(1, len(str(layout.workers_per_unit)))
-    wo = max(1, len(str(layout.observations)))
-    auth_ids = nested_ids("A", n_a, wa)
-    unit_ids = nested_ids("U", layout.units, wu, auth_ids)
-    worker_ids = nested_ids("W", layout.workers_per_unit, ww, unit_ids)
-    obs_ids = nested_ids("O", layout.observations, wo, worker_ids)
 
+def _observations(nest: _Nesting, unit: dict, training: np.ndarray, draws: dict,
+                  mx: dict) -> pd.DataFrame:
+    """The canonical observation frame of a simulation."""
+    o_unit, obs_worker = nest.o_unit, nest.obs_worker
+    y, missing = draws["y"], draws["missing"]
     group_labels = np.array([mx["group_usual"], mx["group_csw"]], dtype=object)
-    o_obs = observed[o_unit]
+    o_obs = unit["observed"][o_unit]
     data = pd.DataFrame({
-        "observation": pd.array(obs_ids, dtype="str"),
-        "worker": pd.array(worker_ids[obs_worker], dtype="str"),
-        "unit": pd.array(unit_ids[o_unit], dtype="str"),
-        "authority": pd.array(auth_ids[o_auth], dtype="str"),
-        "group": pd.Categorical(group_labels[csw[o_unit]], categories=GROUP_LEVELS),
+        "observation": pd.array(nest.obs_ids, dtype="str"),
+        "worker": pd.array(nest.worker_ids[obs_worker], dtype="str"),
+        "unit": pd.array(nest.unit_ids[o_unit], dtype="str"),
+        "authority": pd.array(nest.auth_ids[nest.o_auth], dtype="str"),
+        "group": pd.Categorical(group_labels[unit["csw"][o_unit]], categories=GROUP_LEVELS),
         "training": pd.Categorical.from_codes(
             training[obs_worker], categories=TRAINING_LEVELS, ordered=True
         ),
         "discussion": pd.Categorical.from_codes(
-            np.where(o_obs, discussion[o_unit], -1), categories=DISCUSSION_LEVELS, ordered=True
+            np.where(o_obs, unit["discussion"][o_unit], -1), categories=DISCUSSION_LEVELS,
+            ordered=True
         ),
         "clinician": pd.array(
-            np.where(o_obs, clinician[o_unit], 0), dtype="Int8"
+            np.where(o_obs, unit["clinician"][o_unit], 0), dtype="Int8"
         ),
     })
     data.loc[~o_obs, "clinician"] = pd.NA
@@ -893,36 +967,10 @@ def simulate(
         data[d] = pd.array(np.where(missing[:, j], 0, y[:, j]), dtype="Int8")
         data.loc[missing[:, j], d] = pd.NA
     for d in EXTRA_DOMAINS:
-        data[d] = pd.array([pd.NA] * n_o, dtype="Int8")
-    data["skill"] = skill
-    data = data[["observation", "worker", "unit", "authority", "group", "training",
+        data[d] = pd.array([pd.NA] * nest.n_o, dtype="Int8")
+    data["skill"] = draws["skill"]
+    return data[["observation", "worker", "unit", "authority", "group", "training",
                  "discussion", "clinician", *ALL_DOMAINS, "skill"]]
-
-    units = pd.DataFrame({
-        "unit": pd.array(unit_ids, dtype="str"),
-        "authority": pd.array(auth_ids[unit_auth], dtype="str"),
-        "csw": csw,
-        "clinician": clinician,
-        "discussion": pd.Categorical.from_codes(discussion, categories=DISCUSSION_LEVELS,
-                                                ordered=True),
-        "observed": observed,
-        "r_unit": r_u,
-    })
-    latent = pd.DataFrame({"observation": pd.array(obs_ids, dtype="str"), "eta": eta, "s": s})
-    realised = {
-        "r_authority": pd.Series(r_a, index=pd.Index(auth_ids, dtype="str", name="authority")),
-        "r_unit": pd.Series(r_u, index=pd.Index(unit_ids, dtype="str", name="unit")),
-        "r_worker": pd.Series(r_w, index=pd.Index(worker_ids, dtype="str", name="worker")),
-        "r_observation": pd.Series(
-            r_o, index=pd.Index(obs_ids, dtype="str", name="observation")
-        ),
-    }
-    truth = _truth(eff, sds, mx, realised)
-    return Simulation(
-        data=data, truth=MappingProxyType(truth), layout=layout, seed=seed, units=units,
-        latent=latent,
-    )
-
 
 def _truth(eff: dict[str, Any], sds: dict[str, float], mx: dict[str, Any],
            realised: dict[str, pd.Series]) -> dict[str, Any]:
