@@ -1,7 +1,7 @@
 """The executor of many fits: the append-only store, resume, failures, workers, Dask.
 
 These tests use a tiny task (:func:`pyramid.executor._demo_square`) so that they never fit a
-model; tests/test_design.py kills a real design run.
+model; tests/test_planning.py kills a real design run.
 """
 
 from __future__ import annotations
