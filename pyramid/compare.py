@@ -87,6 +87,8 @@ from pyramid.data import schema
 from pyramid.effect_sizes import effect_size_columns
 from pyramid.errors import InputError
 from pyramid.formatting import bayes_factor, interval
+from pyramid.results import load
+from pyramid.specs import DERIVED_TERMS
 
 __all__ = [
     "compare",
@@ -195,8 +197,6 @@ def _term_column(term: str) -> str:
 
 def _covariates(spec: Any) -> dict[str, _Covariate]:
     """The covariates of a model that a contrast may set, in the order the spec names them."""
-    from pyramid.specs import DERIVED_TERMS
-
     terms = list(spec.terms)
     for part in (getattr(spec, "mediator", None), getattr(spec, "exposure", None)):
         if part is not None:
@@ -600,9 +600,7 @@ class _Evaluator:
                                  f"model {result.spec.name!r} uses")
             pop[col] = data[col].astype(object).where(data[col].notna(), None)
         if "csw" in covs:
-            from pyramid.data.schema import derive_csw
-
-            pop["csw"] = derive_csw(data).astype(int)
+            pop["csw"] = schema.derive_csw(data).astype(int)
         pop["_w"] = 1.0 / len(pop)
         self.pop = pop
         self.dtypes = {c: data[c].dtype for c in covs if c in data.columns}
@@ -1187,8 +1185,6 @@ def _check_rope(rope: Any) -> float:
 
 def _as_result(result: Any) -> Any:
     if isinstance(result, str | Path):
-        from pyramid.results import load
-
         return load(result)
     missing = [a for a in ("expected_skill", "spec", "data") if not hasattr(result, a)]
     if missing:

@@ -22,8 +22,18 @@ from typing import Any
 
 import pandas as pd
 
-from pyramid.errors import InputError
+from pyramid.checks import positive_int
+from pyramid.compare import compact, compare, default_contrasts
+from pyramid.data.readers import write
+from pyramid.data.validate import summarise, validate
+from pyramid.datasets import load_rsw2017
+from pyramid.errors import DataWarning, InputError
+from pyramid.fit import DEFAULT_MODEL, fit
 from pyramid.formatting import bayes_factor, interval
+from pyramid.plots.figure4 import save_figure4
+from pyramid.reanalysis import compact as reanalysis_compact
+from pyramid.reanalysis import reanalyse
+from pyramid.specs import load_spec
 
 __all__ = [
     "DemoOutput",
@@ -122,14 +132,12 @@ def side_by_side(comparison: pd.DataFrame, reanalysis: pd.DataFrame) -> pd.DataF
     >>> float(r.model_estimate), round(float(r.summaries_estimate), 2)
     (0.6, 1.06)
     """
-    from pyramid.reanalysis import compact as re_compact
-
     need = ["key", "effect", "estimate", "ci_lower", "ci_upper", "p_direction", "bf10",
             "bf10_bound"]
     missing = [c for c in need if c not in comparison.columns]
     if missing:
         raise InputError(f"side_by_side needs compare()'s table; missing columns {missing}")
-    view = re_compact(reanalysis)
+    view = reanalysis_compact(reanalysis)
     left = pd.DataFrame({
         "table": reanalysis["table"].to_numpy(),
         "comparison": reanalysis["comparison"].to_numpy(),
@@ -228,8 +236,6 @@ class DemoOutput:
         str
             What ``pyramid demo`` prints on stdout.
         """
-        from pyramid.compare import compact
-
         def table(df: pd.DataFrame) -> str:
             with pd.option_context("display.max_rows", None, "display.max_columns", None,
                                    "display.width", 250, "display.max_colwidth", 70):
@@ -333,21 +339,9 @@ def run_demo(
     ...
     pyramid.errors.InputError: draws must be a whole number >= 1, got 0
     """
-    from pyramid.checks import positive_int
-
     draws = positive_int("draws", draws)
     tune = positive_int("tune", tune, minimum=0)
     chains = positive_int("chains", chains)
-
-    from pyramid.compare import compare, default_contrasts
-    from pyramid.data.readers import write
-    from pyramid.data.validate import summarise, validate
-    from pyramid.datasets import load_rsw2017
-    from pyramid.errors import DataWarning
-    from pyramid.fit import DEFAULT_MODEL, fit
-    from pyramid.plots.figure4 import save_figure4
-    from pyramid.reanalysis import reanalyse
-    from pyramid.specs import load_spec
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

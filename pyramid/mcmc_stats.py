@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import fft, special
 
+from pyramid.executor import default_jobs
+
 __all__ = ["rhat_rank", "ess_bulk", "ess_tail", "checks"]
 
 
@@ -51,8 +53,6 @@ def _threads() -> int:
     (:func:`pyramid.executor.default_jobs`), at most 4 (each block's temporaries are about
     0.25 GiB); one in a worker of :mod:`pyramid.executor`, whose workers already fill the
     cores."""
-    from pyramid.executor import default_jobs
-
     if os.environ.get("PYRAMID_WORKER_SLOT"):
         return 1
     return min(4, default_jobs())

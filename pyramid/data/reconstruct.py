@@ -95,6 +95,7 @@ from pyramid.data.schema import (
     SCORE_MIN,
     TRAINING_LEVELS,
 )
+from pyramid.data.validate import CANONICAL_DTYPES
 from pyramid.errors import InputError
 
 __all__ = [
@@ -1174,8 +1175,6 @@ def _frame(state: _State, authority, unit, t10_moved: list[int], seed: int) -> p
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
     """The canonical dtypes (``CANONICAL_DTYPES`` of :mod:`pyramid.data.validate`), in schema
     order; skill derived from the domains."""
-    from pyramid.data.validate import CANONICAL_DTYPES
-
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for col in COLUMNS:
         if col == "skill":

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
+from pyramid.models.compiled import compile_in_helper
+
 
 def main() -> int:
-    from pyramid.models.compiled import compile_in_helper
-
     compile_in_helper(sys.stdin.buffer.read())
     return 0
 

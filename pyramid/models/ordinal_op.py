@@ -38,6 +38,7 @@ from pytensor.graph.op import Op
 from pytensor.tensor.type import integer_dtypes
 from scipy import special
 
+from pyramid.models import simd
 from pyramid.models.simd import TAIL_MAX, log_p_or_log1m, lower_tail
 
 __all__ = ["ordinal_logp_fused"]
@@ -353,8 +354,6 @@ def _source_hash() -> str:
     """A digest of this module's and :mod:`pyramid.models.simd`'s source: PyTensor caches
     the compiled operation under its key, so any change to the kernels must change the key."""
     import hashlib
-
-    from pyramid.models import simd
 
     h = hashlib.sha256()
     for mod in (sys.modules[__name__], simd):
