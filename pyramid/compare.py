@@ -82,11 +82,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pyramid import prior_density
 from pyramid.checks import check_prob
 from pyramid.data import schema
 from pyramid.effect_sizes import effect_size_columns
 from pyramid.errors import InputError
 from pyramid.formatting import bayes_factor, interval
+from pyramid.models import generated
 from pyramid.results import load
 from pyramid.specs import DERIVED_TERMS
 
@@ -709,8 +711,6 @@ class _Evaluator:
         (:func:`pyramid.models.generated.expected_skill`): how :func:`compare` reads the
         structure of a contrast (which coefficients it is linear in, which ones it vanishes
         with)."""
-        from pyramid.models import generated
-
         key = ("frame", setting)
         if key not in self._cache:
             self._cache[key] = self._collapse(self.frame(setting))
@@ -939,8 +939,6 @@ class _Structure:
 
     @staticmethod
     def _stack(ds: Any) -> dict[str, np.ndarray]:
-        from pyramid.models import generated
-
         return generated.stack_draws(ds)[0]
 
     def delta(self, c: Contrast, draws: dict[str, np.ndarray]) -> np.ndarray:
@@ -970,8 +968,6 @@ class _Structure:
 
     # ---- contrasts linear in the skill equation's coefficients (+ one monotonic term)
     def _linear(self, c: Contrast) -> tuple[float, str] | None:
-        from pyramid import prior_density
-
         spec = self.result.spec
         if spec.family not in ("gaussian", "path") or c.parts is not None:
             return None
