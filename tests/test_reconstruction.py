@@ -237,7 +237,7 @@ def test_grim_errors():
 # --------------------------------------------------------------------------------------------
 # Table 10's Ns
 # --------------------------------------------------------------------------------------------
-def test_table10_design_makes_every_cell_reachable():
+def test_table10_split_makes_every_cell_reachable():
     d = reconstruct.table10_split()
     assert d.n["rsw"] + d.n["usual"] == published.cell(1, "observations", "count", "total")
     for var in (*DOMAINS, "skill"):

@@ -423,7 +423,7 @@ def test_all_problems_reported_at_once_in_row_order(raw):
 # --------------------------------------------------------------------------------------------
 # enough groups for a model
 # --------------------------------------------------------------------------------------------
-def test_check_design_one_group_is_an_error(good):
+def test_check_suitability_one_group_is_an_error(good):
     one = good[good["authority"] == "A"]
     with pytest.warns(DataWarning):
         found = check_suitability(one, ["authority", "unit"], ["training"])
@@ -433,7 +433,7 @@ def test_check_design_one_group_is_an_error(good):
     )
 
 
-def test_check_design_single_level_of_a_term_among_used_rows(good):
+def test_check_suitability_single_level_of_a_term_among_used_rows(good):
     # clinician is observed on 12 rows; make them all 1: the term has a single level
     df = good.assign(clinician=good["clinician"].where(good["clinician"].isna(), 1))
     with recorded() as messages:
@@ -445,7 +445,7 @@ def test_check_design_single_level_of_a_term_among_used_rows(good):
     assert "among the 12 rows the model uses" in found[0].rule
 
 
-def test_check_design_warnings(good):
+def test_check_suitability_warnings(good):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         found = check_suitability(good, ["authority", "unit", "worker"], ["training"])
@@ -464,7 +464,7 @@ def test_check_design_warnings(good):
         check_suitability(single, ["unit", "worker"], ["training"], outcome="domains")
 
 
-def test_check_design_missing_ok_keeps_rows(good):
+def test_check_suitability_missing_ok_keeps_rows(good):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "rows left out" warning
         found = check_suitability(
@@ -473,12 +473,12 @@ def test_check_design_missing_ok_keeps_rows(good):
     assert found == []
 
 
-def test_check_design_unknown_columns(good):
+def test_check_suitability_unknown_columns(good):
     found = check_suitability(good, ["team"], ["training:staffing"], outcome="quality")
     assert [p.column for p in found] == ["staffing", "team", "quality"]
 
 
-def test_check_design_derives_csw(good):
+def test_check_suitability_derives_csw(good):
     # csw (docs/architecture.md): group rsw/kft or any programme worker in the unit.
     # Authorities A and B are rsw; in C only unit C-U1 has no programme worker... and neither
     # does C-U2, so csw varies: no problem. With every row rsw it has one level.

@@ -26,8 +26,8 @@ import numpy as np
 
 from pyramid.errors import InputError
 
-__all__ = ["Fact", "additive", "at_most", "audit", "protect", "check_min_cell", "Relation",
-           "Unprotectable"]
+__all__ = ["Fact", "additive", "at_most", "audit", "protect", "check_min_cell", "determined",
+           "Relation", "Unprotectable"]
 
 #: ``(total, parts)``: ``value[total] == sum(value[p] for p in parts)``.
 Relation = tuple[Hashable, Sequence[Hashable]]
@@ -473,8 +473,18 @@ def audit(
     return out
 
 
-def _determined(hidden: set, facts: Sequence[Fact]) -> list:
-    """Hidden cells fixed by the equalities alone (no bounds): ``e_i`` in the row space."""
+def determined(hidden: set, facts: Sequence[Fact]) -> list:
+    """Hidden cells fixed by the equalities alone (no bounds): ``e_i`` in the row space.
+
+    Examples
+    --------
+    With the total and one of two parts shown, the other part follows:
+
+    >>> determined({"b"}, [additive("all", ["a", "b"])])
+    ['b']
+    >>> determined({"a", "b"}, [additive("all", ["a", "b"])])
+    []
+    """
     from scipy.linalg import null_space
 
     out = []
@@ -641,7 +651,7 @@ def protect(
                 pinned = audit(shown, small, hidden - small, all_facts, m, floor=floor,
                                start=sizes, cache=cache, exact=False)
             else:
-                pinned = _determined(hidden, all_facts)
+                pinned = determined(hidden, all_facts)
             stuck = []
             for k in sorted(pinned, key=repr):
                 c = _next_cell(k, hidden | add, facts_of, sizes)

@@ -727,7 +727,7 @@ def _read_layout(t: DataTables) -> tuple[Layout, dict]:
 
 def _audit_means(t: DataTables, printed: dict, layout: Layout) -> dict:
     """Withheld means (or hidden counts beside shown means) whose sum of skill is fixed."""
-    from pyramid.report.disclosure import _determined
+    from pyramid.report.disclosure import determined
 
     m = t.min_cell
     tab = t.tables
@@ -749,7 +749,7 @@ def _audit_means(t: DataTables, printed: dict, layout: Layout) -> dict:
     rel = [(("all",), [("authority", a) for a in layout.units])]
     rel += [(("authority", a), [("unit", u) for u in us]) for a, us in layout.unit_relations()]
     rel += [(("all",), [("factor", f, lv) for lv in lvs]) for f, lvs in layout.levels.items()]
-    return {("mean", *k): None for k in _determined(unknown, [additive(a, b) for a, b in rel])}
+    return {("mean", *k): None for k in determined(unknown, [additive(a, b) for a, b in rel])}
 
 
 def _audit_printed(t: DataTables) -> dict:
