@@ -49,8 +49,10 @@ _LAZY: dict[str, str] = {
     # comparing a new project with RSW 2017
     "compare_project": "pyramid.project:compare_project",
     "plot_compare_project": "pyramid.plots.project:plot_compare_project",
-    # posterior comparisons (the t-test replacement)
+    # posterior comparisons (the t-test replacement), effect sizes, cross-validation
     "compare": "pyramid.compare:compare",
+    "unadjusted_fit": "pyramid.effect_sizes:unadjusted_fit",
+    "kfold": "pyramid.kfold:kfold",
     # design analysis and calibration (many fits)
     "design": "pyramid.planning:design",
     "calibrate": "pyramid.calibration:calibrate",

@@ -65,6 +65,35 @@ def _prior_draw(built, seed: int, rng: np.random.Generator) -> dict[str, np.ndar
     return draws
 
 
+def _path_replicate(md, theta: dict, rng: np.random.Generator):
+    """Data from the unit-level path model's own joint given one prior draw: every unit's
+    clinician presence and discussion drawn afresh from their equations (given the unit's
+    csw), the skill scores from the skill equation with the group effects drawn from their
+    prior; the simulated data's missing discussion / clinician values stay missing (missing
+    completely at random, so the posterior is the model's). Returns the coded data."""
+    spec = md.spec
+    med = spec.mediator.outcome
+    expo = spec.exposure.outcome if spec.exposure else None
+    fresh = replace(md, unit_mediator=np.full_like(md.unit_mediator, -1),
+                    unit_exposure=(np.full_like(md.unit_exposure, -1) if expo else None))
+    theta.update(generated.draw_path_unit_prior(fresh, theta, rng))
+    skill = generated.predictive(fresh, theta, rng, condition_latent=False)["skill"][0]
+    frame = md.frame.copy()
+    unit = md.unit_index
+    levels = list(md.mediator.levels)
+    k = theta[f"{med}_unit"][0].astype(int)[unit]
+    keep_med = frame[med].notna().to_numpy()
+    frame[med] = pd.Categorical(np.where(keep_med, np.asarray(levels, dtype=object)[k], None),
+                                categories=levels, ordered=True)
+    if expo:
+        c = theta[f"{expo}_unit"][0].astype(int)[unit]
+        keep = frame[expo].notna().to_numpy()
+        frame[expo] = pd.array(np.where(keep, c, 0), dtype="Int8")
+        frame.loc[~keep, expo] = pd.NA
+    frame[spec.outcome] = skill
+    return prepare(spec, frame.drop(columns=["csw"], errors="ignore"), warn=False)
+
+
 def _group_dims(built) -> set[str]:
     return {g.name for g in built.data.groups} | {"path_unit"}
 
@@ -88,11 +117,14 @@ def _sbc_fit(p: dict) -> dict:
         md = prepare(spec, sim.data, warn=False)
         built0 = build(md, priors)
         theta = _prior_draw(built0, p["prior_seed"], rng)
-        rep = generated.predictive(md, theta, rng, condition_latent=False)
-        if spec.family == "gaussian":
-            md_rep = replace(md, y=np.asarray(rep["skill"][0], dtype=float))
-        else:  # cumulative_probit: the replicated ratings, 1-5, as codes 0-4
-            md_rep = replace(md, y=np.asarray(rep["ratings"][0], dtype=np.int64) - 1)
+        if spec.family == "path":
+            md_rep = _path_replicate(md, theta, rng)
+        else:
+            rep = generated.predictive(md, theta, rng, condition_latent=False)
+            if spec.family == "gaussian":
+                md_rep = replace(md, y=np.asarray(rep["skill"][0], dtype=float))
+            else:  # cumulative_probit: the replicated ratings, 1-5, as codes 0-4
+                md_rep = replace(md, y=np.asarray(rep["ratings"][0], dtype=np.int64) - 1)
         built = build(md_rep, priors)
         post, stats, info = fit_compiled(
             built, draws=p["draws"], tune=p["tune"], chains=p["chains"],
@@ -123,6 +155,8 @@ def _sbc_fit(p: dict) -> dict:
                        for d, i in zip(extra_dims, pos, strict=True)}
             key = (var, tuple(sorted(sel.items())))
             label = names.get(key) or (var + (f"[{','.join(sel.values())}]" if sel else ""))
+            if np.ptp(arr[:, k]) == 0 and arr[0, k] == truth[k]:
+                continue  # constant by construction (direct_csw where csw is no skill term)
             ranks[label] = int((arr[:, k] < truth[k]).sum())
             if key in names:
                 fixed.append(label)
@@ -271,9 +305,10 @@ def calibrate(
     Parameters
     ----------
     model : str, Path or ModelSpec, default "skill"
-        ``skill`` or ``domains`` (or a spec of those families). The ``pyramid`` path model is
-        not supported: its prior predictive would have to replicate the discussion and
-        clinician values too.
+        ``skill``, ``domains`` or ``pyramid`` (or a spec of those families; the path model
+        with its discussion at unit level). For ``pyramid`` each unit's clinician presence
+        and discussion are drawn afresh from the model's own equations too, and the
+        simulated data's missing ones stay missing (:func:`_path_replicate`).
     sims : int, default 100
     priors : str, Path or PriorSet, default "default"
     authorities, units, workers_per_unit, observations : int, default 5, 4, 2, 2
@@ -315,11 +350,10 @@ def calibrate(
     """
     spec = load_spec(model)
     prior_set = load_priors(priors)
-    if spec.family not in ("gaussian", "cumulative_probit"):
+    if spec.family == "path" and spec.path_level != "unit":
         raise InputError(
-            f"calibrate supports models of the gaussian and cumulative_probit families "
-            f"(skill, domains); {spec.name!r} is a {spec.family} model, whose prior predictive "
-            "would also have to replicate the discussion and clinician values"
+            f"calibrate supports the gaussian, cumulative_probit and unit-level path models "
+            f"(skill, domains, pyramid); {spec.name!r} has its discussion at row level"
         )
     sims = positive_int("sims", sims)
     sampling = sampling_args(draws, tune, chains)

@@ -473,18 +473,54 @@ def fit_cmd(
 @app.command("loo")
 def loo_cmd(
     results: Annotated[list[str], typer.Argument(help="Results files (.nc) to compare.")],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Grouped K-fold instead of PSIS-LOO: refit the model once "
+                     "per group of this level (e.g. authority) without it and score the "
+                     "group's rows jointly (as brms's kfold(group=, joint=TRUE)); skill and "
+                     "pyramid models; minutes."),
+    ] = None,
     fmt: FormatOpt = Format.text,
 ) -> None:
-    """Compare fitted models by PSIS-LOO (arviz), with Pareto-k warnings."""
+    """Compare fitted models by PSIS-LOO (arviz), with Pareto-k warnings, or by grouped
+    K-fold cross-validation (--by authority): how well each predicts a new authority."""
     from pyramid.diagnostics import loo_table
     from pyramid.results import load
 
     loaded = {path: load(path) for path in results}
+    if by is not None:
+        _kfold_out(loaded, by, fmt)
+        return
     table, notes = loo_table(loaded)
     emit(table if str(fmt) == "csv" else loo_text(table), fmt,
          title="PSIS-LOO (elpd: higher is better)")
     for note in notes:
         info(note)
+
+
+def _kfold_out(loaded: dict, by: str, fmt: Format | str) -> None:
+    """``pyramid loo --by``: each model's folds, then the models side by side."""
+    from pyramid.kfold import kfold, kfold_table
+
+    folds = {}
+    for label, res in loaded.items():
+        info(f"{label}: grouped K-fold by {by}, one refit per {by}")
+        folds[label] = kfold(res, by, progress=info)
+    if str(fmt) == "csv":
+        emit(pd.concat([f.assign(model=label) for label, f in folds.items()],
+                       ignore_index=True), fmt)
+        return
+    for label, f in folds.items():
+        shown = f.drop(columns=["by"]).assign(elpd=[f"{v:.2f}" for v in f["elpd"]],
+                                               max_rhat=[f"{v:.3f}" for v in f["max_rhat"]])
+        emit(shown, fmt, title=f"\n{label}: one {by} left out at a time (elpd: the left-out "
+             f"rows' joint log predictive density)")
+        if not f["converged"].all():
+            info(f"warning: {label}: {int((~f['converged']).sum())} refit(s) did not pass "
+                 "every convergence check; their elpd is unreliable")
+    emit(loo_text(kfold_table(folds).rename(columns={"elpd_kfold": "elpd"})).rename(
+        columns={"elpd": "elpd_kfold"}), fmt,
+        title=f"\ngrouped K-fold by {by} (elpd_kfold: higher is better; se = sqrt(K var))")
 
 
 def loo_text(table: pd.DataFrame) -> pd.DataFrame:

@@ -58,6 +58,16 @@ def unadjusted_fit(result: Any, *, draws: int | None = None, tune: int | None = 
     FitResult
         Its ``sigma`` and ``sd_<level>`` are the unconditional variance components that the
         EEF convention standardises by (:func:`total_sd`).
+
+    Examples
+    --------
+    Fitting takes a while, so not run here (tests/test_effect_sizes.py runs it):
+
+    >>> import pyramid as pyr
+    >>> res = pyr.fit(pyr.datasets.load_rsw2017(), random_seed=1)     # doctest: +SKIP
+    >>> un = pyr.unadjusted_fit(res)                                    # doctest: +SKIP
+    >>> un.spec.terms, un.groups_kept == res.groups_kept                # doctest: +SKIP
+    ([], True)
     """
     from pyramid.fit import fit
     from pyramid.specs import spec_from_text
@@ -89,7 +99,15 @@ def unadjusted_fit(result: Any, *, draws: int | None = None, tune: int | None = 
 
 def total_sd(unadjusted: Any) -> np.ndarray:
     """Draws (flattened) of the total SD of skill from an unconditional fit:
-    ``sqrt(sigma^2 + sum_level sd_level^2)``."""
+    ``sqrt(sigma^2 + sum_level sd_level^2)``.
+
+    Examples
+    --------
+    >>> import pyramid as pyr
+    >>> un = pyr.unadjusted_fit(pyr.fit(pyr.datasets.load_rsw2017()))  # doctest: +SKIP
+    >>> float(total_sd(un).mean())                                      # doctest: +SKIP
+    0.78
+    """
     if unadjusted.spec.family != "gaussian" or unadjusted.spec.terms:
         raise InputError("effect sizes need the unconditional Gaussian model of skill "
                          "(pyramid.effect_sizes.unadjusted_fit), got model "

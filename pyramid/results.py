@@ -431,7 +431,15 @@ def load(path: str | Path) -> FitResult:
 def variance_components(result: FitResult) -> dict[str, np.ndarray]:
     """The variance of each kept group level and of the residual, per posterior draw
     (flattened chain by chain): ``sd_<level>^2`` and ``sigma^2`` (1 for the ``domains``
-    model's probit scale). See :meth:`FitResult.variance_partition`."""
+    model's probit scale). See :meth:`FitResult.variance_partition`.
+
+    Examples
+    --------
+    >>> import pyramid as pyr
+    >>> res = pyr.fit(pyr.datasets.load_rsw2017(), random_seed=1)  # doctest: +SKIP
+    >>> sorted(variance_components(res))                            # doctest: +SKIP
+    ['authority', 'residual', 'unit', 'worker']
+    """
     post = result.posterior
 
     def flat(var: str) -> np.ndarray:

@@ -139,6 +139,45 @@ def test_prior_draw_orders_ordered_variables():
         np.testing.assert_allclose(shift, shift[0], rtol=1e-10)
 
 
+def _row_pyramid(folder):
+    """A spec file of the pyramid model with its discussion at row level."""
+    path = folder / "pyramid-row.toml"
+    path.write_text(pyr.load_spec("pyramid").text.replace('level = "unit"', 'level = "row"')
+                    .replace('unit = "marginal", worker = "marginal"',
+                             'unit = "non_centred", worker = "non_centred"'))
+    return path
+
+
+def test_path_replicate_draws_discussion_and_clinician_from_the_model():
+    """SBC of the pyramid model replicates every unit's clinician presence and discussion
+    from the model's own equations (the skill scores from the skill equation), keeping the
+    simulated data's missing values missing."""
+    from pyramid.calibration import _path_replicate, _prior_draw
+    from pyramid.models.builder import build
+    from pyramid.models.coding import prepare
+
+    sim = pyr.simulate((4, 3, 2, 2), seed=2, mix={"discussion_observed": 0.6})
+    md = prepare(pyr.load_spec("pyramid"), sim.data, warn=False)
+    built = build(md, pyr.load_priors("default"))
+    seen = set()
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        theta = _prior_draw(built, seed, rng)
+        rep = _path_replicate(md, theta, rng)
+        assert rep.n_rows == md.n_rows and np.isfinite(rep.y).all()
+        # the same units observed; the replicated values are the drawn ones
+        np.testing.assert_array_equal(rep.unit_mediator >= 0, md.unit_mediator >= 0)
+        np.testing.assert_array_equal(rep.unit_exposure >= 0, md.unit_exposure >= 0)
+        obs = rep.unit_mediator >= 0
+        np.testing.assert_array_equal(rep.unit_mediator[obs],
+                                      theta["discussion_unit"][0].astype(int)[obs])
+        obs = rep.unit_exposure >= 0
+        np.testing.assert_array_equal(rep.unit_exposure[obs],
+                                      theta["clinician_unit"][0].astype(int)[obs])
+        seen.add(tuple(rep.unit_mediator))
+    assert len(seen) > 1
+
+
 # ------------------------------------------------------------------------------------------
 # tiny runs
 # ------------------------------------------------------------------------------------------
@@ -164,7 +203,7 @@ def test_tiny_calibration(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"model": "pyramid"}, "gaussian and cumulative_probit"),
+    ({"model": "ROW"}, "has its discussion at row level"),
     ({"thin_to": 500}, r"thin_to \(500\) must not exceed chains x draws \(200\)"),
     ({"test": "ks"}, "test must be 'ecdf' or 'chi2'"),
     ({"bins": 7}, "bins must divide thin_to \\+ 1 = 100"),
@@ -173,6 +212,8 @@ def test_tiny_calibration(tmp_path):
 ])
 def test_calibrate_bad_arguments(tmp_path, kwargs, match):
     args = {"sims": 2, "out": tmp_path, **FAST, **kwargs}
+    if args.get("model") == "ROW":
+        args["model"] = _row_pyramid(tmp_path)
     with pytest.raises(InputError, match=match):
         pyr.calibrate(**args)
 
@@ -184,8 +225,9 @@ def test_cli_calibrate(tmp_path, capsys):
     cap = capsys.readouterr()
     assert code == 0, cap.err
     assert "parameters pass" in cap.out and "clinician" in cap.out
-    assert main(["calibrate", "--model", "pyramid", "--out", str(tmp_path / "x")]) == 2
-    assert "gaussian and cumulative_probit" in capsys.readouterr().err
+    assert main(["calibrate", "--model", str(_row_pyramid(tmp_path)), "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "has its discussion at row level" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------
@@ -198,3 +240,18 @@ def test_sbc_of_the_skill_model(tmp_path):
     fixed = t[t["fixed_effect"]]
     assert len(fixed) == 6 and (fixed["n_sims"] == 100).all()
     assert fixed["pass"].all(), fixed[["parameter", "p_value", "chi2_p_value"]]
+
+
+# ------------------------------------------------------------------------------------------
+# slow: SBC of the pyramid path model (issue 20)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_sbc_of_the_pyramid_model(tmp_path):
+    """100 simulations of the path model's own joint (a third of the units' discussion and
+    clinician missing, integrated out by the model): every fixed effect's ranks uniform."""
+    t = pyr.calibrate("pyramid", sims=100, random_seed=2020, out=tmp_path / "sbc",
+                      mix={"discussion_observed": 0.67}, progressbar=False)
+    fixed = t[t["fixed_effect"]]
+    assert len(fixed) == 10 and (fixed["n_sims"] == 100).all()
+    assert fixed["pass"].all(), fixed[["parameter", "p_value", "chi2_p_value"]]
+    assert "direct_csw" not in set(t["parameter"])  # 0 by construction: not ranked

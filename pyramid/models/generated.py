@@ -640,7 +640,19 @@ def _rows_matrix(md: ModelData) -> sparse.csr_matrix:
 
 def pointwise_dim(md: ModelData) -> tuple[str, list[str] | np.ndarray]:
     """The dimension of :func:`pointwise_loglik`'s values: ``("unit", unit ids)`` for the
-    unit-level path model, else ``("row", 0..N-1)``."""
+    unit-level path model, else ``("row", 0..N-1)``.
+
+    Examples
+    --------
+    >>> from pyramid.data.simulate import simulate
+    >>> from pyramid.models.coding import prepare
+    >>> from pyramid.specs import load_spec
+    >>> sim = simulate((2, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
+    >>> pointwise_dim(prepare(load_spec("pyramid"), sim.data, warn=False))[0]
+    'unit'
+    >>> pointwise_dim(prepare(load_spec("skill"), sim.data, warn=False))[0]
+    'row'
+    """
     if md.spec.family == "path" and md.unit_index is not None:
         return "unit", [str(u) for u in md.unit_ids]
     return "row", np.arange(md.n_rows)
@@ -663,6 +675,12 @@ def pointwise_loglik(md: ModelData, draws: dict, chunk: int = 250) -> np.ndarray
     -------
     numpy.ndarray
         (S, N rows) or (S, units).
+
+    Examples
+    --------
+    tests/test_models.py checks that the values sum to the model's ``loglik_total``:
+
+    >>> from pyramid.models.generated import pointwise_loglik  # doctest: +SKIP
     """
     spec = md.spec
     s_total = next(iter(draws.values())).shape[0]
@@ -891,6 +909,13 @@ def heldout_loglik(md: ModelData, draws: dict, new: list, known: list,
     -------
     numpy.ndarray
         (S,) joint log predictive density of all the rows of ``md`` per draw.
+
+    Examples
+    --------
+    Used by :func:`pyramid.kfold` (tests/test_kfold.py checks it against a dense multivariate
+    normal and against enumerating the units' missing values):
+
+    >>> from pyramid.kfold import kfold  # doctest: +SKIP
     """
     spec = md.spec
     if not (spec.family == "gaussian" or (spec.family == "path" and md.unit_index is not None)):
