@@ -20,7 +20,7 @@ fewer draws than the defaults (2 x 500 instead of 2 x 1000) to keep the gallery 
 # A simulated new project
 # -----------------------
 # Eight authorities of five units with three workers each, one observation per worker, every
-# case discussion observed (the ``skill`` model leaves out rows without one).
+# case discussion observed. The comparison uses the default model, ``pyramid``.
 import warnings
 
 import pyramid as pyr

@@ -25,7 +25,7 @@ draws, on worker processes or Dask (:doc:`../user_guide/design`):
 # The design analysis
 # -------------------
 # One row per design point and effect: the true value, the assurance with its Monte Carlo
-# standard error, the mean width of the 90 % interval, its coverage of the true value, and
+# standard error, the mean width of the 95 % interval, its coverage of the true value, and
 # the bias of the posterior mean. The fits run in this process (``jobs=0``) so that the
 # gallery build does not start worker processes.
 import warnings
@@ -46,7 +46,7 @@ table[["units", "effect", "truth", "assurance", "assurance_mcse", "mean_width", 
 # The assurance curve
 # -------------------
 # Left: the assurance of each effect against the number of units per authority; right: the
-# coverage of the true value by the 90 % interval (nominally 0.9, the dashed line). The
+# coverage of the true value by the 95 % interval (nominally 0.95, the dashed line). The
 # programme effect (1.06 skill points) is shown at every size, a clinician at the discussion
 # (0.96) from 4 units per authority; the small discussion effect (0.17 a step) in no more
 # than about half the fits at any size. With 8 fits a point the curves are rough (a step of

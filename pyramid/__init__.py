@@ -34,6 +34,8 @@ _LAZY: dict[str, str] = {
     "simulate": "pyramid.data.simulate:simulate",
     "Layout": "pyramid.data.simulate:Layout",
     "Simulation": "pyramid.data.simulate:Simulation",
+    # the one default model and interval probability of every entry point
+    "defaults": "pyramid.defaults",
     # model specs and prior sets
     "specs": "pyramid.specs",
     "load_spec": "pyramid.specs:load_spec",

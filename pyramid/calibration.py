@@ -24,6 +24,7 @@ from pytensor.graph.traversal import ancestors
 from scipy import stats
 from scipy.special import bdtr, bdtrc
 
+from pyramid import defaults
 from pyramid.checks import check_prob, derived_seed, positive_int
 from pyramid.data.simulate import Layout, simulate
 from pyramid.errors import InputError
@@ -261,7 +262,7 @@ def uniformity_test(ranks: Sequence[int], n_values: int, *, bins: int | None = N
 # calibration
 # --------------------------------------------------------------------------------------------
 def calibrate(
-    model: Any = "skill",
+    model: Any = defaults.PLANNING_MODEL,
     sims: int = 100,
     *,
     priors: Any = "default",
@@ -304,7 +305,7 @@ def calibrate(
 
     Parameters
     ----------
-    model : str, Path or ModelSpec, default "skill"
+    model : str, Path or ModelSpec, default :data:`pyramid.defaults.PLANNING_MODEL` ("skill")
         ``skill``, ``domains`` or ``pyramid`` (or a spec of those families; the path model
         with its discussion at unit level). For ``pyramid`` each unit's clinician presence
         and discussion are drawn afresh from the model's own equations too, and the

@@ -9,14 +9,18 @@ library, so the CLI and the API can never disagree.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated
 
 import pandas as pd
 import typer
 
+from pyramid.defaults import DEFAULT_CI_PROB, DEFAULT_MODEL, PLANNING_MODEL
 from pyramid.errors import PyramidError
 
 app = typer.Typer(
@@ -35,6 +39,36 @@ class Format(StrEnum):
 
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+CiProbOpt = Annotated[
+    float, typer.Option("--ci-prob", help="Probability of the posterior intervals (every "
+                        "command's default: 0.95, see pyramid.defaults).")
+]
+SheetOpt = Annotated[
+    str | None, typer.Option("--sheet", help="Excel: the sheet to read, by name or 0-based "
+                             "position (default: the first).")
+]
+EncodingOpt = Annotated[
+    str | None, typer.Option("--encoding", help="CSV: text encoding (default: UTF-8; e.g. "
+                             "cp1252, utf-16-le).")
+]
+AllowOpt = Annotated[
+    list[str] | None,
+    typer.Option("--allow", help="A judgement of the data checks to accept without a "
+                 "warning, repeatable: case-ids (ids that differ only in case), "
+                 "worker-training (a worker with more than one training level)."),
+]
+
+
+def read_data(file: str, *, sheet: str | None = None, encoding: str | None = None,
+              allow: list[str] | None = None, model: str | None = None) -> pd.DataFrame:
+    """Read and validate a data file, the same way for every command that reads one."""
+    from pathlib import Path
+
+    from pyramid.data.readers import read
+    from pyramid.data.validate import validate
+
+    return validate(read(file, sheet=sheet, encoding=encoding), model=model,
+                    source=Path(file).name, allow=allow or ())
 
 
 def emit(df: pd.DataFrame, fmt: Format | str = Format.text, *, title: str | None = None) -> None:
@@ -172,37 +206,27 @@ def validate_cmd(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", help="Model name (skill, domains, pyramid) or spec file: also "
-            "check that the data have enough groups and levels for it.",
+            "--model", "-m", help="Model name (pyramid, skill, domains) or spec file: also "
+            "check the data as pyramid fit does for it (groups, levels, one discussion per "
+            "unit for pyramid).",
         ),
     ] = None,
-    sheet: Annotated[
-        str | None, typer.Option("--sheet", help="Excel: the sheet to read (default: the first).")
-    ] = None,
-    encoding: Annotated[
-        str | None, typer.Option("--encoding", help="CSV: text encoding (default: UTF-8).")
-    ] = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    allow: AllowOpt = None,
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Check a data file against the observation schema: print a summary and 'valid'.
 
     Problems go to stderr, each with row, column, value and rule; the exit code is then 2.
-    Warnings (blank rows dropped, few groups for the model) go to stderr too.
+    Warnings (blank rows dropped, few groups for the model, the judgements --allow silences)
+    go to stderr too. With --model, every check pyramid fit makes of the data for that model.
     """
-    import warnings
     from pathlib import Path
 
-    from pyramid.data.readers import read
-    from pyramid.data.validate import summarise, validate
+    from pyramid.data.validate import summarise
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            df = read(file, sheet=sheet, encoding=encoding)
-            data = validate(df, model=model, source=Path(file).name)
-        finally:
-            for w in caught:
-                info(f"warning: {w.message}")
+    data = read_data(file, sheet=sheet, encoding=encoding, allow=allow, model=model)
     table = summarise(data)
     if str(fmt) == "csv":
         emit(table, fmt)
@@ -232,9 +256,7 @@ def reanalyse_cmd(
         ),
     ] = None,
     fmt: FormatOpt = Format.text,
-    ci_prob: Annotated[
-        float, typer.Option("--ci-prob", help="Probability of the posterior intervals.")
-    ] = 0.95,
+    ci_prob: CiProbOpt = DEFAULT_CI_PROB,
     posterior: Annotated[
         str,
         typer.Option("--posterior", help="Posterior of a mean difference: behrens_fisher or pooled."),
@@ -301,9 +323,7 @@ def figure4_cmd(
         typer.Option("--result", "-r", help="A fitted result (.nc from pyramid fit) to add "
                      "the model's posterior effect of each factor."),
     ] = None,
-    ci_prob: Annotated[
-        float, typer.Option("--ci-prob", help="Probability of the posterior intervals.")
-    ] = 0.95,
+    ci_prob: CiProbOpt = DEFAULT_CI_PROB,
     dpi: Annotated[int, typer.Option("--dpi", help="Resolution of a raster image.")] = 150,
 ) -> None:
     """Redraw the report's Figure 4: what factors influence quality of observed practice."""
@@ -324,9 +344,7 @@ def compare_cmd(
         float, typer.Option("--rope", help="Half-width of the region of practical equivalence, "
                             "in skill points (0 to 1).")
     ] = 0.1,
-    ci_prob: Annotated[
-        float, typer.Option("--ci-prob", help="Probability of the posterior intervals.")
-    ] = 0.95,
+    ci_prob: CiProbOpt = DEFAULT_CI_PROB,
     contrast: Annotated[
         list[str] | None,
         typer.Option(
@@ -423,11 +441,15 @@ def fit_cmd(
     data: Annotated[str, typer.Argument(help="Observations (.csv, .parquet, .xlsx, .sav).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Results file to write (.nc).")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help="skill, domains, pyramid or a spec file.")
-    ] = "pyramid",
+        str, typer.Option("--model", "-m", help="pyramid, skill, domains or a spec file.")
+    ] = DEFAULT_MODEL,
     priors: Annotated[
         str, typer.Option("--priors", "-p", help="default, sceptical, rsw2017 or a prior file.")
     ] = "default",
+    ci_prob: CiProbOpt = DEFAULT_CI_PROB,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    allow: AllowOpt = None,
     draws: Annotated[int, typer.Option("--draws", help="Draws kept per chain.")] = 1000,
     tune: Annotated[int, typer.Option("--tune", help="Tuning draws per chain.")] = 1000,
     chains: Annotated[int, typer.Option("--chains", help="Number of chains.")] = 2,
@@ -451,22 +473,23 @@ def fit_cmd(
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Fit a model and write the results file; print the fixed effects and the diagnostics."""
-    from pyramid.data.readers import read
     from pyramid.fit import fit
 
-    df = read(data)
+    df = read_data(data, sheet=sheet, encoding=encoding, allow=allow)
     res = fit(df, model=model, priors=priors, draws=draws, tune=tune, chains=chains,
               random_seed=seed, target_accept=target_accept, progressbar=progress,
               adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend)
     path = res.save(out)
-    emit(res.coefs().round(4), fmt, title=f"\n{res.spec.name}: fixed effects (90 % intervals)")
+    emit(res.coefs(ci_prob).round(4), fmt,
+         title=f"\nmodel {res.spec.name!r}: fixed effects (posterior means, sd and "
+               f"{ci_prob:.0%} intervals)")
     if str(fmt) != "csv":  # CSV: one table on stdout
-        vp = res.variance_partition()
+        vp = res.variance_partition(ci_prob)
         scale = ("the probit scale of a rating, residual variance 1" if vp["scale"].iloc[0]
                  == "latent" else "skill points")
         emit(vp.drop(columns="scale").round(3), fmt, title=(
             f"\nvariance partition: each level's share of the variance (ICC for a group "
-            f"level; 90 % intervals; {scale}), given the model's fixed effects"))
+            f"level; {ci_prob:.0%} intervals; {scale}), given the model's fixed effects"))
     info(f"wrote {path} (seed {res.info['seed']}, sampler {res.info['sampler']})")
 
 
@@ -558,8 +581,8 @@ app.add_typer(priors_app, name="priors")
 def priors_check_cmd(
     name: Annotated[str, typer.Argument(help="Prior set: default, sceptical, rsw2017 or a file.")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help="skill, domains, pyramid or a spec file.")
-    ] = "pyramid",
+        str, typer.Option("--model", "-m", help="pyramid, skill, domains or a spec file.")
+    ] = DEFAULT_MODEL,
     data: Annotated[
         str | None,
         typer.Option("--data", help="Rows to replicate (default: the reference data)."),
@@ -603,8 +626,9 @@ def compare_project_cmd(
     ] = None,
     fmt: FormatOpt = Format.text,
     model: Annotated[
-        str, typer.Option("--model", "-m", help="Model of the new project: skill or pyramid.")
-    ] = "skill",
+        str, typer.Option("--model", "-m", help="Model of the new project: pyramid (keeps "
+                          "rows whose discussion or clinician was not observed) or skill.")
+    ] = DEFAULT_MODEL,
     analysis: Annotated[
         list[str] | None,
         typer.Option("--analysis", "-a", help="Analysis to run, repeatable: default_priors, "
@@ -614,9 +638,7 @@ def compare_project_cmd(
     tune: Annotated[int, typer.Option("--tune", help="Tuning draws per chain.")] = 1000,
     chains: Annotated[int, typer.Option("--chains", help="Chains.")] = 2,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
-    ci_prob: Annotated[
-        float, typer.Option("--ci-prob", help="Probability of the posterior intervals.")
-    ] = 0.95,
+    ci_prob: CiProbOpt = DEFAULT_CI_PROB,
     concentration: Annotated[
         float | None,
         typer.Option("--concentration", help="How well RSW 2017's unpublished mix of the other "
@@ -630,12 +652,9 @@ def compare_project_cmd(
     project_sd: Annotated[
         float, typer.Option("--project-sd", help="Between-project SD of each effect (joint).")
     ] = 0.5,
-    sheet: Annotated[
-        str | None, typer.Option("--sheet", help="Excel: the sheet to read (default: the first).")
-    ] = None,
-    encoding: Annotated[
-        str | None, typer.Option("--encoding", help="CSV: text encoding (default: UTF-8).")
-    ] = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    allow: AllowOpt = None,
 ) -> None:
     """Compare a new project's coded observations with RSW 2017, factor by factor.
 
@@ -645,10 +664,8 @@ def compare_project_cmd(
     mean skill against the report's benchmarks (2-2.5 typical, 3.24 the highest seen).
     Invalid data: the problems on stderr and exit code 2.
     """
-    import warnings
     from pathlib import Path
 
-    from pyramid.data.readers import read
     from pyramid.errors import InputError
     from pyramid.project import ANALYSES, compact, compare_project, write_outputs
 
@@ -662,29 +679,19 @@ def compare_project_cmd(
         except ValueError:
             raise InputError(f"--cluster-sd must be 'default', 'unknown' or a number >= 0; got "
                              f"{cluster_sd!r}") from None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            df = read(new_file, sheet=sheet, encoding=encoding)
-            info(f"comparing {Path(new_file).name} ({len(df)} rows) with RSW 2017 ...")
-            res = compare_project(
-                df, model=model, analyses=tuple(analysis) if analysis else ANALYSES,
-                concentration=concentration, cluster_sd=csd, project_sd=project_sd,
-                ci_prob=ci_prob, draws=draws, tune=tune, chains=chains, random_seed=seed,
-            )
-        finally:
-            seen = set()
-            for w in caught:
-                msg = str(w.message)
-                if msg not in seen and not issubclass(w.category, DeprecationWarning):
-                    seen.add(msg)
-                    info(f"warning: {msg}")
+    df = read_data(new_file, sheet=sheet, encoding=encoding, allow=allow)
+    info(f"comparing {Path(new_file).name} ({len(df)} rows) with RSW 2017, model {model!r} ...")
+    res = compare_project(
+        df, model=model, analyses=tuple(analysis) if analysis else ANALYSES,
+        concentration=concentration, cluster_sd=csd, project_sd=project_sd,
+        ci_prob=ci_prob, draws=draws, tune=tune, chains=chains, random_seed=seed,
+    )
     if str(fmt) == "csv":
         emit(res.table, fmt)
     else:
-        emit(compact(res.table), fmt, title=f"{Path(new_file).name} against RSW 2017 "
-             f"({res.settings['rows_used']} rows used; posterior means and "
-             f"{ci_prob:.0%} intervals)")
+        emit(compact(res.table), fmt, title=f"{Path(new_file).name} against RSW 2017, model "
+             f"{res.settings['model']!r} ({res.settings['rows_used']} rows used; posterior "
+             f"means and {ci_prob:.0%} intervals)")
         typer.echo("\nnotes:")
         for note in res.notes:
             typer.echo(f"  - {note}")
@@ -768,7 +775,8 @@ def design_cmd(
         typer.Option("--sweep", help="One design dimension and its values, e.g. "
                      "units=2,4,8: an assurance curve."),
     ] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Analysis model.")] = "skill",
+    model: Annotated[str, typer.Option("--model", "-m", help="Analysis model (default: "
+                                       "skill, fitted hundreds of times).")] = PLANNING_MODEL,
     priors: Annotated[str, typer.Option("--priors", "-p", help="Prior set.")] = "default",
     criterion: Annotated[
         str, typer.Option("--criterion", help="Assurance criterion: direction (P(true sign) "
@@ -783,7 +791,7 @@ def design_cmd(
         float | None, typer.Option("--width", help="Target interval width (width criterion).")
     ] = None,
     ci_prob: Annotated[float, typer.Option("--ci-prob", help="Interval probability (width, "
-                                           "coverage).")] = 0.9,
+                                           "coverage).")] = DEFAULT_CI_PROB,
     target: Annotated[
         list[str] | None,
         typer.Option("--target", help="Effect to report, repeatable (default: every effect "
@@ -834,7 +842,10 @@ def calibrate_cmd(
     out: Annotated[str, typer.Option("--out", "-o", help="Output folder (results.jsonl, "
                                      "calibration.csv, ranks.csv, ranks.png); rerun with the "
                                      "same arguments to resume.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model: skill or domains.")] = "skill",
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model: skill (default: fitted hundreds of "
+                          "times), domains or pyramid.")
+    ] = PLANNING_MODEL,
     sims: Annotated[int, typer.Option("--sims", "-n", help="Simulations.")] = 100,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed of the run.")] = None,
     priors: Annotated[str, typer.Option("--priors", "-p", help="Prior set.")] = "default",
@@ -902,9 +913,7 @@ def report_cmd(
                           "printed; smaller ones show as '<N' and their means are withheld "
                           "(1 turns suppression off).")
     ] = 5,
-    ci_prob: Annotated[
-        float, typer.Option("--ci-prob", help="Probability of the posterior intervals.")
-    ] = 0.95,
+    ci_prob: CiProbOpt = DEFAULT_CI_PROB,
     rope: Annotated[
         float, typer.Option("--rope", help="Half-width of the region of practical "
                             "equivalence, in skill points.")
@@ -946,17 +955,40 @@ def report_cmd(
 # --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def plain_warnings() -> Iterator[None]:
+    """The one place the CLI shows warnings: each as one plain line on stderr, ``warning:
+    MESSAGE``, once per message, whichever command or library step raised it; never Python's
+    ``file.py:123: DataWarning: ...`` with pyramid's source line under it."""
+    from pyramid.errors import DataWarning
+
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            info(f"warning: {text}")
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        warnings.simplefilter("always", DataWarning)  # each once, by its text (show)
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code.
 
     Exit codes: 0 success; 2 bad input or usage (typer's usage errors, and every
     :class:`~pyramid.errors.PyramidError`, e.g. invalid data, printed on stderr without a
     traceback); 130 interrupted; 1 an unexpected internal error, reported in one line with a
-    request to file an issue (set ``PYRAMID_DEBUG=1`` to see the traceback). The console
-    script ``pyramid`` calls ``sys.exit(main())``.
+    request to file an issue (set ``PYRAMID_DEBUG=1`` to see the traceback). Warnings are
+    printed as ``warning: ...`` lines (:func:`plain_warnings`). The console script ``pyramid``
+    calls ``sys.exit(main())``.
     """
     try:
-        app(args=argv, prog_name="pyramid")
+        with plain_warnings():
+            app(args=argv, prog_name="pyramid")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except PyramidError as exc:

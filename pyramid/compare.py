@@ -82,7 +82,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pyramid import prior_density
+from pyramid import defaults, prior_density
 from pyramid.checks import check_prob
 from pyramid.data import schema
 from pyramid.effect_sizes import effect_size_columns
@@ -1204,7 +1204,7 @@ def compare(
     result: Any,
     contrasts: str | Sequence[str] | None = None,
     rope: float = 0.1,
-    ci_prob: float = 0.95,
+    ci_prob: float | None = None,
     effect_sizes: bool | Any = False,
 ) -> pd.DataFrame:
     """Posterior contrasts on the skill scale: the Bayesian replacement of the report's t-tests.
@@ -1227,8 +1227,9 @@ def compare(
         ``attrs["notes"]``.
     rope : float, default 0.1
         Half-width of the region of practical equivalence, in skill points, in [0, 1].
-    ci_prob : float, default 0.95
-        Probability of the equal-tailed posterior intervals, in (0, 1].
+    ci_prob : float, optional
+        Probability of the equal-tailed posterior intervals, in (0, 1]; ``None``: the
+        default, :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
     effect_sizes : bool or FitResult, default False
         Fill the effect-size columns (``es`` ...) in the Education Endowment Foundation's
         convention (:mod:`pyramid.effect_sizes`): ``True`` fits the unconditional model of the
@@ -1325,7 +1326,7 @@ def compare(
     pyramid.errors.InputError: results file 'no-such-file.nc' does not exist
     """
     rope = _check_rope(rope)
-    ci_prob = check_prob("ci_prob", ci_prob)
+    ci_prob = defaults.ci_prob(ci_prob)
     result = _as_result(result)
     sd_total, es_note = _total_sd(result, effect_sizes)
     spec = result.spec
@@ -1374,8 +1375,8 @@ def _contrasts_to_run(contrasts: Any, spec: Any, covs: Mapping[str, _Covariate]
         if isinstance(w, Contrast):
             todo.append(w)
         elif isinstance(w, str) and w.strip().lower() == "default":
-            defaults, left_out = default_contrasts(spec)
-            todo += defaults
+            standard, left_out = default_contrasts(spec)
+            todo += standard
             notes += left_out
         else:
             todo.append(parse_contrast(w, covs))

@@ -19,8 +19,8 @@ import xarray as xr
 from pyramid import mcmc_stats
 from pyramid.errors import InputError
 
-__all__ = ["diagnose", "e_bfmi", "format_diagnostics", "per_element", "loo_table", "THRESHOLDS",
-           "ADVICE"]
+__all__ = ["diagnose", "e_bfmi", "failed_checks", "format_diagnostics", "per_element",
+           "loo_table", "THRESHOLDS", "ADVICE", "CHECK_NAMES"]
 
 
 #: Thresholds of the convergence checks.
@@ -150,19 +150,44 @@ def e_bfmi(sample_stats: xr.Dataset) -> np.ndarray | None:
     return np.atleast_1d(np.asarray(az.bfmi(sample_stats["energy"]), dtype=float)).ravel()
 
 
+#: Each check in words, as printed.
+CHECK_NAMES = {"divergences": "divergent transitions", "r_hat": "max R-hat",
+               "ess_bulk": "min bulk ESS", "ess_tail": "min tail ESS", "e_bfmi": "min E-BFMI"}
+
+
+def _shown(check: str, value: float) -> str:
+    return f"{int(value)}" if check == "divergences" else f"{value:.3f}" if check in (
+        "r_hat", "e_bfmi") else f"{value:.0f}"
+
+
+def _want(check: str, threshold: float) -> str:
+    return f"want {'<=' if check in ('divergences', 'r_hat') else '>='} {threshold:g}"
+
+
+def failed_checks(diag: pd.DataFrame) -> list[str]:
+    """The checks of :func:`diagnose`'s table that failed, one phrase each.
+
+    Examples
+    --------
+    >>> diag = pd.DataFrame({"check": ["r_hat", "ess_bulk"], "value": [1.052, 512.0],
+    ...                      "where": ["b_clinician", "sigma"], "threshold": [1.01, 400],
+    ...                      "passed": [False, True]})
+    >>> failed_checks(diag)
+    ['max R-hat 1.052 at b_clinician (want <= 1.01)']
+    """
+    return [f"{CHECK_NAMES[r['check']]} {_shown(r['check'], r['value'])}"
+            + (f" at {r['where']}" if r["where"] else "") + f" ({_want(r['check'], r['threshold'])})"
+            for _, r in diag[~diag["passed"].astype(bool)].iterrows()]
+
+
 def format_diagnostics(diag: pd.DataFrame, bfmi_per_chain: list[float] | None = None) -> str:
-    names = {"divergences": "divergent transitions", "r_hat": "max R-hat",
-             "ess_bulk": "min bulk ESS", "ess_tail": "min tail ESS", "e_bfmi": "min E-BFMI"}
     lines = ["convergence checks:"]
     for _, r in diag.iterrows():
-        rel = "<=" if r["check"] in ("divergences", "r_hat") else ">="
-        v = r["value"]
-        shown = f"{int(v)}" if r["check"] == "divergences" else f"{v:.3f}" if r["check"] in (
-            "r_hat", "e_bfmi") else f"{v:.0f}"
+        shown = _shown(r["check"], r["value"])
         where = f" ({r['where']})" if r["where"] else ""
         status = "ok  " if r["passed"] else "FAIL"
-        lines.append(f"  {status} {names[r['check']]:<22} {shown:>8}{where}   (want {rel} "
-                     f"{r['threshold']})")
+        lines.append(f"  {status} {CHECK_NAMES[r['check']]:<22} {shown:>8}{where}   "
+                     f"({_want(r['check'], r['threshold'])})")
         if not r["passed"]:
             lines.append(f"       what to do: {r['advice']}")
     if bfmi_per_chain:

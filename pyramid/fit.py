@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pyramid import defaults
 from pyramid.checks import positive_int, resolve_seed
 from pyramid.data import schema
 from pyramid.data.validate import validate as validate_frame
@@ -41,10 +42,10 @@ from pyramid.specs import ModelSpec, PriorSet, load_priors, load_spec
 __all__ = ["fit", "prior_check", "DEFAULT_MODEL"]
 
 
-#: The model :func:`fit` uses when none is named. ``pyramid`` keeps every row (it integrates
-#: out a missing discussion or clinician), where ``skill`` and ``domains`` must leave out rows
-#: missing them: on the reference data 72 rows against 22 (see docs/user_guide/models.rst).
-DEFAULT_MODEL = "pyramid"
+#: The model :func:`fit` uses when none is named: :data:`pyramid.defaults.DEFAULT_MODEL`, the
+#: one default of every entry point (``pyramid``: it keeps every row, integrating out a missing
+#: discussion or clinician, where ``skill`` and ``domains`` leave those rows out).
+DEFAULT_MODEL = defaults.DEFAULT_MODEL
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pyramid import defaults
 from pyramid.checks import check_prob, derived_seed, positive_int
 from pyramid.data.simulate import (
     EFFECT_NAMES,
@@ -247,13 +248,13 @@ def design(
     mix: Mapping[str, Any] | None = None,
     sims: int = 100,
     sweep: Mapping[str, Sequence[int]] | str | None = None,
-    model: Any = "skill",
+    model: Any = defaults.PLANNING_MODEL,
     priors: Any = "default",
     criterion: str = "direction",
     level: float = 0.95,
     rope: float = 0.1,
     width: float | None = None,
-    ci_prob: float = 0.9,
+    ci_prob: float | None = None,
     targets: Sequence[str] | None = None,
     draws: int = 500,
     tune: int = 500,
@@ -300,7 +301,9 @@ def design(
         One design dimension and its values, ``{"units": [2, 4, 8]}`` or ``"units=2,4,8"``:
         one design point per value (the other dimensions as given).
     model, priors : str, Path or spec object
-        The analysis model (default ``skill``) and prior set (default ``default``).
+        The analysis model (default :data:`pyramid.defaults.PLANNING_MODEL`, ``skill``: a
+        design analysis fits it hundreds of times; its effects are in skill points like the
+        ``pyramid`` model's) and prior set (default ``default``).
     criterion : {"direction", "rope", "width"}, default "direction"
         What counts as showing an effect, for the ``assurance`` column (all three are
         reported): ``direction``: the posterior probability that the effect has its true sign
@@ -316,8 +319,9 @@ def design(
         scale).
     width : float, optional
         Target interval width of the ``width`` criterion (needed when it is the criterion).
-    ci_prob : float, default 0.9
-        Probability of the equal-tailed interval whose width and coverage are reported.
+    ci_prob : float, optional
+        Probability of the equal-tailed interval whose width and coverage are reported;
+        ``None``: the default, :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
     targets : list of str, optional
         Effects to report (default every fixed effect of the model with a true value, except
         the intercept).
@@ -422,7 +426,7 @@ def _check_criterion(criterion: Any, level: Any, ci_prob: Any, rope: Any,
     if criterion not in CRITERIA:
         raise InputError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
     level = check_prob("level", level)
-    ci_prob = check_prob("ci_prob", ci_prob)
+    ci_prob = defaults.ci_prob(ci_prob)
     if isinstance(rope, bool) or not isinstance(rope, int | float) or not rope >= 0:
         raise InputError(f"rope must be a number >= 0, got {rope!r}")
     if width is not None and (isinstance(width, bool) or not isinstance(width, int | float)
@@ -450,10 +454,10 @@ def _planned_truth(effects: Any, group_sds: Any, mix: Any, preset: str
                    ) -> tuple[dict, dict, dict, dict]:
     """The planned effects, group SDs and mix over :func:`design_defaults`, and the truth
     they give (checked and resolved by a tiny simulation)."""
-    defaults = design_defaults()
-    sds = dict(defaults["group_sds"])
+    planned = design_defaults()
+    sds = dict(planned["group_sds"])
     sds.update(dict(group_sds or {}))
-    mx = dict(defaults["mix"])
+    mx = dict(planned["mix"])
     mx.update(dict(mix or {}))
     eff = jsonable(dict(effects or {}))
     # a tiny simulation checks every effect, SD and mix name and value, and resolves them
@@ -553,7 +557,7 @@ def summarise_design(
     level: float = 0.95,
     width: float | None = None,
     targets: Sequence[str] | None = None,
-    ci_prob: float = 0.9,
+    ci_prob: float | None = None,
 ) -> pd.DataFrame:
     """Summarise design-analysis fits per design point and effect.
 
@@ -604,6 +608,7 @@ def summarise_design(
           effect  n_fits  assurance  coverage  bias
     0  clinician       2        1.0       0.5  0.15
     """
+    ci_prob = defaults.ci_prob(ci_prob)
     if criterion not in CRITERIA:
         raise InputError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
     fits = fits_table(records)

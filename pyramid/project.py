@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pyramid.checks import check_prob, positive_int, positive_number, resolve_seed
+from pyramid import defaults
+from pyramid.checks import positive_int, positive_number, resolve_seed
 from pyramid.data import published
 from pyramid.data.published import (
     EFFECTS,
@@ -46,7 +47,7 @@ from pyramid.data.published import (
 from pyramid.data.schema import DISCUSSION_LEVELS, TRAINING_LEVELS
 from pyramid.data.simulate import default_group_sds
 from pyramid.data.validate import validate
-from pyramid.diagnostics import diagnose
+from pyramid.diagnostics import diagnose, failed_checks
 from pyramid.errors import DataWarning, InputError
 from pyramid.executor import default_jobs
 from pyramid.fit import fit
@@ -142,6 +143,16 @@ def _coef_draws(result, name: str) -> np.ndarray | None:
     return _flat(da)
 
 
+def _failed_checks(diagnostics: pd.DataFrame, analysis: str) -> str:
+    """The convergence checks an analysis failed, in words: its own model's, then (for (a) and
+    (b)) those of the RSW 2017 model they share."""
+    own = failed_checks(diagnostics[diagnostics["model"] == analysis])
+    shared = [] if analysis == "joint" else failed_checks(
+        diagnostics[diagnostics["model"] == "reference"])
+    said = own + [f"{c} in the RSW 2017 model" for c in shared]
+    return "convergence checks failed: " + "; ".join(said)
+
+
 def _new_draws(result) -> dict[str, np.ndarray]:
     """Draws of each compared quantity in the new project from a fitted result."""
     out = {}
@@ -183,14 +194,14 @@ def compare_project(
     new_data: pd.DataFrame,
     reference: str | ReferenceSummaries = "rsw2017",
     *,
-    model: str = "skill",
+    model: str | None = None,
     priors: str = "default",
     informed_priors: str = "rsw2017",
     analyses: tuple[str, ...] | list[str] | str = ANALYSES,
     concentration: float | None = 10.0,
     cluster_sd: float | str | None = "default",
     project_sd: float = 0.5,
-    ci_prob: float = 0.95,
+    ci_prob: float | None = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 2,
@@ -203,7 +214,8 @@ def compare_project(
     """Compare a new project's coded observations with RSW 2017, factor by factor.
 
     The new project's observations (validated with :func:`pyramid.validate`) are analysed by
-    the hierarchical ``model`` (``skill`` by default: authority, unit and worker levels):
+    the hierarchical ``model`` (authority, unit and worker levels; by default ``pyramid``, the
+    default model of :mod:`pyramid.defaults`):
 
     (a) ``default_priors``: with the ``priors`` set (``default``); RSW 2017's effects come from
         the model of its published summaries alone (see below), with the same priors;
@@ -260,9 +272,10 @@ def compare_project(
         The new project's observations, raw or canonical (one row per coded observation).
     reference : "rsw2017" or ReferenceSummaries, default "rsw2017"
         The study compared with.
-    model : {"skill", "pyramid"}, default "skill"
-        Model of the new project (a model on the skill scale; ``pyramid`` keeps rows whose
-        discussion or clinician was not observed).
+    model : {"pyramid", "skill"}, optional
+        Model of the new project (a model on the skill scale). ``None``: the default model,
+        :data:`pyramid.defaults.DEFAULT_MODEL` (``pyramid``, which keeps rows whose discussion
+        or clinician was not observed; ``skill`` leaves them out).
     priors : str, default "default"
         Prior set of analyses (a) and (c), and of RSW 2017's side in every analysis.
     informed_priors : str, default "rsw2017"
@@ -282,8 +295,9 @@ def compare_project(
         Between-project SD of each effect (analysis c): a difference between two projects is
         a priori ``Normal(0, 0.71)`` skill points, so a gap of a point is possible but not
         expected.
-    ci_prob : float, default 0.95
-        Probability of the equal-tailed intervals.
+    ci_prob : float, optional
+        Probability of the equal-tailed intervals. ``None``: the default,
+        :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
     draws, tune, chains, cores, random_seed, target_accept, progressbar
         Sampling settings (as :func:`pyramid.fit`); every model gets ``chains x draws`` draws,
         so the reference's and the new project's draws pair up one to one.
@@ -334,13 +348,13 @@ def compare_project(
     t0 = time.perf_counter()
     analyses = _check_analyses(analyses)
     ref = _reference(reference)
-    spec = _skill_model(model)
+    spec = _skill_model(defaults.model(model))
     prior_set = load_priors(priors)
     informed = load_priors(informed_priors)
     concentration = positive_number("concentration", concentration, allow_none=True)
     cluster_sd = _check_cluster_sd(cluster_sd)
     project_sd = positive_number("project_sd", project_sd)
-    ci_prob = check_prob("ci_prob", ci_prob)
+    ci_prob = defaults.ci_prob(ci_prob)
     draws = positive_int("draws", draws)
     tune = positive_int("tune", tune, minimum=0)
     chains = positive_int("chains", chains)
@@ -382,9 +396,10 @@ def compare_project(
                     rows_input=int(any_fit.info.get("rows_input", len(data_used))),
                     rows_used=len(data_used), seconds=round(time.perf_counter() - t0, 1))
     table.attrs["ci_prob"] = ci_prob
+    diagnostics = pd.concat(run.diagnostics, ignore_index=True)
     return ProjectComparison(table=table, draws=ds, fits=run.fits, reference=ref_post,
-                             diagnostics=pd.concat(run.diagnostics, ignore_index=True),
-                             notes=_notes(ref, spec, any_fit, per_analysis), settings=settings)
+                             diagnostics=diagnostics, settings=settings,
+                             notes=_notes(ref, spec, any_fit, per_analysis, diagnostics))
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,22 +505,23 @@ class _Run:
 
 
 def _notes(ref: ReferenceSummaries, spec: ModelSpec, any_fit: FitResult,
-           per_analysis: dict[str, tuple[dict, dict, bool]]) -> list[str]:
+           per_analysis: dict[str, tuple[dict, dict, bool]],
+           diagnostics: pd.DataFrame) -> list[str]:
     """The assumptions, the rows left out, quantities without data and failed checks."""
     notes: list[str] = list(ref.notes)
     data_used = any_fit.data
     if any_fit.n_dropped:
         notes.append(f"model {spec.name!r} used {len(data_used)} of {any_fit.info['rows_input']} "
                      f"rows of the new project (rows missing {', '.join(any_fit.dropped)} left "
-                     "out; model='pyramid' keeps them)")
+                     "out; the pyramid model keeps them)")
     for q in EFFECTS:
         if _n_new(data_used, q) == 0:
             notes.append(f"the new project has no rows behind {q}: its value there is its prior "
                          "(and, in the joint model, RSW 2017's through the project level)")
     for label, (_, _, ok) in per_analysis.items():
         if not ok:
-            notes.append(f"{label}: some convergence checks failed (see .diagnostics); rerun "
-                         "with more draws and tune")
+            notes.append(f"{label}: {_failed_checks(diagnostics, label)}; its numbers may be "
+                         "unreliable: rerun with more draws and tuning draws")
     return notes
 
 def _fit_joint(canon: pd.DataFrame, spec, prior_set, ref: ReferenceSummaries, *, concentration,

@@ -75,8 +75,8 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special
 
-from pyramid import formatting
-from pyramid.checks import check_prob, finite_number, positive_int, positive_number
+from pyramid import defaults, formatting
+from pyramid.checks import finite_number, positive_int, positive_number
 from pyramid.data import published
 from pyramid.errors import InputError
 
@@ -287,7 +287,7 @@ def _t_pdf(nu: float, z):
     return np.exp(c - (nu + 1) / 2 * np.log1p(z * z / nu))
 
 
-def mean_posterior(mean: float, sd: float, n: int, ci_prob: float = 0.95) -> dict[str, float]:
+def mean_posterior(mean: float, sd: float, n: int, ci_prob: float | None = None) -> dict[str, float]:
     """Posterior of a group mean from its printed mean, SD and N (reference prior).
 
     Under ``p(mu, sigma) ~ 1 / sigma`` and normal scores, ``mu | data`` is
@@ -299,8 +299,9 @@ def mean_posterior(mean: float, sd: float, n: int, ci_prob: float = 0.95) -> dic
         Sample mean and standard deviation (``ddof = 1``).
     n : int
         Sample size, at least 2.
-    ci_prob : float, default 0.95
-        Probability of the equal-tailed interval.
+    ci_prob : float, optional
+        Probability of the equal-tailed interval. ``None``: the default,
+        :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
 
     Returns
     -------
@@ -314,7 +315,7 @@ def mean_posterior(mean: float, sd: float, n: int, ci_prob: float = 0.95) -> dic
     >>> round(post["ci_lower"], 3), round(post["ci_upper"], 3)
     (3.085, 3.915)
     """
-    ci_prob = check_prob("ci_prob", ci_prob)
+    ci_prob = defaults.ci_prob(ci_prob)
     n = positive_int("n", n, 2, whole_floats=True)
     sd = finite_number("sd", sd)
     mean = finite_number("mean", mean)
@@ -471,7 +472,7 @@ def _corr_loglik(z, r, n):
     )
 
 
-def correlation_posterior(r: float, n: int, ci_prob: float = 0.95) -> dict[str, float]:
+def correlation_posterior(r: float, n: int, ci_prob: float | None = None) -> dict[str, float]:
     """Posterior of a correlation rho from a sample correlation r and sample size n.
 
     Uniform prior on rho (Jeffreys's choice for his test, the stretched beta with kappa = 1 of
@@ -487,8 +488,9 @@ def correlation_posterior(r: float, n: int, ci_prob: float = 0.95) -> dict[str, 
         Sample correlation, in (-1, 1).
     n : int
         Number of pairs, at least 3.
-    ci_prob : float, default 0.95
-        Probability of the equal-tailed interval.
+    ci_prob : float, optional
+        Probability of the equal-tailed interval. ``None``: the default,
+        :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
 
     Returns
     -------
@@ -509,7 +511,7 @@ def correlation_posterior(r: float, n: int, ci_prob: float = 0.95) -> dict[str, 
     if not -1 < r < 1:
         raise InputError(f"r must be in (-1, 1), got {r!r}")
     n = positive_int("n", n, 3, whole_floats=True)
-    ci_prob = check_prob("ci_prob", ci_prob)
+    ci_prob = defaults.ci_prob(ci_prob)
     z0 = math.atanh(r)
     se = 1.0 / math.sqrt(max(n - 3, 1))
     z = np.linspace(max(z0 - 12 * se, -19.0), min(z0 + 12 * se, 19.0), 4001)
@@ -1698,7 +1700,7 @@ def _check_tables(table) -> list[str]:
 def reanalyse(
     table: int | str | Iterable[int | str] | None = None,
     *,
-    ci_prob: float = 0.95,
+    ci_prob: float | None = None,
     r: float = DEFAULT_R,
     posterior: str = "behrens_fisher",
     proportion_prior: str = "jeffreys",
@@ -1719,8 +1721,9 @@ def reanalyse(
     table : int, str or list of them, optional
         Restrict to these tables: ``7, 9, 10, 11, 12, 14, 15`` or ``"correlations"``. ``None``
         (default): all.
-    ci_prob : float, default 0.95
-        Probability of every equal-tailed posterior interval.
+    ci_prob : float, optional
+        Probability of every equal-tailed posterior interval. ``None``: the default,
+        :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
     r : float, default 0.707
         Scale of the Cauchy prior on effect size of the JZS Bayes factors
         (:func:`bayes_factor_t`).
@@ -1813,7 +1816,7 @@ def reanalyse(
     sign: the printed t is negative, but the group1 mean (3.50) is above the group2 mean (2.58), and the signs in Table 14 follow no single convention (1 of 4 rows are group1 - group2)
     """
     keys = _check_tables(table)
-    ci_prob = check_prob("ci_prob", ci_prob)
+    ci_prob = defaults.ci_prob(ci_prob)
     r = positive_number("r", r)
     if posterior not in ("behrens_fisher", "pooled"):
         raise InputError(f"posterior must be 'behrens_fisher' or 'pooled', got {posterior!r}")

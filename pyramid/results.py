@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pyramid import mcmc_stats
-from pyramid.checks import check_prob
+from pyramid import defaults, mcmc_stats
 from pyramid.data import schema
 from pyramid.diagnostics import per_element
 from pyramid.errors import InputError, PyramidError
@@ -134,7 +133,7 @@ class FitResult:
         """The prior draws."""
         return self.idata["prior"].to_dataset()
 
-    def variance_partition(self, ci_prob: float = 0.9) -> pd.DataFrame:
+    def variance_partition(self, ci_prob: float | None = None) -> pd.DataFrame:
         """Each level's share of the outcome's variance (the ICC of a group level), with
         intervals, draw by draw: ``sd_level^2 / (sum of the kept levels' sd^2 + residual
         variance)``.
@@ -149,8 +148,9 @@ class FitResult:
 
         Parameters
         ----------
-        ci_prob : float, default 0.9
-            Probability of the equal-tailed intervals.
+        ci_prob : float, optional
+            Probability of the equal-tailed intervals; ``None``: the default,
+            :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
 
         Returns
         -------
@@ -160,7 +160,7 @@ class FitResult:
             of the variance), ``share_lower``, ``share_upper`` (the interval) and ``scale``
             (``skill`` points or ``latent``).
         """
-        ci_prob = check_prob("ci_prob", ci_prob)
+        ci_prob = defaults.ci_prob(ci_prob)
         comp = variance_components(self)
         total = sum(comp.values())
         scale = "latent" if self.spec.family == "cumulative_probit" else "skill"
@@ -176,13 +176,14 @@ class FitResult:
         return out
 
     # ---------------------------------------------------------------- tables
-    def coefs(self, ci_prob: float = 0.9) -> pd.DataFrame:
+    def coefs(self, ci_prob: float | None = None) -> pd.DataFrame:
         """Posterior summary of the fixed effects, named as the simulator's truth.
 
         Parameters
         ----------
-        ci_prob : float, default 0.9
-            Probability of the equal-tailed interval.
+        ci_prob : float, optional
+            Probability of the equal-tailed interval; ``None``: the default,
+            :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
 
         Returns
         -------
@@ -191,7 +192,7 @@ class FitResult:
             domains model), ``variable``, ``mean``, ``sd``, ``lower``, ``upper``,
             ``ess_bulk``, ``r_hat``.
         """
-        ci_prob = check_prob("ci_prob", ci_prob)
+        ci_prob = defaults.ci_prob(ci_prob)
         post = self.posterior
         coefs = json.loads(self.info["coefs"])
         used = post[sorted({var for var, _ in coefs.values()})]  # not the group effects

@@ -313,7 +313,7 @@ def test_reference_design_sweep(tmp_path):
     # the reference design 5 x 4 x 4 x 1 with the report's effects (clinician 0.96 and
     # discussion 0.17 from Table 15 and its crosstab, training from Table 14), units per
     # authority swept over 2, 4, 8; 100 fits per point
-    t = pyr.design(5, 4, 4, 1, sims=100, sweep="units=2,4,8", random_seed=2026,
+    t = pyr.design(5, 4, 4, 1, sims=100, sweep="units=2,4,8", random_seed=2026, ci_prob=0.9,
                    out=tmp_path / "sweep", jobs=None, progressbar=False)
     assert (t["n_fits"] == 100).all()
     for eff, sub in t.groupby("effect"):

@@ -195,7 +195,7 @@ def test_cli_bad_file_exits_2_with_the_validation_messages(tmp_path, capsys):
     data.to_csv(path, index=False)
     assert main(["compare-project", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "2 problem(s) in the data" in err
+    assert "2 problem(s) in bad.csv" in err  # the file named (read through cli.read_data)
     assert "row 1, column 'training': value 'weird'" in err
     assert "row 2, column 'empathy': value 9" in err
     assert "Traceback" not in err
@@ -224,6 +224,42 @@ def test_plot_and_compact_from_a_table():
         plot_compare_project(table.drop(columns="prob_new_greater"))
     with pytest.raises(InputError, match="must be a ProjectComparison"):
         plot_compare_project("table")
+
+
+def test_failed_convergence_note_is_in_words():
+    """Issue 22: the note said "some convergence checks failed (see .diagnostics)" to a CLI
+    user. It names the failed checks, with their values and what was wanted."""
+    from pyramid.project import _failed_checks
+
+    diag = pd.DataFrame({
+        "check": ["r_hat", "ess_bulk", "r_hat", "divergences"],
+        "value": [1.052, 206.0, 1.004, 3], "where": ["b_clinician", "sigma", "", ""],
+        "threshold": [1.01, 400, 1.01, 0], "passed": [False, False, True, False],
+        "model": ["default_priors", "reference", "joint", "joint"]})
+    note = _failed_checks(diag, "default_priors")
+    assert note == ("convergence checks failed: max R-hat 1.052 at b_clinician (want <= 1.01); "
+                    "min bulk ESS 206 at sigma (want >= 400) in the RSW 2017 model")
+    assert _failed_checks(diag, "joint") == (
+        "convergence checks failed: divergent transitions 3 (want <= 0)")
+    assert ".diagnostics" not in note
+
+
+def test_plot_key_covers_no_panel():
+    """Issue 22: the key sat inside the effects panel, over its "Discussion quality" row. Now
+    it lies outside every panel, and no panel's marker or interval is under it."""
+    import matplotlib.pyplot as plt
+
+    fig = plot_compare_project(example_table())
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [lg for ax in fig.axes if (lg := ax.get_legend()) is not None] + fig.legends
+    assert len(legends) == 1
+    key = legends[0].get_window_extent(renderer)
+    labels = [t.get_text() for t in legends[0].get_texts()]
+    assert "new: (a) default priors" in labels and "highest seen (3.24)" in labels
+    for ax in fig.axes:
+        assert not key.overlaps(ax.get_window_extent(renderer)), ax.get_title()
+    plt.close(fig)
 
 
 def test_tabulate_pairs_draws_and_reads_benchmarks():
@@ -274,7 +310,9 @@ def cli_run(tmp_path_factory):
     data.to_csv(path, index=False)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["compare-project", str(path), "--analysis", "joint", "--draws", "300",
+        # --model skill: the tolerances below were set for it (the default is pyramid)
+        code = main(["compare-project", str(path), "--model", "skill", "--analysis", "joint",
+                     "--draws", "300",
                      "--tune", "300", "--seed", "11", "--format", "csv", "--out",
                      str(folder / "out")])
     return code, out.getvalue(), err.getvalue(), folder / "out", data
@@ -358,7 +396,8 @@ def test_recovery_all_analyses():
     """
     data, eff = _new_project(21, design=(12, 6, 3, 1))
     with pytest.warns(UserWarning):
-        cmp = compare_project(data, draws=1000, tune=1000, random_seed=5)
+        # model="skill": the tolerances above were set for it (the default is pyramid)
+        cmp = compare_project(data, model="skill", draws=1000, tune=1000, random_seed=5)
     shown = compact(cmp.table).to_string()
     assert cmp.converged, cmp.diagnostics.to_string()
     t = cmp.table.set_index(["analysis", "quantity"])

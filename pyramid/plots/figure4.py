@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pyramid.checks import check_prob
+from pyramid import defaults
 from pyramid.data import published
 from pyramid.data.schema import DISCUSSION_LEVELS, TRAINING_LEVELS
 from pyramid.errors import InputError
@@ -179,15 +179,16 @@ def _model_effects(result: Any, ci_prob: float) -> pd.DataFrame:
     return pd.DataFrame(recs)
 
 
-def figure4_data(result: Any = None, *, ci_prob: float = 0.95) -> pd.DataFrame:
+def figure4_data(result: Any = None, *, ci_prob: float | None = None) -> pd.DataFrame:
     """The numbers Figure 4 draws, as one tidy frame.
 
     Parameters
     ----------
     result : FitResult, optional
         A fitted result; only its ``expected_skill(newdata)`` method is used.
-    ci_prob : float, default 0.95
-        Probability of the equal-tailed intervals.
+    ci_prob : float, optional
+        Probability of the equal-tailed intervals. ``None``: the default,
+        :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
 
     Returns
     -------
@@ -218,7 +219,7 @@ def figure4_data(result: Any = None, *, ci_prob: float = 0.95) -> pd.DataFrame:
     >>> print(f"{row.ci_lower:.2f} to {row.ci_upper:.2f}")
     3.09 to 3.91
     """
-    ci_prob = check_prob("ci_prob", ci_prob)
+    ci_prob = defaults.ci_prob(ci_prob)
     recs = []
     for factor, _, levels in FACTORS:
         for level, label, tid, key in levels:
@@ -294,7 +295,7 @@ def plot_figure4(
     result: Any = None,
     *,
     ax: Any = None,
-    ci_prob: float = 0.95,
+    ci_prob: float | None = None,
     title: str | None = _TITLE,
     caption: bool = True,
 ):
@@ -321,8 +322,9 @@ def plot_figure4(
     ax : matplotlib Axes or pair of Axes, optional
         Where to draw: one Axes for the report panel, or (report, model) when a result is
         given. ``None``: a new figure.
-    ci_prob : float, default 0.95
-        Probability of the intervals.
+    ci_prob : float, optional
+        Probability of the intervals. ``None``: the default,
+        :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
     title : str or None
         Figure title (the report's caption by default); ``None`` for none.
     caption : bool, default True
@@ -347,6 +349,7 @@ def plot_figure4(
     """
     import seaborn as sns
 
+    ci_prob = defaults.ci_prob(ci_prob)
     data = figure4_data(result, ci_prob=ci_prob)
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
         fig, ax_r, ax_m = _axes_pair(ax, result is not None)
@@ -562,7 +565,7 @@ def _draw_model(ax, data: pd.DataFrame, ci_prob: float) -> None:
 
 
 def save_figure4(
-    path: str | Path, result: Any = None, *, ci_prob: float = 0.95, dpi: int = 150
+    path: str | Path, result: Any = None, *, ci_prob: float | None = None, dpi: int = 150
 ) -> Path:
     """Draw Figure 4 and write it to ``path`` (PNG, PDF, SVG: any format matplotlib writes).
 
@@ -572,8 +575,9 @@ def save_figure4(
         File to write; its suffix picks the format. Missing parent folders are created.
     result : FitResult, optional
         Passed to :func:`plot_figure4`.
-    ci_prob : float, default 0.95
-        Probability of the intervals.
+    ci_prob : float, optional
+        Probability of the intervals. ``None``: the default,
+        :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
     dpi : int, default 150
         Resolution of a raster format.
 

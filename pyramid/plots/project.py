@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pyramid.data.published import BENCHMARKS, EFFECTS, QUANTITIES, QUANTITY_LABELS
+from pyramid.defaults import DEFAULT_CI_PROB
 from pyramid.errors import InputError
 
 __all__ = ["plot_compare_project", "example_table", "ANALYSIS_LABELS"]
@@ -65,7 +66,7 @@ def plot_compare_project(result: Any, *, title: str | None = None, caption: bool
     if lacking:
         raise InputError(f"the table lacks the column(s) {', '.join(lacking)}; pass what "
                          "compare_project returned")
-    ci_prob = table.attrs.get("ci_prob", 0.95)
+    ci_prob = table.attrs.get("ci_prob", DEFAULT_CI_PROB)
     analyses = [a for a in ANALYSIS_LABELS if a in set(table["analysis"])]
     palette = dict(zip(ANALYSIS_LABELS, sns.color_palette("deep")[:3], strict=True))
     effects = [q for q in EFFECTS if q in set(table["quantity"])]
@@ -113,7 +114,6 @@ def plot_compare_project(result: Any, *, title: str | None = None, caption: bool
         ax_d.tick_params(labelleft=False)
         ax_e.set_title("Effect (skill points)")
         ax_d.set_title("Difference: new - RSW 2017")
-        ax_e.legend(fontsize=7.5, loc="lower right", frameon=True)
         ax_d.grid(axis="y", visible=False)
         ax_e.grid(axis="y", visible=False)
         lo, hi = ax_d.get_xlim()
@@ -150,8 +150,12 @@ def plot_compare_project(result: Any, *, title: str | None = None, caption: bool
         ax_m.set_title("Mean skill (1-5): new (circles) and RSW 2017 (squares)")
         ax_m.grid(axis="y", visible=False)
         lo, hi = ax_m.get_xlim()
-        ax_m.set_xlim(min(lo, 1.8), max(hi + 0.3 * (hi - lo), 3.5))
-        ax_m.legend(fontsize=8, loc="lower left")
+        ax_m.set_xlim(min(lo, 1.8), max(hi + 0.4 * (hi - lo), 3.5))
+        # one key, outside every panel (inside the effects panel it covered its bottom row)
+        handles, labels = ax_e.get_legend_handles_labels()
+        more = ax_m.get_legend_handles_labels()
+        ax_m.legend(handles + more[0], labels + more[1], fontsize=8, loc="center left",
+                    bbox_to_anchor=(1.01, 0.5), frameon=False)
         fig.suptitle(title or "New project compared with RSW 2017", fontsize=14,
                      fontweight="bold")
         if caption:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pyramid.checks import check_prob
+from pyramid import defaults
 from pyramid.data import schema
 from pyramid.effect_sizes import total_sd, unadjusted_fit
 from pyramid.errors import InputError
@@ -384,7 +384,7 @@ the probability that it exceeds 0.2.{% endif %}</p>
 {%- endif %}
 <h3>How the variance splits</h3>
 <p>Each level's share of the variance of {{ vp_outcome }} (for a group level, its intraclass
-correlation: how alike two observations of the same group are), posterior mean with a 90 %
+correlation: how alike two observations of the same group are), posterior mean with a {{ ci }}
 interval{% if vp_unconditional %}: in the fitted model (given its factors) and in the
 unconditional model (intercept only){% endif %}.</p>
 {{ table(variance) }}
@@ -465,7 +465,7 @@ def report(
     out: str | Path | None = None,
     *,
     min_cell: int = 5,
-    ci_prob: float = 0.95,
+    ci_prob: float | None = None,
     rope: float = 0.1,
     contrasts: str | Sequence[str] | None = None,
     title: str | None = None,
@@ -493,8 +493,9 @@ def report(
         Smallest count of observations or workers printed; smaller counts show as ``<5`` and
         means or SDs from fewer are withheld. 1 turns suppression off (the report then says
         not to share it); 2 is refused (``<2`` could only be 1).
-    ci_prob : float, default 0.95
-        Probability of the posterior intervals.
+    ci_prob : float, optional
+        Probability of the posterior intervals. ``None``: the default,
+        :data:`pyramid.defaults.DEFAULT_CI_PROB` (0.95).
     rope : float, default 0.1
         Half-width of the region of practical equivalence (skill points).
     contrasts : str or list of str, optional
@@ -557,7 +558,7 @@ def _checked(result: Any, out: Any, min_cell: Any, ci_prob: Any, data_label: Any
     if out is not None and Path(out).suffix.lower() not in (".html", ".htm"):
         raise InputError(f"a report file must end in .html or .htm, got {str(out)!r}")
     m = check_min_cell(min_cell)
-    ci_prob = check_prob("ci_prob", ci_prob)
+    ci_prob = defaults.ci_prob(ci_prob)
     if isinstance(result, str | Path):
         from pyramid.results import load
 
@@ -579,17 +580,17 @@ def _compare_table(result: Any, contrasts: Any, rope: float, ci_prob: float,
                    effect_sizes=unadjusted if unadjusted is not None else False)
 
 
-def _variance_table(result: Any, unadjusted: Any) -> pd.DataFrame:
+def _variance_table(result: Any, unadjusted: Any, ci_prob: float) -> pd.DataFrame:
     """The variance partition of the fit (and of the unconditional model), as printed."""
 
     def col(vp):
         return {r["level"]: interval(r["share"], r["share_lower"], r["share_upper"])
                 for _, r in vp.iterrows()}
 
-    fitted = col(result.variance_partition())
+    fitted = col(result.variance_partition(ci_prob))
     out = pd.DataFrame({"level": list(fitted), "fitted model": list(fitted.values())})
     if unadjusted is not None:
-        un = col(unadjusted.variance_partition())
+        un = col(unadjusted.variance_partition(ci_prob))
         out["unconditional model"] = [un.get(k, "") for k in fitted]
     return out
 
@@ -660,7 +661,7 @@ def _render(result: Any, tables: DataTables, cmp: pd.DataFrame, *, origin: str,
         comparison_notes=notes, figure=figure,
         effect_sizes=("" if unadjusted is None else
                       f"{float(np.mean(total_sd(unadjusted))):.2f}"),
-        variance=_table(_variance_table(result, unadjusted), text_cols=["level"]),
+        variance=_table(_variance_table(result, unadjusted, ci_prob), text_cols=["level"]),
         vp_outcome=("a rating on its probit scale" if result.spec.family == "cumulative_probit"
                     else "overall skill"),
         vp_unconditional=unadjusted is not None,
