@@ -16,7 +16,9 @@ What it adds
   :class:`pandas.DataFrame` (with ``pyramid``, ``pyr``, ``pd`` and ``docs``, this module, in
   scope) at build time and shows it as a table; options ``:columns:`` (comma-separated) and ``:query:`` (a pandas query).
 * ``.. pyramid-run:: ARGS``: runs ``pyramid ARGS`` at build time and shows the command and its
-  output as a literal block. A non-zero exit is a warning (so ``-W`` fails the build).
+  output as a literal block. A non-zero exit is a warning (so ``-W`` fails the build). The
+  commands of one page run in one scratch folder of the build (``_pyramid_run/<page>``), in
+  page order, so a page can walk a path: a file written by one command is read by the next.
 
 Both directives run the command line in a subprocess with ``TYPER_USE_RICH=0`` so the text is
 plain (no box drawing) and wrapped at a fixed width, whatever terminal the build runs in.
@@ -52,7 +54,7 @@ CLI_WIDTH = 88
 #: here goes to "Other" (so a new module still appears; add it here to give it a heading).
 API_SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Data", ("pyramid.data", "pyramid.datasets")),
-    ("Model specs and prior sets", ("pyramid.specs",)),
+    ("Defaults, model specs and prior sets", ("pyramid.defaults", "pyramid.specs")),
     ("Models and fitting", ("pyramid.models", "pyramid.fit", "pyramid.results",
                             "pyramid.diagnostics")),
     ("Comparisons and reanalysis", ("pyramid.compare", "pyramid.reanalysis")),
@@ -247,10 +249,11 @@ def cli_help() -> dict[str, dict]:
     return json.loads(proc.stdout)
 
 
-def run_cli(args: list[str]) -> tuple[int, str]:
-    """Run ``pyramid ARGS`` in a subprocess; return (exit code, stdout + stderr)."""
+def run_cli(args: list[str], cwd: str | Path | None = None) -> tuple[int, str]:
+    """Run ``pyramid ARGS`` in a subprocess (in ``cwd``); return (exit code, stdout + stderr)."""
     proc = subprocess.run(
         [sys.executable, "-m", "pyramid", *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         env=_cli_env(),
@@ -316,7 +319,9 @@ class PyramidRun(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         args = self.arguments[0].split()
-        code, output = run_cli(args)
+        workdir = Path(self.env.app.outdir).parent / "_pyramid_run" / self.env.docname
+        workdir.mkdir(parents=True, exist_ok=True)
+        code, output = run_cli(args, cwd=workdir)
         if code != 0:
             logger.warning(
                 "pyramid-run: 'pyramid %s' exited %s:\n%s", " ".join(args), code, output,
