@@ -1097,6 +1097,11 @@ def _undefined_note(factors: str, why: str) -> str:
             "with the number of prior draws). p_rope and p_direction still apply")
 
 
+def _constant(mean: float, sd: float) -> bool:
+    """Whether a contrast's draws are one value (the contrast is fixed by construction)."""
+    return sd <= 1e-12 * max(1.0, abs(mean))
+
+
 def _summarise(c: Contrast, post: np.ndarray, prior: np.ndarray | None, *, rope: float,
                ci_prob: float, prior_note: str,
                at_zero: tuple[float, str] = (math.nan, "")) -> dict[str, Any]:
@@ -1111,7 +1116,7 @@ def _summarise(c: Contrast, post: np.ndarray, prior: np.ndarray | None, *, rope:
         "ci_prob": ci_prob, "rope": rope, "p_rope": float((np.abs(flat) < rope).mean()),
         "n_draws": n, "note": c.note,
     }
-    constant = sd <= 1e-12 * max(1.0, abs(mean))
+    constant = _constant(mean, sd)
     ess = float("nan") if constant else _ess(post)
     row["ess"] = ess
     if constant:
@@ -1421,7 +1426,8 @@ def _evaluate(todo: list[Contrast], ev: _Evaluator, result: Any, *, rope: float,
         row = _summarise(c, post, prior, rope=rope, ci_prob=ci_prob, prior_note=note,
                          at_zero=structure.at_zero(c, prior_ds))
         row["prior_draws"] = 0 if prior is None else prior.size
-        if sd_total is not None:
+        if sd_total is not None and not _constant(row["estimate"], row["sd"]):
+            # none for a contrast constant by construction (it would print P(es > 0) = 0)
             row.update(effect_size_columns(post, sd_total, ci_prob))
         absent = _absent_levels(ev, c)
         if absent:

@@ -316,6 +316,21 @@ def test_a_contrast_that_is_zero_by_construction_says_so():
     assert "by construction" in r.bf10_note
 
 
+def test_a_contrast_that_is_zero_by_construction_has_no_effect_size(monkeypatch):
+    # an effect size of a contrast with nothing to test would print P(es > 0) = 0
+    import sys
+
+    cmp = sys.modules["pyramid.compare"]  # the module (pyramid.compare is the function)
+    monkeypatch.setattr(cmp, "_total_sd", lambda result, es: (np.full(600, 2.0), "es note"))
+    res = FakeResult(SKILL, _skill_data(), lambda r: 2.0 + COEF.get(r["training"], 0.0))
+    t = compare(res, ["zero: clinician=1 - clinician=0",
+                      "prog: training=programme - training=none"],
+                effect_sizes=True).set_index("key")
+    assert t.loc["zero", "sd"] == 0
+    assert t.loc[["zero"], ["es", "es_lower", "es_upper", "es_p_gt_0"]].isna().all(axis=None)
+    assert t.loc["prog", "es"] == pytest.approx(t.loc["prog", "estimate"] / 2.0, rel=1e-12)
+
+
 def test_without_prior_draws_bf10_is_empty_with_the_reason():
     res = FakeResult(SKILL, _skill_data(), _linear, prior=False)
     t = compare(res)
@@ -618,6 +633,23 @@ def test_a_level_absent_from_the_data_is_said_to_show_the_prior():
     assert t.loc["other_vs_none", "note"] == ""
     # a mix with one level present is evidence from the data
     assert t.loc["programme_vs_others", "note"] == ""
+
+
+def test_cli_compare_prints_the_absent_level_note(monkeypatch, capsys):
+    """The CLI's table of a contrast naming a level no row has must say so (the issue saw the
+    prior printed without a note there, only the HTML report said it)."""
+    import pyramid.cli as cli
+
+    data = _skill_data()
+    data = data[data["training"] != "mla"].reset_index(drop=True)
+    monkeypatch.setattr(cli, "_load_fit_result", lambda path: FakeResult(SKILL, data, _linear))
+    assert cli.main(["compare", "fake.nc", "-c", "training=mla - training=none",
+                     "-c", "training=other - training=none"]) == 0
+    out = capsys.readouterr().out
+    notes = [s for s in out.splitlines() if s.startswith("note: ")]
+    assert any("training=mla: no row of the data has it" in s and "shows the prior" in s
+               for s in notes), out
+    assert not any("training=other" in s for s in notes)
 
 # The path model's real fit (direct / indirect / total effects against the model's own derived
 # quantities, and the CLI on a saved result) is tested in tests/test_demo.py on the demo's fit:
