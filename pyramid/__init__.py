@@ -19,6 +19,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# a read-only home folder must not stop every fit: PyTensor refuses to import when it cannot
+# make its compile folder (pyramid.caches points it, and numba, at a writable one)
+from pyramid.caches import ensure_writable as _ensure_writable_caches  # noqa: E402
+
+_ensure_writable_caches()
+
 # public name -> "module:attribute" (or "module" for a submodule)
 _LAZY: dict[str, str] = {
     # data
