@@ -18,7 +18,9 @@ The facts are :class:`Fact` objects (``sum(coef * value[cell]) == 0`` or ``<= 0`
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,6 +276,32 @@ def _moved_by_small_steps(x0: np.ndarray, a, b, eq, lb, ub) -> set:
     return set(np.flatnonzero(np.any(d[ok] != 0, axis=0)).tolist())
 
 
+@contextmanager
+def _quiet_solver():
+    """Keep HiGHS's own debugging lines (written by its C++ code, e.g.
+    ``HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();``) out of
+    pyramid's output: file descriptors 1 and 2 point at /dev/null while it runs."""
+    import sys
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+    except (OSError, ValueError, AttributeError):  # no real descriptors (embedded, captured)
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
 @dataclass
 class _Block:
     """One independent block of hidden cells: ``a x (== or <=) b``, bounds, the cells asked."""
@@ -467,7 +495,9 @@ def audit(
             x0 = x0 if _feasible(x0, a, b, eq, lb, ub) else None
         new[key] = _Block(cells_b, a, b, eq, lb, ub, q, x0)
     if new:
-        for key, found in zip(new, _pinned(list(new.values()), exact), strict=True):
+        with _quiet_solver():
+            pinned = _pinned(list(new.values()), exact)
+        for key, found in zip(new, pinned, strict=True):
             cache[key] = found
             out.update(found)
     return out
