@@ -284,6 +284,7 @@ def calibrate(
     scheduler: str | None = None,
     dask_workers: int | None = None,
     progressbar: bool = True,
+    retry_failed: bool = False,
 ) -> pd.DataFrame:
     """Simulation-based calibration (Talts et al. 2018) of a model and prior set.
 
@@ -326,8 +327,8 @@ def calibrate(
         A parameter passes when the test's p-value is at least ``alpha``.
     bins : int, optional
         Bins of the chi-square test and the rank histograms.
-    random_seed, out, jobs, scheduler, dask_workers, progressbar :
-        As in :func:`design`; ``out`` gets ``manifest.json``, ``results.jsonl``,
+    random_seed, out, jobs, scheduler, dask_workers, progressbar, retry_failed :
+        As in :func:`pyramid.design`; ``out`` gets ``manifest.json``, ``results.jsonl``,
         ``calibration.csv``, ``ranks.csv`` and ``ranks.png``.
 
     Returns
@@ -391,14 +392,22 @@ def calibrate(
         records, report, failed = run_fits(
             _sbc_fit, tasks, folder, identity, {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
             jobs=jobs, scheduler=scheduler, dask_workers=dask_workers, progressbar=progressbar,
-            description="calibration fits")
+            description="calibration fits", retry_failed=retry_failed)
         table, ranks = summarise_calibration(records, test=test, alpha=alpha, bins=bins,
                                              seed=seed)
         if folder.kept:
-            table.to_csv(folder.path / "calibration.csv", index=False)
-            ranks.to_csv(folder.path / "ranks.csv", index=False)
+            import matplotlib.pyplot as plt
+
+            from pyramid.output import save_figure, write_csv
+
+            write_csv(table, folder.path / "calibration.csv", "calibration table")
+            write_csv(ranks, folder.path / "ranks.csv", "table of ranks")
             fig = plot_ranks(ranks, table)
-            fig.savefig(folder.path / "ranks.png", dpi=110, bbox_inches="tight")
+            try:
+                save_figure(fig, folder.path / "ranks.png", "rank figure", dpi=110,
+                            bbox_inches="tight")
+            finally:
+                plt.close(fig)
         table.attrs.update({"ranks": ranks, "out": str(folder.path) if folder.kept else None,
                             "report": report.__dict__, "failed": failed, "random_seed": seed})
         return table

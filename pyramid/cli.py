@@ -15,6 +15,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -74,7 +75,9 @@ def read_data(file: str, *, sheet: str | None = None, encoding: str | None = Non
 def emit(df: pd.DataFrame, fmt: Format | str = Format.text, *, title: str | None = None) -> None:
     """Print a result table as aligned text or CSV on stdout."""
     if str(fmt) == "csv":
-        df.to_csv(sys.stdout, index=False)
+        from pyramid.output import spreadsheet_safe
+
+        spreadsheet_safe(df).to_csv(sys.stdout, index=False)
         return
     if title:
         typer.echo(title)
@@ -173,9 +176,13 @@ def simulate_cmd(
     ] = None,
 ) -> None:
     """Simulate observation data with known true effects from the shared generative model."""
-    from pyramid.data.readers import write
+    from pyramid.data.readers import SUPPORTED_EXTENSIONS, write
     from pyramid.data.simulate import Layout, parse_assignments, simulate
+    from pyramid.output import check_output
 
+    for f in (out, truth):
+        if f:
+            check_output(f, SUPPORTED_EXTENSIONS, "data file")
     layout = Layout(authorities, units, workers_per_unit, observations)
     sim = simulate(
         layout,
@@ -327,8 +334,10 @@ def figure4_cmd(
     dpi: Annotated[int, typer.Option("--dpi", help="Resolution of a raster image.")] = 150,
 ) -> None:
     """Redraw the report's Figure 4: what factors influence quality of observed practice."""
+    from pyramid.output import check_output
     from pyramid.plots import save_figure4
 
+    check_output(out, (Path(out).suffix.lower() or ".png",), "figure")
     fitted = _load_fit_result(result) if result else None
     path = save_figure4(out, fitted, ci_prob=ci_prob, dpi=dpi)
     info(f"wrote Figure 4 to {path}")
@@ -474,7 +483,9 @@ def fit_cmd(
 ) -> None:
     """Fit a model and write the results file; print the fixed effects and the diagnostics."""
     from pyramid.fit import fit
+    from pyramid.output import check_output
 
+    check_output(out, (".nc",), "results file")  # before an hour of sampling, not after
     df = read_data(data, sheet=sheet, encoding=encoding, allow=allow)
     res = fit(df, model=model, priors=priors, draws=draws, tune=tune, chains=chains,
               random_seed=seed, target_accept=target_accept, progressbar=progress,
@@ -667,8 +678,11 @@ def compare_project_cmd(
     from pathlib import Path
 
     from pyramid.errors import InputError
+    from pyramid.output import check_folder
     from pyramid.project import ANALYSES, compact, compare_project, write_outputs
 
+    if out:
+        check_folder(out)  # before the fits, not after
     if cluster_sd == "unknown":
         csd: float | str | None = None
     elif cluster_sd == "default":
@@ -721,6 +735,11 @@ DaskWorkersOpt = Annotated[
 ]
 NoProgressOpt = Annotated[
     bool, typer.Option("--no-progress", help="No progress bar.")
+]
+RetryOpt = Annotated[
+    bool, typer.Option("--retry-failed", help="Fit again what an earlier run into --out "
+                       "recorded as failed (failures outside the model, such as a full disk, "
+                       "are fitted again anyway).")
 ]
 
 
@@ -804,6 +823,7 @@ def design_cmd(
     scheduler: SchedulerOpt = None,
     dask_workers: DaskWorkersOpt = None,
     no_progress: NoProgressOpt = False,
+    retry_failed: RetryOpt = False,
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Design analysis: assurance, interval width, coverage and bias of a planned study.
@@ -822,7 +842,7 @@ def design_cmd(
         sims=sims, sweep=sweep, model=model, priors=priors, criterion=criterion, level=level,
         rope=rope, width=width, ci_prob=ci_prob, targets=target, draws=draws, tune=tune,
         chains=chains, random_seed=seed, out=out, jobs=jobs, scheduler=scheduler,
-        dask_workers=dask_workers, progressbar=not no_progress,
+        dask_workers=dask_workers, progressbar=not no_progress, retry_failed=retry_failed,
     )
     _run_summary(table)
     if str(fmt) == "csv":
@@ -872,6 +892,7 @@ def calibrate_cmd(
     scheduler: SchedulerOpt = None,
     dask_workers: DaskWorkersOpt = None,
     no_progress: NoProgressOpt = False,
+    retry_failed: RetryOpt = False,
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Simulation-based calibration: rank of each true value among posterior draws.
@@ -888,6 +909,7 @@ def calibrate_cmd(
         observations=observations, draws=draws, tune=tune, chains=chains, thin_to=thin_to,
         test=test, alpha=alpha, bins=bins, random_seed=seed, out=out, jobs=jobs,
         scheduler=scheduler, dask_workers=dask_workers, progressbar=not no_progress,
+        retry_failed=retry_failed,
     )
     _run_summary(table)
     if str(fmt) == "csv":
@@ -940,8 +962,11 @@ def report_cmd(
     checks, the comparison table, Figure 4 with the model and the caveats, in one file that
     loads nothing from the network.
     """
+    from pyramid.output import check_output
     from pyramid.report import report
 
+    if Path(out).suffix.lower() in (".html", ".htm"):
+        check_output(out, (".html", ".htm"), "report")  # (report() says what a bad suffix is)
     res = _load_fit_result(result)
     rep = report(res, out, min_cell=min_cell, ci_prob=ci_prob, rope=rope,
                  contrasts=contrast or None, title=title, data_label=data_label,
@@ -990,15 +1015,24 @@ def main(argv: list[str] | None = None) -> int:
         with plain_warnings():
             app(args=argv, prog_name="pyramid")
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 130:  # typer turns Ctrl-C into exit 130, silently
+            typer.echo("interrupted (a fit, a report or a figure in progress was not written)",
+                       err=True)
+        elif code == 143:
+            typer.echo("stopped (SIGTERM); what was not finished was not written", err=True)
+        return code
     except PyramidError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except OSError as exc:  # the machine's, not pyramid's: a full disk, a read-only folder
+        from pyramid.output import describe_os_error
+
+        typer.echo(f"error: {describe_os_error(exc)}", err=True)
         return 2
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        typer.echo("interrupted (a fit, a report or a figure in progress was not written)",
+                   err=True)
         return 130
     except Exception as exc:  # a bug in pyramid, not the user's input
         if os.environ.get("PYRAMID_DEBUG"):

@@ -30,6 +30,7 @@ from pyramid.datasets import load_rsw2017
 from pyramid.errors import DataWarning, InputError
 from pyramid.fit import DEFAULT_MODEL, fit
 from pyramid.formatting import bayes_factor, interval
+from pyramid.output import write_csv
 from pyramid.plots.figure4 import save_figure4
 from pyramid.reanalysis import compact as reanalysis_compact
 from pyramid.reanalysis import reanalyse
@@ -372,8 +373,7 @@ def run_demo(
     extra = [c for c in report_contrasts(spec) if c.split(":", 1)[0] not in keys]
     comparison = compare(result, ["default", *extra])
     comparison.attrs["default_keys"] = [c.key for c in defaults]
-    comparison.to_csv(out / "comparison.csv", index=False)
-    files["comparison"] = out / "comparison.csv"
+    files["comparison"] = write_csv(comparison, out / "comparison.csv", "comparison table")
     reanalysis = reanalyse(["14", "15"])
     side = side_by_side(comparison, reanalysis)
     timings["compare_s"] = time.perf_counter() - t2

@@ -148,6 +148,21 @@ def _sample(built: Built, prior_set: PriorSet, s: _Settings, *, progressbar: boo
     return dt, used, fallback_reason, timings
 
 
+def _check_complete(dt: xr.DataTree, s: _Settings, used: str) -> None:
+    """Refuse a trace with fewer chains or draws than asked for.
+
+    A sampler stopped early (Ctrl-C caught inside it, an abort) can return the draws it made
+    so far; carried on, they would become a result that looks valid (a short run saved under
+    the settings of a long one, NaN coefficients). Nothing after sampling runs on one.
+    """
+    post = dt["posterior"] if "posterior" in dt.children else None
+    got = dict(post.sizes) if post is not None else {}
+    if got.get("chain") != s.chains or got.get("draw") != s.draws:
+        raise KeyboardInterrupt(
+            f"{used} returned {got.get('chain', 0)} chain(s) x {got.get('draw', 0)} draws of "
+            f"the {s.chains} x {s.draws} asked for: the run was interrupted; nothing was saved")
+
+
 def _drop_warmup(dt: xr.DataTree) -> xr.DataTree:
     keep = {k: dt[k].to_dataset() for k in dt.children if not k.startswith("warmup")
             and k not in ("unconstrained_posterior",)}
@@ -395,6 +410,7 @@ def fit(
     built = build(md, prior_set)
 
     dt, used, fallback_reason, timings = _sample(built, prior_set, s, progressbar=progressbar)
+    _check_complete(dt, s, used)
     if verbose:
         print(f"sampled {spec.name!r} with {used} ({s.chains} chains x {s.draws} draws, "
               f"{s.tune} tuning) in {timings['sample_s']:.1f} s"

@@ -27,8 +27,8 @@ import pandas as pd
 
 from pyramid.errors import InputError, OutputError
 
-__all__ = ["check_output", "atomic_path", "write_bytes", "write_text", "output_error",
-           "spreadsheet_safe", "TEMP_PREFIX"]
+__all__ = ["check_output", "check_folder", "atomic_path", "write_bytes", "write_text", "write_csv",
+           "save_figure", "output_error", "spreadsheet_safe", "TEMP_PREFIX"]
 
 #: Temporary files start with this (and end in ``.tmp``): hidden, and easy to spot.
 TEMP_PREFIX = ".pyramid-"
@@ -46,6 +46,22 @@ _WORDS = {
     errno.EFBIG: "the file is too large for the file system",
     errno.EIO: "an input/output error of the device",
 }
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OS error in words, with the file it concerns (for the CLI's last resort).
+
+    Examples
+    --------
+    >>> import errno
+    >>> describe_os_error(OSError(errno.EROFS, "Read-only file system", "/data/x.csv"))
+    "cannot write '/data/x.csv': the folder is on a read-only file system"
+    """
+    words = _WORDS.get(exc.errno or -1) or (exc.strerror or str(exc) or type(exc).__name__)
+    if exc.filename:
+        verb = "read" if exc.errno == errno.ENOENT else "write"
+        return f"cannot {verb} {str(exc.filename)!r}: {words}"
+    return f"{words} ({type(exc).__name__})"
 
 
 def output_error(exc: OSError, path: str | os.PathLike[str], what: str = "file") -> OutputError:
@@ -71,6 +87,8 @@ def output_error(exc: OSError, path: str | os.PathLike[str], what: str = "file")
     "cannot write the results file 'fit.nc': the disk is full (no space left on the device); nothing was written"
     """
     words = _WORDS.get(exc.errno or -1) or (exc.strerror or str(exc) or type(exc).__name__)
+    if exc.errno in _WORDS and exc.strerror and exc.strerror != os.strerror(exc.errno):
+        words += f": {exc.strerror}"  # a detail of pyramid's own (how much room is needed)
     return OutputError(f"cannot write the {what} {str(path)!r}: {words}; nothing was written")
 
 
@@ -125,10 +143,34 @@ def check_output(path: str | os.PathLike[str], suffixes: Iterable[str], what: st
     if path.exists() and not path.is_file():
         raise InputError(f"{str(path)!r} exists and is not a regular file")
     folder = path.parent if str(path.parent) else Path(".")
-    ok = _writable_folder(folder)
-    if ok is None:
-        reason = (errno.EROFS if folder.exists() and _read_only(folder) else errno.EACCES)
+    if _writable_folder(folder) is None:
+        reason = errno.EROFS if _read_only(_existing(folder)) else errno.EACCES
         raise output_error(OSError(reason, os.strerror(reason)), path, what)
+    return path
+
+
+def check_folder(path: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """Check an output folder before the work: a folder (or none yet) that can be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_folder(d / "new") == d / "new"
+    True
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{str(path)!r} is a file; the {what} must be a folder")
+    if _writable_folder(path) is None:
+        reason = errno.EROFS if _read_only(_existing(path)) else errno.EACCES
+        raise output_error(OSError(reason, os.strerror(reason)), path, what)
+    return path
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path.parent != path:
+        path = path.parent
     return path
 
 
@@ -276,3 +318,63 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
             if any(isinstance(v, str) and v.startswith(_FORMULA_START) for v in vals):
                 out.isetitem(i, col.astype(object).map(_safe_text, na_action="ignore"))
     return out
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike[str], what: str = "table",
+              **kwargs) -> Path:
+    """Write a table as a spreadsheet-safe CSV file (:func:`spreadsheet_safe`), atomically.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    path : str or path-like
+    what : str, default "table"
+    **kwargs
+        Passed to :meth:`pandas.DataFrame.to_csv` (``index=False`` by default).
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = write_csv(pd.DataFrame({"a": ["=1+1"]}), pathlib.Path(tempfile.mkdtemp()) / "t.csv")
+    >>> p.read_text()
+    "a\\n'=1+1\\n"
+    """
+    kwargs.setdefault("index", False)
+    with atomic_path(path, what) as tmp:
+        spreadsheet_safe(df).to_csv(tmp, encoding="utf-8", **kwargs)
+    return Path(path)
+
+
+def save_figure(fig, path: str | os.PathLike[str], what: str = "figure", **kwargs) -> Path:
+    """Save a matplotlib figure atomically, in the format its suffix names.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str or path-like
+    what : str, default "figure"
+    **kwargs
+        Passed to :meth:`matplotlib.figure.Figure.savefig`.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import matplotlib.pyplot as plt
+    >>> fig = plt.figure()
+    >>> p = save_figure(fig, pathlib.Path(tempfile.mkdtemp()) / "f.png")
+    >>> p.read_bytes()[:4]
+    b'\\x89PNG'
+    >>> plt.close(fig)
+    """
+    path = Path(path)
+    with atomic_path(path, what) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or None, **kwargs)
+    return path

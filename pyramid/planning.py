@@ -266,6 +266,7 @@ def design(
     dask_workers: int | None = None,
     progressbar: bool = True,
     reuse: bool = True,
+    retry_failed: bool = False,
 ) -> pd.DataFrame:
     """Design analysis: assurance, interval width, coverage and bias of a planned study.
 
@@ -340,6 +341,10 @@ def design(
     reuse : bool, default True
         Compile once per worker and model structure and swap data (``False``: compile every
         fit, the slow path kept for benchmarks).
+    retry_failed : bool, default False
+        Fit again the simulations an earlier run into ``out`` recorded as failed. Fits that
+        failed for a reason outside the model (an OS error: a full disk, a compile cache that
+        could not be written; a worker that died) are fitted again without it.
 
     Returns
     -------
@@ -400,7 +405,7 @@ def design(
         records, report, failed = run_fits(
             _design_fit, _design_tasks(points, sims, seed, common), folder, identity, info,
             jobs=jobs, scheduler=scheduler, dask_workers=dask_workers, progressbar=progressbar,
-            description="design fits")
+            description="design fits", retry_failed=retry_failed)
         table = summarise_design(records, points=points, sweep=swept[0] if swept else None,
                                  criterion=criterion, level=level, width=width,
                                  targets=targets, ci_prob=ci_prob)
@@ -414,11 +419,21 @@ def design(
 
 
 def _write_outputs(path: Path, table: pd.DataFrame, records: list[dict]) -> None:
-    """``summary.csv``, ``fits.csv`` and ``assurance.png`` in the run's folder."""
-    table.to_csv(path / "summary.csv", index=False)
-    fits_table(records).to_csv(path / "fits.csv", index=False)
+    """``summary.csv``, ``fits.csv`` and ``assurance.png`` in the run's folder, each written
+    whole or not at all (spreadsheet-safe CSV)."""
+    import matplotlib.pyplot as plt
+
+    from pyramid.output import save_figure, write_csv
+
+    write_csv(table, path / "summary.csv", "design summary")
+    write_csv(fits_table(records), path / "fits.csv", "table of fits")
     fig = plot_assurance(table)
-    fig.savefig(path / "assurance.png", dpi=120, bbox_inches="tight")
+    try:
+        save_figure(fig, path / "assurance.png", "assurance figure", dpi=120,
+                    bbox_inches="tight")
+    finally:
+        plt.close(fig)
+
 
 def _check_criterion(criterion: Any, level: Any, ci_prob: Any, rope: Any,
                      width: Any) -> tuple[float, float, float]:

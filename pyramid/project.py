@@ -650,19 +650,19 @@ def write_outputs(cmp: ProjectComparison, out: str | Path) -> dict[str, Path]:
     """Write the table (CSV), the figure (PNG) and the notes (text) to a folder."""
     import matplotlib.pyplot as plt  # here: matplotlib is slow to import
 
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {str(out)!r}: {exc}") from None
+    from pyramid.output import check_folder, save_figure, write_csv, write_text
+
+    out = check_folder(out)
     files = {"table": out / "compare_project.csv", "figure": out / "compare_project.png",
              "notes": out / "compare_project_notes.txt"}
-    cmp.table.to_csv(files["table"], index=False)
+    write_csv(cmp.table, files["table"], "comparison table")
     fig = plot_compare_project(cmp)
-    fig.savefig(files["figure"], dpi=150)
-    plt.close(fig)
+    try:
+        save_figure(fig, files["figure"], "figure", dpi=150)
+    finally:
+        plt.close(fig)
     lines = ["settings: " + json.dumps(cmp.settings, default=str), "", "notes:"]
     lines += [f"- {n}" for n in cmp.notes]
     lines += ["", "convergence checks:", cmp.diagnostics.to_string(index=False)]
-    files["notes"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(files["notes"], "\n".join(lines) + "\n", "notes")
     return files

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -259,7 +260,14 @@ class FitResult:
 
     # ---------------------------------------------------------------- saving
     def save(self, path: str | Path) -> Path:
-        """Write the result to a ``.nc`` file (arviz DataTree via h5netcdf).
+        """Write the result to a ``.nc`` file (arviz DataTree via h5netcdf), atomically.
+
+        The file is written whole to a temporary file in the same folder and renamed over
+        ``path`` only when complete (:func:`pyramid.output.atomic_path`): a full disk, a
+        read-only folder or Ctrl-C leaves nothing at ``path`` and an earlier file there
+        untouched. A result of up to 512 MB is serialised in memory first and written by
+        Python (an ``OSError`` on a full disk, never a crash inside libhdf5); a larger one
+        is written by h5netcdf after checking that the folder has room for it.
 
         Parameters
         ----------
@@ -269,13 +277,27 @@ class FitResult:
         -------
         Path
             Where it was written.
+
+        Raises
+        ------
+        InputError
+            A path not ending in ``.nc``, or a folder.
+        OutputError
+            The file cannot be written (full disk, read-only folder, permission denied).
         """
-        path = Path(path)
-        if path.suffix != ".nc":
-            raise InputError(f"a results file must end in .nc, got {str(path)!r}")
+        from pyramid.output import atomic_path, check_output
+
+        path = check_output(path, (".nc",), "results file")
+        tree = self._tree()
+        with atomic_path(path, "results file") as tmp:
+            _write_tree(tree, tmp, path)
+        return path
+
+    def _tree(self) -> xr.DataTree:
+        """The DataTree written to the results file: the draws, the rows, the attributes."""
         dt = self.idata.copy()
         attrs = {k: (v if isinstance(v, str | int | float) else json.dumps(v, default=str))
-                 for k, v in self.info.items()}
+                 for k, v in self.info.items() if k != "path"}
         attrs.update({
             "pyramid_result": RESULT_FORMAT,
             "spec_text": self.spec.text,
@@ -288,38 +310,109 @@ class FitResult:
         })
         dt.attrs = attrs
         dt["constant_data"] = xr.DataTree(frame_to_dataset(self.data))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        return dt
+
+
+#: Results up to this size are serialised in memory, then written by Python.
+IN_MEMORY_BYTES = 512 * 2**20
+
+
+def _tree_bytes(dt: xr.DataTree) -> int:
+    """A generous estimate of a DataTree's size on disk (values, text, attributes)."""
+    n = sum(len(str(v)) for v in dt.attrs.values())
+    for node in dt.subtree:
+        ds = node.to_dataset()
+        n += sum(len(str(v)) for v in ds.attrs.values())
+        for var in ds.variables.values():
+            n += int(var.nbytes)
+            if var.dtype.kind == "O":
+                n += sum(len(str(x)) for x in var.values.ravel())
+    return n
+
+
+def _write_tree(dt: xr.DataTree, tmp: Path, path: Path) -> None:
+    import errno
+    import shutil
+
+    from pyramid.output import output_error
+
+    size = _tree_bytes(dt)
+    free = shutil.disk_usage(tmp.parent).free
+    if free < size * 1.1 + 2**20:  # never let libhdf5 meet a full disk (it crashed there)
+        raise output_error(OSError(errno.ENOSPC, f"about {size / 2**20:.1f} MB needed, "
+                                                 f"{free / 2**20:.1f} MB free"), path,
+                           "results file")
+    if size <= IN_MEMORY_BYTES:
+        data = dt.to_netcdf(engine="h5netcdf")
+        with open(tmp, "wb") as f:
+            f.write(data)
+    else:
         try:
-            dt.to_netcdf(path, engine="h5netcdf")
-        except (OSError, ValueError) as exc:
+            dt.to_netcdf(tmp, engine="h5netcdf")
+        except ValueError as exc:
             raise InputError(f"cannot write results file {str(path)!r}: {exc}") from None
-        return path
 
 
 # --------------------------------------------------------------------------------------------
 # the results file
 # --------------------------------------------------------------------------------------------
+_SAFE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_RESERVED_NAMES = frozenset({"row", "chain", "draw", "columns", "dtypes", "variables"})
+
+
+def _variable_names(columns: list[str]) -> list[str]:
+    """A netCDF variable name for each column: the column's own where it is a safe name, else
+    ``pyramid_column_<i>`` (``date/time``, ``row``, ``=notes``; the names are kept in the
+    ``columns`` attribute, so the rows come back with their own names)."""
+    out: list[str] = []
+    for i, c in enumerate(columns):
+        name = c if _SAFE_NAME.match(c) and c not in _RESERVED_NAMES else f"pyramid_column_{i}"
+        while name in out or (name != c and name in columns):
+            name = f"{name}_"
+        out.append(name)
+    return out
+
+
 def frame_to_dataset(frame: pd.DataFrame) -> xr.Dataset:
+    """The rows a model used as the results file's ``constant_data`` group.
+
+    Any column name is kept: one that is not a safe netCDF name is stored under another
+    variable name, with the names in the ``columns`` and ``variables`` attributes.
+
+    Examples
+    --------
+    >>> ds = frame_to_dataset(pd.DataFrame({"a": [1.0], "date/time": ["x"], "row": [2.0]}))
+    >>> list(ds.data_vars)
+    ['a', 'pyramid_column_1', 'pyramid_column_2']
+    >>> list(dataset_to_frame(ds).columns)
+    ['a', 'date/time', 'row']
+    """
+    columns = [str(c) for c in frame.columns]
+    names = _variable_names(columns)
     out = {}
-    for col in frame.columns:
-        s = frame[col]
+    for i, name in enumerate(names):
+        s = frame.iloc[:, i]
         if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             vals = s.astype(object).where(s.notna(), "").astype(str).to_numpy()
-            out[str(col)] = ("row", vals.astype(object))
+            out[name] = ("row", vals.astype(object))
         else:
-            out[str(col)] = ("row", pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan))
+            out[name] = ("row", pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan))
     ds = xr.Dataset(out, coords={"row": np.arange(len(frame))})
-    ds.attrs["columns"] = json.dumps([str(c) for c in frame.columns])
-    ds.attrs["dtypes"] = json.dumps({str(c): str(frame[c].dtype) for c in frame.columns})
+    ds.attrs["columns"] = json.dumps(columns)
+    ds.attrs["variables"] = json.dumps(names)
+    ds.attrs["dtypes"] = json.dumps({c: str(frame.iloc[:, i].dtype)
+                                     for i, c in enumerate(columns)})
     return ds
 
 
 def dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
+    """The rows of a results file's ``constant_data`` group (:func:`frame_to_dataset`)."""
     cols = json.loads(ds.attrs.get("columns", "[]")) or list(ds.data_vars)
+    names = json.loads(ds.attrs.get("variables", "[]")) or cols
     dtypes = json.loads(ds.attrs.get("dtypes", "{}"))
     frame = {}
-    for c in cols:
-        vals = ds[c].values
+    for c, name in zip(cols, names, strict=True):
+        vals = ds[name].values
         info = schema.COLUMNS.get(c)
         if vals.dtype.kind in "OUS":
             s = pd.Series(vals.astype(str), dtype=object).replace("", np.nan)
@@ -375,16 +468,110 @@ def load(path: str | Path) -> FitResult:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"results file {str(path)!r} does not exist")
+    dt = _open_tree(path)
+    attrs = _checked_attrs(dict(dt.attrs), path)
+    _check_groups(dt, attrs, path)
     try:
-        dt = xr.open_datatree(path, engine="h5netcdf")
-        dt = dt.load()
-        dt.close()
+        spec = spec_from_text(attrs["spec_text"], attrs.get("spec_source", str(path)))
+        priors = priors_from_dict(attrs["priors_json"], attrs.get("priors_text", ""),
+                                  attrs.get("priors_source", ""))
+        frame = dataset_to_frame(dt["constant_data"].to_dataset())
+        diag = pd.DataFrame(attrs["diagnostics"])
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, PyramidError) as exc:
+        raise InputError(f"results file {str(path)!r} has damaged attributes: "
+                         f"{type(exc).__name__}: {exc}") from None
+    if len(frame) != dt["constant_data"].sizes.get("row", -1):
+        raise InputError(f"results file {str(path)!r}: its rows do not match their count")
+    skip = {"pyramid_result", "spec_text", "spec_source", "priors_text", "priors_source",
+            "priors_json", "dropped", "diagnostics"}
+    info = {k: v for k, v in attrs.items() if k not in skip}
+    info["coefs"] = json.dumps(info["coefs"])
+    info["path"] = str(path)
+    idata = xr.DataTree.from_dict({k: dt[k].to_dataset() for k in dt.children if k != "constant_data"})
+    idata["constant_data"] = xr.DataTree(dt["constant_data"].to_dataset())
+    return FitResult(idata=idata, spec=spec, priors=priors, data=frame,
+                     dropped=attrs["dropped"], diagnostics=diag, info=info)
+
+
+# --------------------------------------------------------------------------------------------
+# checking a results file (a crafted or damaged file is an InputError, never a traceback)
+# --------------------------------------------------------------------------------------------
+#: Largest attribute a results file may hold (pyramid writes a few kB each).
+MAX_ATTRIBUTE_BYTES = 1_000_000
+
+_STR, _INT, _NUM = "text", "whole number", "number"
+#: The root attributes pyramid reads, and what each must be (JSON ones decoded).
+_ATTRS: dict[str, tuple[str, bool]] = {  # name -> (kind, required)
+    "pyramid_result": (_STR, True), "spec_text": (_STR, True), "spec_source": (_STR, False),
+    "priors_text": (_STR, False), "priors_source": (_STR, False),
+    "priors_json": ("object", True), "dropped": ("object of whole numbers", True),
+    "diagnostics": ("list of objects", True), "coefs": ("object", True),
+    "model": (_STR, False), "priors": (_STR, False), "seed": (_INT, False),
+    "sampler": (_STR, False), "sampler_fallback_reason": (_STR, False),
+    "draws": (_INT, False), "tune": (_INT, False), "chains": (_INT, False),
+    "cores": (_INT, False), "target_accept": (_NUM, False), "adaptation": (_STR, False),
+    "max_tree_depth": (_INT, False), "backend": (_STR, False), "data_sha256": (_STR, False),
+    "rows_input": (_INT, False), "rows_used": (_INT, False),
+    "groups_kept": ("list of text", False), "parametrisation": ("object", False),
+    "domains": ("list of text", False), "scale": (_STR, False), "derived": ("list", False),
+    "notes": ("list of text", False), "versions": ("object", False),
+    "timings": ("object of numbers", False), "e_bfmi": ("list of numbers", False),
+    "created": (_STR, False),
+}
+_JSON_KINDS = {"object", "object of whole numbers", "object of numbers", "list of objects",
+               "list of text", "list", "list of numbers"}
+
+
+def _open_tree(path: Path) -> xr.DataTree:
+    import h5py
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h5py._errors.silence_errors()  # no HDF5 diagnostics on stderr for a damaged file
+            dt = xr.open_datatree(path, engine="h5netcdf")
+            try:
+                dt = dt.load()
+            finally:
+                dt.close()
     except Exception as exc:  # h5py/h5netcdf raise OSError, ValueError, KeyError ... on damage
         raise InputError(
             f"cannot read results file {str(path)!r}: it is damaged, truncated or not a netCDF "
-            f"file ({type(exc).__name__}: {exc})"
+            f"file ({type(exc).__name__}: {str(exc)[:300]})"
         ) from None
-    attrs = dict(dt.attrs)
+    return dt
+
+
+def _kind_ok(v: Any, kind: str) -> bool:
+    num = (int, float, np.integer, np.floating)
+    if kind == _STR:
+        return isinstance(v, str)
+    if kind == _INT:
+        return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+    if kind == _NUM:
+        return isinstance(v, num) and not isinstance(v, bool | np.bool_)
+    if kind.startswith("object"):
+        if not isinstance(v, dict):
+            return False
+        if kind == "object of whole numbers":
+            return all(isinstance(x, int) and not isinstance(x, bool) for x in v.values())
+        if kind == "object of numbers":
+            return all(isinstance(x, num) and not isinstance(x, bool) for x in v.values())
+        return True
+    if not isinstance(v, list):
+        return False
+    if kind == "list of text":
+        return all(isinstance(x, str) for x in v)
+    if kind == "list of numbers":
+        return all(isinstance(x, num) and not isinstance(x, bool) for x in v)
+    if kind == "list of objects":
+        return all(isinstance(x, dict) for x in v)
+    return True
+
+
+def _checked_attrs(attrs: dict, path: Path) -> dict:
+    """The root attributes, sizes and types checked, JSON decoded."""
+    where = f"results file {str(path)!r}"
     if attrs.get("pyramid_result") is None:
         raise InputError(
             f"{str(path)!r} is a netCDF file but not a pyramid results file (it has no "
@@ -393,40 +580,102 @@ def load(path: str | Path) -> FitResult:
         )
     if str(attrs["pyramid_result"]) != RESULT_FORMAT:
         raise InputError(
-            f"{str(path)!r} has results format {attrs['pyramid_result']!r}; this pyramid reads "
-            f"format {RESULT_FORMAT}"
+            f"{str(path)!r} has results format {str(attrs['pyramid_result'])[:40]!r}; this "
+            f"pyramid reads format {RESULT_FORMAT}"
         )
-    missing = [g for g in ("posterior", "sample_stats", "constant_data") if g not in dt.children]
-    if missing:
-        raise InputError(f"results file {str(path)!r} lacks the group(s) {', '.join(missing)}")
-    try:
-        spec = spec_from_text(attrs["spec_text"], attrs.get("spec_source", str(path)))
-        pj = json.loads(attrs["priors_json"])
-        priors = priors_from_dict(pj, attrs.get("priors_text", ""), attrs.get("priors_source", ""))
-        frame = dataset_to_frame(dt["constant_data"].to_dataset())
-        dropped = json.loads(attrs.get("dropped", "{}"))
-        diag = pd.DataFrame(json.loads(attrs.get("diagnostics", "[]")))
-    except (KeyError, ValueError, PyramidError) as exc:
-        raise InputError(f"results file {str(path)!r} has damaged attributes: {exc}") from None
-    info = {}
-    skip = {"pyramid_result", "spec_text", "spec_source", "priors_text", "priors_source",
-            "priors_json", "dropped", "diagnostics"}
+    out = {}
     for k, v in attrs.items():
-        if k in skip:
-            continue
-        if isinstance(v, str) and v[:1] in "[{":
+        size = len(v) if isinstance(v, str | bytes) else int(getattr(v, "nbytes", 8))
+        if size > MAX_ATTRIBUTE_BYTES:
+            raise InputError(f"{where}: attribute {str(k)[:60]!r} holds {size:,} bytes, more "
+                             f"than any pyramid writes ({MAX_ATTRIBUTE_BYTES:,}); refusing it")
+        if isinstance(v, np.generic) or (isinstance(v, np.ndarray) and v.ndim == 0):
+            v = v.item()
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        kind, required = _ATTRS.get(k, (None, False))
+        if kind in _JSON_KINDS and isinstance(v, str):
             try:
                 v = json.loads(v)
             except ValueError:
-                pass
-        info[k] = v
-    if isinstance(info.get("coefs"), dict):
-        info["coefs"] = json.dumps(info["coefs"])
-    info["path"] = str(path)
-    idata = xr.DataTree.from_dict({k: dt[k].to_dataset() for k in dt.children if k != "constant_data"})
-    idata["constant_data"] = xr.DataTree(dt["constant_data"].to_dataset())
-    return FitResult(idata=idata, spec=spec, priors=priors, data=frame, dropped=dropped,
-                     diagnostics=diag, info=info)
+                raise InputError(f"{where}: attribute {k!r} should be {kind} (as JSON), got "
+                                 f"text {v[:60]!r}") from None
+        if kind is not None and not _kind_ok(v, kind):
+            raise InputError(f"{where}: attribute {k!r} should be {kind}, got "
+                             f"{type(v).__name__} {str(v)[:60]!r}")
+        out[k] = v
+    missing = [k for k, (_, req) in _ATTRS.items() if req and k not in out]
+    if missing:
+        raise InputError(f"{where} lacks the attribute(s) {', '.join(missing)}")
+    return out
+
+
+def _check_groups(dt: xr.DataTree, attrs: dict, path: Path) -> None:
+    """Groups, dimensions and sizes as :meth:`FitResult.save` writes them."""
+    where = f"results file {str(path)!r}"
+    missing = [g for g in ("posterior", "sample_stats", "constant_data") if g not in dt.children]
+    if missing:
+        raise InputError(f"{where} lacks the group(s) {', '.join(missing)}")
+    post = dt["posterior"]
+    if "chain" not in post.dims or "draw" not in post.dims or not post.data_vars:
+        raise InputError(f"{where}: the posterior has no chain and draw dimensions")
+    n_chain, n_draw = int(post.sizes["chain"]), int(post.sizes["draw"])
+    if n_chain < 1 or n_draw < 1:
+        raise InputError(f"{where}: the posterior holds no draws ({n_chain} chains x "
+                         f"{n_draw} draws)")
+    for key, n in (("chains", n_chain), ("draws", n_draw)):
+        if key in attrs and int(attrs[key]) != n:
+            raise InputError(f"{where}: the posterior holds {n} {key[:-1]}(s) where the fit "
+                             f"asked for {attrs[key]} (an incomplete run?); refusing it")
+    for g in dt.children:
+        ds = dt[g]
+        if g == "constant_data":
+            continue
+        for d in ("chain", "draw"):
+            if d in ds.dims and g not in ("prior", "prior_predictive") and ds.sizes[d] != post.sizes[d]:
+                raise InputError(f"{where}: group {g!r} has {ds.sizes[d]} {d}(s), the "
+                                 f"posterior {post.sizes[d]}")
+        for name, var in ds.data_vars.items():
+            if var.dtype.kind not in "biuf":
+                raise InputError(f"{where}: {g}/{name} is not numeric ({var.dtype})")
+    rows = dt["constant_data"].sizes.get("row")
+    if rows is None:
+        raise InputError(f"{where}: constant_data has no 'row' dimension")
+    for g in ("log_likelihood", "observed_data"):
+        if g in dt.children and "row" in dt[g].dims and dt[g].sizes["row"] != rows:
+            raise InputError(f"{where}: {g} has {dt[g].sizes['row']} rows, the data {rows}")
+    cd = dt["constant_data"]
+    try:
+        cols = json.loads(cd.attrs.get("columns", "[]"))
+        names = json.loads(cd.attrs.get("variables", "null")) or cols
+    except (ValueError, TypeError):
+        raise InputError(f"{where}: constant_data has damaged attributes") from None
+    if not isinstance(cols, list) or len(cols) != len(names) or any(
+            n not in cd.data_vars for n in names):
+        raise InputError(f"{where}: constant_data does not hold the columns it lists")
+    for name, (var, sel) in _coef_entries(attrs["coefs"], where):
+        if var not in post.data_vars:
+            raise InputError(f"{where}: coefficient {name!r} names the variable {var!r}, "
+                             f"which the posterior does not hold")
+        da = post[var]
+        for dim, value in sel.items():
+            if dim not in da.dims or value not in da[dim].values.tolist():
+                raise InputError(f"{where}: coefficient {name!r} names {var}[{dim}={value}], "
+                                 f"which the posterior does not hold")
+        vals = da.sel(sel).values if sel else da.values
+        if not np.all(np.isfinite(vals)):
+            raise InputError(f"{where}: the draws of {name!r} are not all finite (an "
+                             f"interrupted or damaged run?); refusing it")
+
+
+def _coef_entries(coefs: dict, where: str) -> list[tuple[str, tuple[str, dict]]]:
+    out = []
+    for name, entry in coefs.items():
+        if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
+                or not isinstance(entry[1], dict)):
+            raise InputError(f"{where}: attribute 'coefs' has a damaged entry {name!r}")
+        out.append((name, (entry[0], entry[1])))
+    return out
 
 
 def variance_components(result: FitResult) -> dict[str, np.ndarray]:

@@ -113,23 +113,31 @@ def failures(records: list[dict]) -> list[str]:
 
 def run_fits(fn: Callable[[dict], dict], tasks: Sequence[Task], folder: OutputFolder,
              identity: dict, info: dict, *, jobs: int | None, scheduler: str | None,
-             dask_workers: int | None, progressbar: bool, description: str
-             ) -> tuple[list[dict], RunReport, list[str]]:
+             dask_workers: int | None, progressbar: bool, description: str,
+             retry_failed: bool = False) -> tuple[list[dict], RunReport, list[str]]:
     """Run the fits of a run in its folder's store (:func:`pyramid.executor.run_tasks`, which
     resumes a run of the same ``identity``): the store's records, the run's report and the
     failed fits (an error when none succeeded, see :func:`failures`)."""
     with RunStore(folder.path, identity, info) as store:
         report = run_tasks(fn, tasks, store, jobs=jobs, scheduler=scheduler,
                            dask_workers=dask_workers, progressbar=progressbar,
-                           description=description)
+                           description=description, retry_failed=retry_failed)
         records = store.records()
     return records, report, failures(records)
 
 
 class OutputFolder:
-    """The output folder, or a temporary one deleted afterwards."""
+    """The output folder, or a temporary one deleted afterwards.
+
+    A folder given is checked at once (:func:`pyramid.output.check_folder`: a folder, or none
+    yet, that can be written), so that a run fails before its fits, not after.
+    """
 
     def __init__(self, out: str | Path | None) -> None:
+        if out is not None:
+            from pyramid.output import check_folder
+
+            check_folder(out, "output folder")
         self._tmp = tempfile.TemporaryDirectory(prefix="pyramid-") if out is None else None
         self.path = Path(self._tmp.name if self._tmp else out)
         self.kept = out is not None

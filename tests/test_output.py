@@ -118,14 +118,12 @@ needs_mount = pytest.mark.skipif(not _can_mount(),
 def run_on_small_fs(folder, script: str, *, size: str = "256k", full: bool = False,
                     readonly: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``script`` (sh) with ``folder`` a fresh tmpfs of ``size``, in a private mount
-    namespace; ``full`` fills it first (leaving a few kB), ``readonly`` remounts it read-only.
+    namespace; ``full`` fills it first (to the last byte), ``readonly`` remounts it read-only.
     ``$D`` is the folder; what the script prints comes back."""
     folder.mkdir(parents=True, exist_ok=True)
     prep = [f'mount -t tmpfs -o size={size} tmpfs "$D"', 'echo good > "$D/good.txt"']
     if full:
-        prep.append('dd if=/dev/zero of="$D/.filler" bs=4k 2>/dev/null; '
-                    'rm -f "$D/.filler"; dd if=/dev/zero of="$D/.filler" bs=1k '
-                    'count=$(( $(df -k "$D" | awk \'NR==2{print $4}\') - 8 )) 2>/dev/null')
+        prep.append('(dd if=/dev/zero of="$D/.filler" bs=1k 2>/dev/null || true)')
     if readonly:
         prep.append('mount -o remount,ro "$D"')
     body = " && ".join(prep) + "\n" + script
@@ -174,3 +172,89 @@ def test_read_only_folder(tmp_path):
     assert r.stdout.count("ERR cannot write the report") == 2, r
     assert "read-only file system" in r.stdout
     assert "r.html" not in r.stdout.split("ERR")[-1].split("\n", 1)[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# every command that writes, on a full disk and in a read-only folder
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A data file and a results file outside the small file system (one short fit)."""
+    import warnings
+
+    import pyramid as pyr
+
+    d = tmp_path_factory.mktemp("inputs")
+    data = pyr.simulate((3, 2, 3, 1), seed=8, mix={"discussion_observed": 1.0}).data
+    data.to_csv(d / "data.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = pyr.fit(data, model="skill", draws=100, tune=100, random_seed=1,
+                      progressbar=False, verbose=False)
+    res.save(d / "fit.nc")
+    return d
+
+
+def _commands(inputs) -> dict[str, str]:
+    pyr = f"{PY} -m pyramid"
+    return {
+        "simulate": f'{pyr} simulate -A 2 -U 2 -W 3 -O 1 --seed 1 --out "$D/sim.csv"',
+        "figure4": f'{pyr} figure4 --out "$D/figure4.png"',
+        "report": f'{pyr} report "{inputs}/fit.nc" --out "$D/report.html"',
+        "fit": (f'{pyr} fit "{inputs}/data.csv" --model skill --draws 100 --tune 100 '
+                f'--seed 1 --no-progress --out "$D/fit.nc"'),
+        "design": (f'{pyr} design -A 3 -U 2 -W 2 -O 1 --sims 2 --draws 50 --tune 50 '
+                   f'--jobs 0 --no-progress --seed 1 --out "$D/design"'),
+    }
+
+
+def _check_nothing_partial(r, words):
+    out = r.stdout
+    assert "RC=2" in out, r
+    assert words in out and "Traceback" not in out and "internal error" not in out, out
+    listing = out.split("LS:", 1)[1].split()
+    # what was there before (good.txt, the filler) and nothing else, not even a temporary file
+    assert set(listing) <= {".", "..", "good.txt", ".filler", "design"}, listing
+    assert "GOOD:good" in out
+
+
+@needs_mount
+@pytest.mark.parametrize("cmd", ["simulate", "figure4", "report", "fit", "design"])
+def test_read_only_folder_exits_2_with_nothing_written(tmp_path, inputs, cmd):
+    script = (f'{_commands(inputs)[cmd]} > /dev/null 2>"$D.err"; echo RC=$?; cat "$D.err"; '
+              'echo GOOD:$(cat "$D/good.txt"); echo LS: $(ls -a "$D")')
+    r = run_on_small_fs(tmp_path / "fs", script.replace('"$D.err"', f'"{tmp_path}/err"'),
+                        readonly=True, timeout=600)
+    _check_nothing_partial(r, "read-only file system")
+
+
+@needs_mount
+@pytest.mark.slow  # a fit and a design run, each in a fresh process
+@pytest.mark.parametrize("cmd", ["simulate", "figure4", "report", "fit", "design"])
+def test_full_disk_exits_2_with_nothing_written(tmp_path, inputs, cmd):
+    script = (f'{_commands(inputs)[cmd]} > /dev/null 2>"{tmp_path}/err"; echo RC=$?; '
+              f'cat "{tmp_path}/err"; echo GOOD:$(cat "$D/good.txt"); echo LS: $(ls -a "$D")')
+    r = run_on_small_fs(tmp_path / "fs", script, full=True, timeout=900)
+    _check_nothing_partial(r, "the disk is full")
+
+
+def test_csv_outputs_are_spreadsheet_safe(tmp_path, capsys):
+    from pyramid.cli import main
+    from pyramid.data.readers import read, write
+
+    path = tmp_path / "inj.csv"
+    path.write_text("observation,worker,unit,authority,training,=empathy,=notes,collaboration\n"
+                    'o1,w1,u1,A,none,3,"=HYPERLINK(""http://x"")",4\n'
+                    "o2,w2,u1,A,none,4,@SUM(1),3\n")
+    assert main(["validate", str(path), "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert "extra column,'=empathy" in out and "extra column,'=notes" in out
+    assert "\n=" not in out and ",=" not in out and ",@" not in out
+    # '=empathy' is not the empathy scores, silently renamed: it stays an extra column
+    df = read(path)
+    from pyramid import validate
+
+    v = validate(df)
+    assert "=empathy" in v.columns and v["empathy"].isna().all()
+    written = write(v, tmp_path / "out.csv").read_text()
+    assert "'=notes" in written and "'=HYPERLINK" in written and "'@SUM(1)" in written

@@ -524,7 +524,11 @@ def write(
 
     Notes
     -----
-    CSV files are UTF-8 with missing values as empty fields. In an SPSS file, categorical
+    The file is written whole to a temporary file in the same folder and renamed over
+    ``path`` when complete (nothing partial is left on a failure). CSV files are UTF-8 with
+    missing values as empty fields, and spreadsheet-safe: a text cell or header starting with
+    ``=``, ``+``, ``-`` or ``@`` gets a leading apostrophe, so that Excel does not run it as a
+    formula (:func:`pyramid.output.spreadsheet_safe`). In an SPSS file, categorical
     columns become numeric codes 1, 2, ... in level order with the level names as value labels
     (measure "ordinal" for ordered levels such as ``training``, else "nominal"), nullable
     integers become numeric with system-missing values, text stays text (ids keep their
@@ -536,6 +540,8 @@ def write(
     InputError
         For an unsupported extension, a folder that does not exist, or a frame the format
         cannot hold (e.g. a column name SPSS does not allow).
+    OutputError
+        The file cannot be written (a full disk, a read-only folder, permission denied).
 
     Examples
     --------
@@ -550,6 +556,8 @@ def write(
     >>> read(path)["training"].tolist()
     ['none', 'programme']
     """
+    from pyramid.output import atomic_path, check_output, spreadsheet_safe
+
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"write needs a pandas DataFrame, got {type(df).__name__}")
     path = Path(path)
@@ -558,19 +566,18 @@ def write(
         raise InputError(f"{path}: cannot write, folder {path.parent} does not exist")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a file name")
+    check_output(path, (ext,), "data file")
     data = df.reset_index(drop=True)
     data.attrs = {}
-    try:
+    with atomic_path(path, "data file") as tmp:
         if ext == ".csv":
-            data.to_csv(path, index=False, encoding="utf-8")
+            spreadsheet_safe(data).to_csv(tmp, index=False, encoding="utf-8")
         elif ext == ".parquet":
-            data.to_parquet(path, index=False)
+            data.to_parquet(tmp, index=False)
         elif ext == ".xlsx":
-            data.to_excel(path, index=False, sheet_name=sheet_name, engine="openpyxl")
+            data.to_excel(tmp, index=False, sheet_name=sheet_name, engine="openpyxl")
         else:
-            _write_sav(data, path)
-    except PermissionError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+            _write_sav(data, tmp)
     return path
 
 

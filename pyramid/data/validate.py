@@ -99,7 +99,13 @@ def _key(text: Any) -> str:
     return re.sub(r"[^0-9a-z]+", "", str(text).strip().lower())
 
 
-_COLUMN_KEYS: dict[str, str] = {_key(c): c for c in schema.COLUMNS}
+def _header_key(text: Any) -> str:
+    """A header without case, spaces, dots, hyphens and underscores (nothing else dropped:
+    ``=empathy`` is not ``empathy``, and a formula in a header is not silently renamed)."""
+    return re.sub(r"[\s._-]+", "", str(text).strip().lower())
+
+
+_COLUMN_KEYS: dict[str, str] = {_header_key(c): c for c in schema.COLUMNS}
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -124,8 +130,10 @@ def canonical_column_name(name: Any) -> str | None:
     'worker'
     >>> canonical_column_name("notes") is None
     True
+    >>> canonical_column_name("=empathy") is None  # a formula, not the empathy scores
+    True
     """
-    return _COLUMN_KEYS.get(_key(name))
+    return _COLUMN_KEYS.get(_header_key(name))
 
 
 # --------------------------------------------------------------------------------------------

@@ -111,9 +111,19 @@ def sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressba
     kwargs = {"target_accept": target_accept} if target_accept else {}
     if max_tree_depth:
         kwargs["maxdepth"] = max_tree_depth
-    with reuse_freed_memory():  # see pyramid.models.malloc: a quarter of a national gradient
-        dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
-                           seed=seed, progress_bar=progressbar, adaptation=adaptation, **kwargs)
+    # nutpie returns the draws made so far on Ctrl-C: note it and raise (an interrupted fit
+    # must never look like a short one)
+    with reuse_freed_memory(), _interrupt_guard() as interrupted:
+        try:
+            dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
+                               seed=seed, progress_bar=progressbar, adaptation=adaptation,
+                               **kwargs)
+        except Exception:
+            if interrupted:
+                raise KeyboardInterrupt("sampling was interrupted") from None
+            raise
+    if interrupted:
+        raise KeyboardInterrupt("sampling was interrupted")
     t2 = time.perf_counter()
     return dt, {"compile_s": t1 - t0, "sample_s": t2 - t1}
 

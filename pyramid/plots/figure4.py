@@ -594,21 +594,24 @@ def save_figure4(
     True
     """
     import matplotlib.pyplot as plt
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from pyramid.output import check_output, save_figure
 
     path = Path(path)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in formats:
+        raise InputError(
+            f"cannot write a figure to {str(path)!r}: the suffix must be one of "
+            f"{', '.join('.' + f for f in sorted(formats))}; got {path.suffix or 'none'!r}"
+        )
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 10:
+        raise InputError(f"dpi must be a whole number >= 10, got {dpi!r}")
+    check_output(path, ("." + fmt,), "figure")
     fig = plot_figure4(result, ci_prob=ci_prob)
     try:
-        formats = fig.canvas.get_supported_filetypes()
-        fmt = path.suffix.lower().lstrip(".")
-        if fmt not in formats:
-            raise InputError(
-                f"cannot write a figure to {str(path)!r}: the suffix must be one of "
-                f"{', '.join('.' + f for f in sorted(formats))}; got {path.suffix or 'none'!r}"
-            )
-        if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 10:
-            raise InputError(f"dpi must be a whole number >= 10, got {dpi!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        save_figure(fig, path, "figure", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path

@@ -50,10 +50,11 @@ def plot_prior_check(draws_: dict[str, np.ndarray], path: str | Path, *, title: 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from pyramid.output import save_figure
+
     try:
-        fig.savefig(path, dpi=120)
-    except (OSError, ValueError) as exc:
+        save_figure(fig, path, "plot", dpi=120)
+    except ValueError as exc:
         raise InputError(f"cannot write the plot {str(path)!r}: {exc}") from None
     finally:
         plt.close(fig)

@@ -82,14 +82,10 @@ class Report:
         -------
         Path
         """
-        path = Path(path)
-        if path.suffix.lower() not in (".html", ".htm"):
-            raise InputError(f"a report file must end in .html or .htm, got {str(path)!r}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(self.html, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write the report {str(path)!r}: {exc}") from None
+        from pyramid.output import check_output, write_text
+
+        path = check_output(path, (".html", ".htm"), "report file")
+        write_text(path, self.html, "report")  # whole or not at all
         self.path = path
         return path
 
@@ -555,8 +551,10 @@ def _checked(result: Any, out: Any, min_cell: Any, ci_prob: Any, data_label: Any
                          f"{data_label!r}")
     if title is not None and not isinstance(title, str):
         raise InputError(f"title must be a string, got {type(title).__name__}")
-    if out is not None and Path(out).suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"a report file must end in .html or .htm, got {str(out)!r}")
+    if out is not None:
+        from pyramid.output import check_output
+
+        check_output(out, (".html", ".htm"), "report file")
     m = check_min_cell(min_cell)
     ci_prob = defaults.ci_prob(ci_prob)
     if isinstance(result, str | Path):

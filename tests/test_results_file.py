@@ -1,0 +1,203 @@
+"""Results files that are crafted, damaged or cut short, and names a file must keep.
+
+One small fit (the reference data with extra columns named ``date/time``, ``row`` and
+``=notes``, 2 x 100 draws: enough to write a file, not to estimate anything) is saved once;
+each test edits a copy with xarray and checks that :func:`pyramid.load` refuses it with an
+InputError naming what is wrong, and that the CLI commands that read results files exit 2
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from pyramid.cli import main
+from pyramid.errors import InputError, OutputError
+
+pytest.importorskip("nutpie")
+
+from pyramid.fit import fit  # noqa: E402
+from pyramid.results import MAX_ATTRIBUTE_BYTES, load  # noqa: E402
+
+ODD = {"date/time": "2017-03-01 10:00", "row": 7.0, "=notes": "=1+1"}
+
+
+@pytest.fixture(scope="module")
+def odd_fit():
+    from pyramid.datasets import load_rsw2017
+
+    data = load_rsw2017()
+    for k, v in ODD.items():
+        data[k] = v
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return fit(data, model="skill", draws=100, tune=100, random_seed=4, progressbar=False,
+                   verbose=False)
+
+
+@pytest.fixture(scope="module")
+def good(odd_fit, tmp_path_factory):
+    return odd_fit.save(tmp_path_factory.mktemp("results") / "good.nc")
+
+
+def test_any_column_name_survives_the_file(odd_fit, good):
+    # 'date/time' is no netCDF name and 'row' is the rows' dimension: both used to crash
+    # the save after sampling; the names now come back as they were
+    back = load(good)
+    assert set(ODD) <= set(back.data.columns)
+    assert back.data["date/time"].iloc[0] == ODD["date/time"]
+    assert back.data["=notes"].iloc[0] == "=1+1"
+    assert list(back.data.columns) == list(odd_fit.data.columns)
+
+
+def _craft(good, tmp_path, edit, name="crafted.nc"):
+    dt = xr.open_datatree(good, engine="h5netcdf").load()
+    dt.close()
+    groups = {k: dt[k].to_dataset() for k in dt.children}
+    attrs = dict(dt.attrs)
+    edit(groups, attrs)
+    out = xr.DataTree.from_dict(groups)
+    out.attrs = attrs
+    path = tmp_path / name
+    out.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def _nan_coef(g, a):
+    g["posterior"]["intercept"][0, 3] = np.nan
+
+
+CRAFTED = {
+    "notes as a string": (lambda g, a: a.update(notes="a string iterated per character"),
+                          "attribute 'notes' should be list of text"),
+    "a 2 MB attribute": (lambda g, a: a.update(spec_text="x" * 2_000_000),
+                         f"more than any pyramid writes \\({MAX_ATTRIBUTE_BYTES:,}\\)"),
+    "coefs naming a missing variable": (
+        lambda g, a: a.update(coefs=json.dumps({"intercept": ["nothing", {}]})),
+        "names the variable 'nothing'"),
+    "coefs naming a missing level": (
+        lambda g, a: a.update(coefs=json.dumps({"x": ["b_training", {"training": "zz"}]})),
+        r"names b_training\[training=zz\]"),
+    "coefs damaged": (lambda g, a: a.update(coefs=json.dumps({"x": 3})),
+                      "damaged entry 'x'"),
+    "fewer draws than the fit asked for": (lambda g, a: a.update(draws=20000),
+                                           "an incomplete run"),
+    "NaN draws": (_nan_coef, "not all finite"),
+    "no posterior": (lambda g, a: g.pop("posterior"), "lacks the group"),
+    "a text posterior": (lambda g, a: g["posterior"].__setitem__(
+        "intercept", g["posterior"]["intercept"].astype(str)), "is not numeric"),
+    "sample stats of other chains": (lambda g, a: g.__setitem__(
+        "sample_stats", g["sample_stats"].isel(chain=[0])), "group 'sample_stats' has 1"),
+    "rows that do not match": (lambda g, a: g.__setitem__(
+        "log_likelihood", g["log_likelihood"].isel(row=slice(0, 5))), "log_likelihood has 5"),
+    "columns that are not there": (lambda g, a: g["constant_data"].attrs.update(
+        variables=json.dumps(["nope"] * len(json.loads(g["constant_data"].attrs["columns"])))),
+        "does not hold the columns it lists"),
+    "diagnostics not a list": (lambda g, a: a.update(diagnostics='{"a": 1}'),
+                               "attribute 'diagnostics' should be list of objects"),
+    "another format": (lambda g, a: a.update(pyramid_result="9"), "results format '9'"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_files_are_refused(good, tmp_path, case):
+    edit, message = CRAFTED[case]
+    path = _craft(good, tmp_path, edit)
+    with pytest.raises(InputError, match=message):
+        load(path)
+
+
+@pytest.mark.parametrize("case", ["notes as a string", "a 2 MB attribute", "NaN draws",
+                                  "coefs naming a missing level"])
+def test_crafted_files_exit_2_in_every_reader(good, tmp_path, capsys, case):
+    path = _craft(good, tmp_path, CRAFTED[case][0])
+    for cmd in (["compare", str(path)], ["report", str(path), "--out", str(tmp_path / "r.html")],
+                ["figure4", "--result", str(path), "--out", str(tmp_path / "f.png")],
+                ["loo", str(path)]):
+        assert main(cmd) == 2, cmd
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "internal error" not in err, err
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "f.png").exists()
+
+
+def test_a_file_cut_short_is_refused_quietly(good, tmp_path, capfd):
+    raw = good.read_bytes()
+    for n in (100, len(raw) // 3, len(raw) - 100):
+        cut = tmp_path / f"cut{n}.nc"
+        cut.write_bytes(raw[:n])
+        assert main(["compare", str(cut)]) == 2
+        err = capfd.readouterr().err
+        assert "damaged, truncated" in err and "Traceback" not in err and "HDF5" not in err
+
+
+def test_save_is_atomic(odd_fit, good, tmp_path, monkeypatch):
+    import pyramid.results as results
+
+    target = tmp_path / "fit.nc"
+    target.write_bytes(good.read_bytes())
+    before = target.read_bytes()
+
+    def fail(dt, tmp, path):
+        tmp.write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results, "_write_tree", fail)
+    with pytest.raises(OutputError, match="the disk is full"):
+        odd_fit.save(target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.nc"]
+    monkeypatch.undo()
+
+    def interrupted(dt, tmp, path):
+        tmp.write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "_write_tree", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        odd_fit.save(target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.nc"]
+
+
+def test_save_checks_room_before_libhdf5_writes(odd_fit, tmp_path, monkeypatch):
+    # h5netcdf crashed in libhdf5 (exit 139) on a full disk: the size is checked first
+    import shutil
+
+    import pyramid.results as results
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 10))
+    with pytest.raises(OutputError, match="the disk is full .*MB needed"):
+        odd_fit.save(tmp_path / "fit.nc")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(results, "IN_MEMORY_BYTES", 0)  # the large-file path
+    monkeypatch.undo()
+    monkeypatch.setattr(results, "IN_MEMORY_BYTES", 0)
+    path = odd_fit.save(tmp_path / "big.nc")
+    assert load(path).data.shape == odd_fit.data.shape
+
+
+@pytest.mark.parametrize("out", ["x.txt", "folder", "missing/x.nc"])
+def test_fit_checks_the_output_before_sampling(tmp_path, capsys, monkeypatch, out):
+    import sys
+
+    import pyramid.fit  # noqa: F401
+
+    fit_module = sys.modules["pyramid.fit"]
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "missing").write_text("a file where a folder should be")
+    csv = tmp_path / "d.csv"
+    csv.write_text("observation,worker,unit,authority,training,empathy\no1,w1,u1,A,none,3\n")
+
+    def no_sampling(*a, **k):
+        raise AssertionError("sampled before checking the output")
+
+    monkeypatch.setattr(fit_module, "fit", no_sampling)
+    assert main(["fit", str(csv), "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
