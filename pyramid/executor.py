@@ -25,8 +25,14 @@ independent simulate-and-fit tasks. This module runs them and keeps their result
   live runs from writing to one folder.
 * **Failures.** A task that raises is recorded with its error and traceback (``status:
   "failed"``) and the run goes on; a resumed run does not retry it unless asked
-  (``retry_failed=True``). A worker process that dies (killed, out of memory) breaks the pool:
-  the tasks in flight are retried once in a fresh pool, then recorded as failed.
+  (``retry_failed=True``), except a failure outside the model (``outside_model``: an OS
+  error such as a full disk or a compile cache that cannot be written, a worker that died),
+  which a resumed run always retries. A worker process that dies (killed, out of memory)
+  breaks the pool: the tasks in flight are retried once in a fresh pool, then recorded as
+  failed.
+* **Stopping.** Ctrl-C and SIGTERM stop the workers before the run ends (SIGTERM exits 143);
+  a run killed outright (SIGKILL) cannot, so each worker ends itself when its parent is gone
+  (``PR_SET_PDEATHSIG`` on Linux, and a thread that checks the parent every second).
 * **Progress.** A rich progress bar on stderr: tasks done of all, failed, elapsed and
   estimated time left.
 """
@@ -40,6 +46,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,9 +319,14 @@ class RunStore:
 
     # ---------------------------------------------------------------- use
     def done(self, *, include_failed: bool = True) -> set[str]:
-        """Keys of the tasks already in the store."""
+        """Keys of the tasks already in the store.
+
+        A task that failed for a reason outside the model (an OS error such as a full disk or
+        an unwritable compile cache, a worker that died) is never done: a later run retries
+        it. Other failures count as done unless ``include_failed`` is false.
+        """
         return {k for k, r in self._records.items()
-                if include_failed or r.get("status") == "ok"}
+                if r.get("status") == "ok" or (include_failed and not _retry(r))}
 
     def records(self) -> list[dict]:
         """Every record, one per key, in the order they were written."""
@@ -332,6 +344,29 @@ class RunStore:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         _keep(self._records, json.loads(line))
+
+
+#: Errors of a task that say nothing about the model or the data (the machine's).
+_OUTSIDE = ("OSError", "PermissionError", "FileNotFoundError", "IsADirectoryError",
+            "NotADirectoryError", "BlockingIOError", "MemoryError", "OutputError", "WorkerDied",
+            "ImportError", "ModuleNotFoundError")
+
+
+def _outside_model(exc: BaseException, error: str) -> bool:
+    """Whether a task failed for a reason outside the model (worth running again)."""
+    return (isinstance(exc, OSError | MemoryError | ImportError)
+            or "compiledir" in error)  # PyTensor: ValueError, cannot make its compile folder
+
+
+def _retry(rec: dict) -> bool:
+    """A failure recorded as outside the model (or, in a store written before that was
+    recorded, one whose error names such a cause)."""
+    if rec.get("status") == "ok":
+        return False
+    if "outside_model" in rec:
+        return bool(rec["outside_model"])
+    error = str(rec.get("error", ""))
+    return error.split(":", 1)[0].strip() in _OUTSIDE or "compiledir" in error
 
 
 def _keep(records: dict[str, dict], rec: dict) -> None:
@@ -394,11 +429,9 @@ def default_jobs() -> int:
 
 def _base_compiledir() -> Path:
     """PyTensor's base compile folder as PYTENSOR_FLAGS gives it, else its default."""
-    for part in os.environ.get("PYTENSOR_FLAGS", "").split(","):
-        key, _, value = part.partition("=")
-        if key.strip() == "base_compiledir" and value.strip():
-            return Path(value.strip()).expanduser()
-    return Path(os.environ.get("HOME", str(Path.home()))) / ".pytensor"
+    from pyramid.caches import pytensor_base_compiledir
+
+    return pytensor_base_compiledir()
 
 
 def worker_compiledir(slot: int | str, base: str | Path | None = None) -> Path:
@@ -434,11 +467,42 @@ def _setup_worker(slot: int | str, base: str) -> None:
         threadpool_limits(1)
 
 
-def _init_pool_worker(slots, base: str) -> None:
+def _init_pool_worker(slots, base: str, parent: int | None = None) -> None:
     # the parent handles Ctrl-C (it stops the pool); a worker must not die half-way through
     # a task on the same signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        _die_with_parent(parent)
     _setup_worker(slots.get(), base)
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the run that started it ends, however it ends.
+
+    A parent stopped by SIGTERM or Ctrl-C stops its pool itself; one killed (SIGKILL, out of
+    memory) cannot, and its workers (about 500 MB each) would go on fitting for nobody,
+    re-parented to PID 1. The kernel sends this process SIGKILL when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``, Linux); a thread also checks every second that the parent
+    is still the one that started it (other systems, and a parent gone before the ``prctl``).
+    """
+    import ctypes
+    import threading
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(1.0)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="pyramid-parent-watch", daemon=True).start()
 
 
 def _run_one(fn: Callable[[dict], dict], key: str, payload: dict) -> dict:
@@ -449,7 +513,9 @@ def _run_one(fn: Callable[[dict], dict], key: str, payload: dict) -> dict:
         result = fn(payload)
     except Exception as exc:  # a failing fit is recorded and the run goes on
         tb = traceback.format_exc(limit=8)
-        return {"key": key, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+        error = f"{type(exc).__name__}: {exc}"
+        return {"key": key, "status": "failed", "error": error,
+                "outside_model": _outside_model(exc, error),
                 "traceback": tb[-4000:], "seconds": time.perf_counter() - t0,
                 "cpu_seconds": time.process_time() - c0, "worker": slot}
     return {"key": key, "status": "ok", "result": result, "seconds": time.perf_counter() - t0,
@@ -587,24 +653,47 @@ def run_tasks(
                 report.errors.append(f"{rec['key']}: {rec.get('error', '')}")
         progress.advance(ok)
 
-    try:
-        if not todo:
-            report.backend = "none"
-        elif scheduler is not None or dask_workers is not None:
-            report.backend = "dask"
-            report.workers = _run_dask(fn, todo, record, scheduler, dask_workers)
-        elif jobs == 0:
-            report.backend, report.workers = "inline", 0
-            for t in todo:
-                record(_run_one(fn, t.key, t.payload))
-        else:
-            report.backend = "processes"
-            report.workers = min(jobs or default_jobs(), len(todo))
-            _run_processes(fn, todo, record, report.workers)
-    finally:
-        progress.stop()
-        report.seconds = time.perf_counter() - t0
+    with _stop_on_sigterm():
+        try:
+            if not todo:
+                report.backend = "none"
+            elif scheduler is not None or dask_workers is not None:
+                report.backend = "dask"
+                report.workers = _run_dask(fn, todo, record, scheduler, dask_workers)
+            elif jobs == 0:
+                report.backend, report.workers = "inline", 0
+                for t in todo:
+                    record(_run_one(fn, t.key, t.payload))
+            else:
+                report.backend = "processes"
+                report.workers = min(jobs or default_jobs(), len(todo))
+                _run_processes(fn, todo, record, report.workers)
+        finally:
+            progress.stop()
+            report.seconds = time.perf_counter() - t0
     return report
+
+
+@contextmanager
+def _stop_on_sigterm():
+    """SIGTERM stops the run as Ctrl-C does: the workers stopped, the store closed, exit 143.
+
+    Without it the run ended at once (the default action) and left its workers running.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_processes(fn, todo: Sequence[Task], record: Callable[[dict], None], n: int) -> None:
@@ -621,7 +710,7 @@ def _run_processes(fn, todo: Sequence[Task], record: Callable[[dict], None], n: 
         for i in range(n):
             slots.put(i)
         pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_pool_worker,
-                                   initargs=(slots, base))
+                                   initargs=(slots, base, os.getpid()))
         futures = {}
         broken: list[Task] = []
         try:
@@ -654,7 +743,7 @@ def _run_processes(fn, todo: Sequence[Task], record: Callable[[dict], None], n: 
                 record({"key": t.key, "status": "failed",
                         "error": "WorkerDied: the worker process died while running this task "
                                  "(twice): killed, out of memory or crashed", "seconds": 0.0,
-                        "worker": "?"})
+                        "worker": "?", "outside_model": True})
             else:
                 pending.append(t)
 
@@ -731,6 +820,8 @@ def _demo_square(payload: dict) -> dict:
     """A tiny task for examples and tests: ``{"x": x} -> {"y": x * x}``."""
     if payload.get("fail"):
         raise ValueError(f"asked to fail on x={payload['x']}")
+    if payload.get("os_error_unless") and not Path(payload["os_error_unless"]).exists():
+        raise OSError(28, "No space left on device")  # until the file is there
     if payload.get("die") and os.environ.get("PYRAMID_WORKER"):
         os._exit(3)  # a worker process that dies (only ever in a pool worker)
     if payload.get("sleep"):

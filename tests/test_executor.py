@@ -270,3 +270,90 @@ def test_killed_run_resumes_with_every_task_once(tmp_path, sig):
     keys = [r["key"] for r in _lines(folder)]
     assert sorted(keys) == [f"t{i:03d}" for i in range(n)]  # each once, none lost
     assert keys[: len(before)] == [r["key"] for r in before]  # finished ones kept as written
+
+
+# ------------------------------------------------------------------------------------------
+# failures outside the model are retried; a run's workers end with it
+# ------------------------------------------------------------------------------------------
+def test_failures_outside_the_model_are_retried(tmp_path):
+    folder, flag = tmp_path / "out", tmp_path / "disk-has-room"
+    tasks = [Task("ok", {"x": 1}), Task("model", {"x": 2, "fail": True}),
+             Task("disk", {"x": 3, "os_error_unless": str(flag)})]
+    with RunStore(folder, {"kind": "retry"}) as store:
+        report = run_tasks(_demo_square, tasks, store, jobs=0, progressbar=False)
+        assert report.failed == 2
+        assert store.done() == {"ok", "model"}  # the OS error is not done: it runs again
+    disk = next(r for r in _lines(folder) if r["key"] == "disk")
+    assert disk["outside_model"] is True and "OSError" in disk["error"]
+    flag.write_text("")  # the disk has room again
+    with RunStore(folder, {"kind": "retry"}) as store:
+        report = run_tasks(_demo_square, tasks, store, jobs=0, progressbar=False)
+        assert report.ok == 1 and report.failed == 0 and report.skipped == 2
+        assert {r["key"]: r["status"] for r in store.records()} == {
+            "ok": "ok", "model": "failed", "disk": "ok"}
+    # a failure of the model itself runs again only when asked
+    with RunStore(folder, {"kind": "retry"}) as store:
+        report = run_tasks(_demo_square, tasks, store, jobs=0, progressbar=False,
+                           retry_failed=True)
+        assert report.failed == 1 and report.skipped == 2
+
+
+def test_old_records_of_os_errors_are_retried(tmp_path):
+    # a store written before 'outside_model' was recorded: the error's name says it
+    folder = tmp_path / "out"
+    with RunStore(folder, {"kind": "old"}) as store:
+        store.append({"key": "a", "status": "failed", "error": "ValueError: Unable to create "
+                      "the compiledir directory '/home/x/.pytensor/compiledir_Linux'"})
+        store.append({"key": "b", "status": "failed", "error": "PermissionError: [Errno 13]"})
+        store.append({"key": "c", "status": "failed", "error": "ValueError: bad prior"})
+        assert store.done() == {"c"}
+
+
+def _descendants(pid: int) -> set[int]:
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for k in map(int, kids):
+                if k not in out:
+                    out.add(k)
+                    todo.append(k)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_run_leaves_no_worker_behind(tmp_path, sig):
+    # the parent alone gets the signal (not its process group, as Ctrl-C in a terminal
+    # would): SIGTERM stops the pool on its way out; after SIGKILL each worker notices that
+    # its parent is gone and ends (they used to run on, about 500 MB each, under PID 1)
+    script = tmp_path / "run.py"
+    script.write_text(_SCRIPT)
+    folder = tmp_path / "out"
+    proc = _start(script, folder, 400)
+    _wait_for_lines(folder, 3, proc)
+    workers = _descendants(proc.pid)
+    assert len(workers) >= 2, workers
+    os.kill(proc.pid, sig)
+    proc.communicate(timeout=60)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143
+    t0 = time.time()
+    while any(_alive(p) for p in workers) and time.time() - t0 < 20:
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)], "workers left running"
+    n = len(_lines(folder))
+    time.sleep(1)
+    assert len(_lines(folder)) == n  # nobody writes any more

@@ -329,3 +329,51 @@ def test_reference_design_sweep(tmp_path):
     ref = t[t["units"] == 4]
     assert len(ref) == 5
     assert ref["coverage"].between(0.80, 0.98).all(), ref[["effect", "coverage", "bias"]]
+
+
+@pytest.mark.slow  # a design run with two worker processes, each compiling
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_design_run_leaves_no_process(tmp_path, sig):
+    # only the parent gets the signal: SIGTERM stops the pool on its way out (exit 143); after
+    # SIGKILL each worker sees that its parent is gone and ends (issue 21: they ran on for
+    # ever, about 500 MB each, under PID 1)
+    out = tmp_path / "run"
+    cmd = _design_cmd(out, 40)
+    cmd[cmd.index("--jobs") + 1] = "2"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    t0 = time.time()
+    while _n_lines(out / "results.jsonl") < 1:
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t0 < 600, "no fit finished in time"
+        time.sleep(0.1)
+    workers = _descendants(proc.pid)
+    assert len(workers) >= 2
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143, err.decode()
+    t0 = time.time()
+    while any(_alive(p) for p in workers) and time.time() - t0 < 30:
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)], "design workers left running"
+
+
+def _descendants(pid: int) -> set[int]:
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = (task / "children").read_text().split()
+            except OSError:
+                continue
+            out.update(map(int, kids))
+            todo.extend(map(int, kids))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
