@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -277,12 +278,17 @@ def write_text(path: str | os.PathLike[str], text: str, what: str = "file") -> P
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A lone sign or a plain number written as text: a spreadsheet reads it as that sign or
+#: number, never as a formula, so it is left as it is (a comparison's direction "+" or "-")
+_HARMLESS = re.compile(r"[+-]|[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _risky(v) -> bool:
+    return isinstance(v, str) and v.startswith(_FORMULA_START) and not _HARMLESS.fullmatch(v)
 
 
 def _safe_text(v):
-    if isinstance(v, str) and v.startswith(_FORMULA_START):
-        return "'" + v
-    return v
+    return "'" + v if _risky(v) else v
 
 
 def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
@@ -290,7 +296,9 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
 
     A text cell or header starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
     return gets a leading apostrophe (OWASP's advice for CSV injection): Excel shows the text
-    and does not evaluate it. Numbers stay numbers (a negative number is not text).
+    and does not evaluate it. Numbers stay numbers (a negative number is not text), and so
+    does text that a spreadsheet reads as a number or a lone sign (``-2``, ``+``: a
+    comparison's direction), which cannot carry a formula.
 
     Parameters
     ----------
@@ -303,10 +311,10 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd
-    >>> spreadsheet_safe(pd.DataFrame({"=notes": ["=1+1", "ok"], "x": [-1.5, 2]}))
+    >>> spreadsheet_safe(pd.DataFrame({"=notes": ["=1+1", "+"], "x": [-1.5, 2]}))
       '=notes      x
     0   '=1+1  -1.5
-    1      ok    2.0
+    1       +    2.0
     """
     out = df.copy()
     out.columns = [_safe_text(c) if isinstance(c, str) else c for c in out.columns]
@@ -315,7 +323,7 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
         if col.dtype == object or pd.api.types.is_string_dtype(col.dtype) or isinstance(
                 col.dtype, pd.CategoricalDtype):
             vals = col.astype(object).to_numpy()
-            if any(isinstance(v, str) and v.startswith(_FORMULA_START) for v in vals):
+            if any(_risky(v) for v in vals):
                 out.isetitem(i, col.astype(object).map(_safe_text, na_action="ignore"))
     return out
 

@@ -88,13 +88,18 @@ def test_output_error_words():
 
 
 def test_spreadsheet_safe():
-    df = pd.DataFrame({"=notes": ["=HYPERLINK(\"x\")", "+1", "-2", "@a", "\tt", "ok", None],
-                       "n": [-1.0, 2, 3, 4, 5, 6, 7]})
+    df = pd.DataFrame({"=notes": ["=HYPERLINK(\"x\")", "+1+A1", "-2+3+cmd|' /C calc'!A0", "@a",
+                                  "\tt", "ok", None, "+", "-", "-2", "+1.5e3", "="],
+                       "n": [-1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]})
     out = spreadsheet_safe(df)
     assert list(out.columns) == ["'=notes", "n"]
-    assert out["'=notes"].tolist()[:6] == ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@a", "'\tt",
-                                            "ok"]
+    assert out["'=notes"].tolist()[:6] == ["'=HYPERLINK(\"x\")", "'+1+A1",
+                                            "'-2+3+cmd|' /C calc'!A0", "'@a", "'\tt", "ok"]
     assert pd.isna(out["'=notes"].iloc[6])
+    # a lone sign (a comparison's direction) or a number as text is no formula: left alone
+    assert out["'=notes"].tolist()[7:] == ["+", "-", "-2", "+1.5e3", "'="]
+    assert spreadsheet_safe(pd.DataFrame({"direction": ["+", "-"]}))["direction"].tolist() == [
+        "+", "-"]
     assert out["n"].tolist() == df["n"].tolist()  # numbers are not text
     assert list(df.columns) == ["=notes", "n"]  # the input is not changed
 
