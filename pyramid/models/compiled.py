@@ -19,17 +19,14 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pymc as pm
-import pytensor
-import pytensor.tensor as pt
-from pymc.initial_point import make_initial_point_fn
-from pymc.pytensorf import compile as compile_pymc
-from pytensor.graph import clone_replace
 
 from pyramid.errors import InputError
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 __all__ = ["CompiledModel", "compile_model", "compile_cached", "data_vars"]
 
@@ -152,6 +149,8 @@ class CompiledModel:
         checks that): its data are swapped in (:meth:`with_data`) and its initial points,
         which may come from the data (empirical thresholds), replace the old ones.
         """
+        from pymc.initial_point import make_initial_point_fn
+
         values = {name: np.asarray(var.get_value()) for name, var in data_vars(model).items()}
         init = make_initial_point_fn(model=model, overrides=initvals or None,
                                      jitter_rvs=set(model.free_RVs), return_transformed=True)
@@ -238,6 +237,8 @@ def _release_gil(fn) -> None:
 
 def data_vars(model: pm.Model) -> dict[str, Any]:
     """Shared variables of a model: its pm.Data containers and its dim lengths (``dim:<name>``)."""
+    import pytensor
+
     out = {name: var for name, var in model.named_vars.items()
            if isinstance(var, pytensor.compile.SharedVariable)}
     for name, var in model.dim_lengths.items():
@@ -267,6 +268,12 @@ def compile_model(model: pm.Model, *, jitter: bool = True, initvals: dict | None
     -------
     CompiledModel
     """
+    import pytensor
+    import pytensor.tensor as pt
+    from pymc.initial_point import make_initial_point_fn
+    from pymc.pytensorf import compile as compile_pymc
+    from pytensor.graph import clone_replace
+
     value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
     init = make_initial_point_fn(
         model=model,
@@ -399,6 +406,8 @@ def _wait_helper(proc) -> None:
 def compile_in_helper(blob: bytes) -> None:
     """The helper's side of :func:`_start_helper`: compile and run the function once."""
     import cloudpickle
+    import pytensor
+    from pymc.pytensorf import compile as compile_pymc
 
     inputs, outputs, mode = cloudpickle.loads(blob)
     with pytensor.config.change_flags(**NUMBA_FLAGS):
@@ -487,6 +496,8 @@ def compile_cached(model: pm.Model, key: Any, *, initvals: dict | None = None) -
     data, coordinates and initial values (no rewriting or JIT again): what repeated fits of
     simulated data sets of one design need.
     """
+    from pymc.initial_point import make_initial_point_fn
+
     sig = _signature(model, key)
     with _CACHE_LOCK:
         cached = _CACHE.get(sig)
@@ -512,3 +523,169 @@ def _stateful(fn):  # pragma: no cover - only for non-numba modes
         return fn(x)
 
     return call
+
+
+# ------------------------------------------------------------------------------------------
+# pyramid's own models: the fixed kernels of pyramid.models.kernels
+# ------------------------------------------------------------------------------------------
+class KernelModel:
+    """A model of :mod:`pyramid.models.builder`'s families as the fixed numba kernels.
+
+    Nothing is compiled for a model or a data set: the kernels are compiled once per
+    installation (numba's disk cache) and read the model's tables and data through one table
+    of addresses (:func:`_address_table`). A new data set is a new :class:`Layout`
+    (:meth:`with_layout`), in microseconds.
+
+    Parameters
+    ----------
+    layout : pyramid.models.layout.Layout
+    """
+
+    def __init__(self, layout) -> None:
+        from pyramid.models import kernels
+
+        self.layout = layout
+        n_loaded = kernels.loaded()
+        self._logp_c, self._expand_c, slot_spec = kernels.cfuncs(layout.family)
+        #: whether making this model compiled (or loaded from disk) a kernel in this process
+        self.compiled_now = kernels.loaded() > n_loaded
+        self._arrays, self._table = _address_table(layout.slots, slot_spec)
+
+    # ---- what nutpie and the results need ----
+    @property
+    def n_dim(self) -> int:
+        return self.layout.n_dim
+
+    @property
+    def names(self) -> list[str]:
+        return self.layout.expanded_names
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        return self.layout.expanded_shapes
+
+    @property
+    def dims(self) -> dict[str, tuple[str, ...]]:
+        return self.layout.dims
+
+    @property
+    def coords(self) -> dict[str, list]:
+        return self.layout.coords
+
+    def with_layout(self, layout) -> KernelModel:
+        """The same kernels with another model's tables (another data set)."""
+        return KernelModel(layout)
+
+    # ---- evaluation (through the C callbacks, as nutpie calls them) ----
+    def _logp(self, x: np.ndarray, want_grad: bool) -> tuple[float, np.ndarray]:
+        import ctypes
+
+        from pyramid.models.kernels import NO_GRAD
+
+        x = np.ascontiguousarray(x, dtype="float64")
+        if x.shape != (self.n_dim,):
+            raise InputError(f"a point of this model has {self.n_dim} values, got {x.shape}")
+        g = np.zeros(self.n_dim)
+        out = np.zeros(1)
+        ptr = ctypes.POINTER(ctypes.c_double)
+        self._logp_c.ctypes(self.n_dim if want_grad else self.n_dim + NO_GRAD,
+                            x.ctypes.data_as(ptr), g.ctypes.data_as(ptr),
+                            out.ctypes.data_as(ptr), int(self._table.ctypes.data))
+        return float(out[0]), g
+
+    def logp_dlogp(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log-density and gradient at an unconstrained point."""
+        return self._logp(x, True)
+
+    def logp(self, x: np.ndarray) -> float:
+        """Log-density at an unconstrained point."""
+        return self._logp(x, False)[0]
+
+    def expand(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Constrained values of the free variables at a point."""
+        import ctypes
+
+        x = np.ascontiguousarray(x, dtype="float64")
+        out = np.empty(self.layout.n_expanded)
+        ptr = ctypes.POINTER(ctypes.c_double)
+        self._expand_c.ctypes(self.n_dim, self.layout.n_expanded, x.ctypes.data_as(ptr),
+                              out.ctypes.data_as(ptr), int(self._table.ctypes.data))
+        return {k: v[0] for k, v in self.layout.unflatten(out[None]).items()}
+
+    def initial_point(self, seed: int) -> np.ndarray:
+        return self.layout.initial_point(seed)
+
+    def to_nutpie(self):
+        """This model as a nutpie compiled model: nutpie's chains call the kernels' C
+        callbacks directly, from their own threads (no Python, no lock)."""
+        return _nutpie_model(self)
+
+
+def _address_table(slots: dict, spec) -> tuple[list[np.ndarray], np.ndarray]:
+    """The arrays of ``slots`` in the order of ``spec`` as C-contiguous arrays of the kernels'
+    types, and the int64 table ``[n, (address, rows, columns) per slot]`` that the C callbacks
+    read (the arrays must outlive every use of the table: the model keeps both)."""
+    arrays, table = [], [len(spec)]
+    for name, kind in spec:
+        dtype = np.float64 if kind[0] == "f" else np.int64
+        a = np.ascontiguousarray(slots[name], dtype=dtype)
+        if kind[1] == "1":
+            a = a.reshape(-1)
+            shape = (a.shape[0], 1)
+        else:
+            if a.ndim != 2:
+                raise InputError(f"internal: slot {name} must be 2-d, got shape {a.shape}")
+            shape = a.shape
+        if a.size == 0:  # a valid address even for an empty array
+            a = np.zeros(max(1, a.size), dtype=dtype)[: a.size].reshape(a.shape)
+        arrays.append(a)
+        table += [a.ctypes.data, int(shape[0]), int(shape[1])]
+    return arrays, np.asarray(table, dtype=np.int64)
+
+
+def _nutpie_model(km: KernelModel):
+    from dataclasses import dataclass as _dc
+
+    from nutpie import _lib
+    from nutpie.sample import CompiledModel as _Base
+
+    @_dc(frozen=True)
+    class _KernelNutpie(_Base):
+        _km: Any = None
+
+        @property
+        def n_dim(self):
+            return self._km.n_dim
+
+        @property
+        def shapes(self):
+            return dict(zip(self._km.names, self._km.shapes, strict=True))
+
+        @property
+        def coords(self):
+            import pandas as pd
+
+            return {k: pd.Index([str(x) for x in v]) for k, v in self._km.coords.items()}
+
+        def _make_sampler(self, settings, init_mean, cores, progress_type, extra_callback,
+                          extra_callback_rate, store):
+            model = self._make_model(init_mean)
+            return _lib.PySampler.from_pymc(settings, cores, model, progress_type,
+                                            extra_callback, extra_callback_rate, store)
+
+        def _make_model(self, init_mean):
+            km = self._km
+            ud = int(km._table.ctypes.data)
+            expand_fn = _lib.ExpandFunc(km.n_dim, km.layout.n_expanded, km._expand_c.address,
+                                        ud, self)
+            logp_fn = _lib.LogpFunc(km._logp_c.address, ud, self)
+            coords = {k: [str(x) for x in v] for k, v in km.coords.items()}
+            dim_sizes = {k: len(v) for k, v in coords.items()}
+            dims = {k: v for k, v in km.dims.items() if k in km.names}
+            variables = _lib.PyVariable.new_variables(
+                km.names, ["float64"] * len(km.names), [list(s) for s in km.shapes], dim_sizes,
+                dims)
+            return _lib.PyMcModel(logp_fn, expand_fn, variables, km.n_dim, dim_sizes, coords,
+                                  km.initial_point, None)
+
+    return _KernelNutpie(dims={k: v for k, v in km.dims.items() if k in km.names}, _km=km)
