@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pytensor.graph.traversal import ancestors
 from scipy import stats
 from scipy.special import bdtr, bdtrc
 
@@ -30,9 +29,8 @@ from pyramid.data.simulate import Layout, simulate
 from pyramid.errors import InputError
 from pyramid.executor import Task
 from pyramid.models import generated
-from pyramid.models.builder import build
 from pyramid.models.coding import prepare
-from pyramid.models.sampling import fit_compiled, prior_draws
+from pyramid.models.sampling import fit_compiled, kernel_model, prior_draws
 from pyramid.plots.calibration import plot_ranks
 from pyramid.runs import (
     OutputFolder,
@@ -54,14 +52,14 @@ __all__ = ["calibrate", "summarise_calibration", "uniformity_test"]
 # --------------------------------------------------------------------------------------------
 # one fit (runs in the workers)
 # --------------------------------------------------------------------------------------------
-def _prior_draw(built, seed: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One draw of every free variable and deterministic from the model's prior
-    (:func:`pyramid.models.sampling.prior_draws`: ordered variables sorted, deterministics recomputed),
-    with a leading draw axis of 1; group effects the model integrates out are drawn from
-    Normal(0, sd).
+def _prior_draw(layout, seed: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One draw of the model's quantities from its prior
+    (:func:`pyramid.models.sampling.prior_draws`: each free variable from its prior, ordered
+    ones sorted, the model's quantities computed from them), with a leading draw axis of 1;
+    group effects the model integrates out are drawn from Normal(0, sd).
     """
-    draws = prior_draws(built, 1, seed)
-    extra, _ = generated.integrated_draws(built.data, draws, rng, prior=True)
+    draws = prior_draws(layout, 1, seed)
+    extra, _ = generated.integrated_draws(layout.md, draws, rng, prior=True)
     draws.update(extra)
     return draws
 
@@ -95,17 +93,12 @@ def _path_replicate(md, theta: dict, rng: np.random.Generator):
     return prepare(spec, frame.drop(columns=["csw"], errors="ignore"), warn=False)
 
 
-def _group_dims(built) -> set[str]:
-    return {g.name for g in built.data.groups} | {"path_unit"}
+def _group_dims(layout) -> set[str]:
+    return {g.name for g in layout.md.groups} | {"path_unit"}
 
 
-def _outcome_dependent(built) -> set[str]:
-    """Deterministics computed from the outcome (e.g. a log-likelihood): not parameters."""
-    model = built.model
-    outcome = model.named_vars.get("y")
-    if outcome is None:
-        return set()
-    return {d.name for d in model.deterministics if outcome in set(ancestors([d]))}
+#: Quantities computed from the outcome (the data's log-likelihood): not parameters.
+_NOT_PARAMETERS = {"loglik_total"}
 
 
 def _sbc_fit(p: dict) -> dict:
@@ -116,8 +109,7 @@ def _sbc_fit(p: dict) -> dict:
         warnings.simplefilter("always")
         sim = simulate(tuple(p["design"]), mix=p["mix"], seed=p["sim_seed"])
         md = prepare(spec, sim.data, warn=False)
-        built0 = build(md, priors)
-        theta = _prior_draw(built0, p["prior_seed"], rng)
+        theta = _prior_draw(kernel_model(md, priors).layout, p["prior_seed"], rng)
         if spec.family == "path":
             md_rep = _path_replicate(md, theta, rng)
         else:
@@ -126,15 +118,16 @@ def _sbc_fit(p: dict) -> dict:
                 md_rep = replace(md, y=np.asarray(rep["skill"][0], dtype=float))
             else:  # cumulative_probit: the replicated ratings, 1-5, as codes 0-4
                 md_rep = replace(md, y=np.asarray(rep["ratings"][0], dtype=np.int64) - 1)
-        built = build(md_rep, priors)
+        km = kernel_model(md_rep, priors)
         post, stats, info = fit_compiled(
-            built, draws=p["draws"], tune=p["tune"], chains=p["chains"],
+            km, draws=p["draws"], tune=p["tune"], chains=p["chains"],
             random_seed=p["fit_seed"], target_accept=spec.target_accept, reuse=p["reuse"],
         )
-    names = {(var, tuple(sorted(sel.items()))): name for name, (var, sel) in built.coefs.items()}
-    dims = {k: tuple(v) for k, v in built.model.named_vars_to_dims.items() if v}
-    skip_dims = _group_dims(built)
-    not_parameters = _outcome_dependent(built)
+    layout = km.layout
+    names = {(var, tuple(sorted(sel.items()))): name for name, (var, sel) in layout.coefs.items()}
+    dims = {k: tuple(v) for k, v in layout.dims.items() if v}
+    skip_dims = _group_dims(layout)
+    not_parameters = _NOT_PARAMETERS
     n_total = post.sizes["chain"] * post.sizes["draw"]
     idx = np.unique(np.linspace(0, n_total - 1, p["thin_to"]).round().astype(int))
     ranks, fixed = {}, []

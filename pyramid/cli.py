@@ -410,8 +410,9 @@ def compare_cmd(
     for _, r in table[table["bf10_note"].str.startswith("not defined")].iterrows():
         typer.echo(f"note: {r['key']}: no BF10: {r['bf10_note'].removeprefix('not defined: ')}")
     if not res.converged:
-        info("warning: this fit did not pass every convergence check; its comparisons may be "
-             "unreliable (see the checks printed by pyramid fit)")
+        from pyramid.diagnostics import fit_verdict
+
+        info(f"warning: this fit is {fit_verdict(res)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,8 +462,18 @@ def fit_cmd(
     allow: AllowOpt = None,
     draws: Annotated[int, typer.Option("--draws", help="Draws kept per chain.")] = 1000,
     tune: Annotated[int, typer.Option("--tune", help="Tuning draws per chain.")] = 1000,
-    chains: Annotated[int, typer.Option("--chains", help="Number of chains.")] = 2,
+    chains: Annotated[int, typer.Option("--chains", help="Number of chains.")] = 4,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    extend: Annotated[
+        bool, typer.Option("--extend/--no-extend", help="When a convergence check fails, "
+                           "continue the same chains in blocks of DRAWS more draws (at most 3) "
+                           "while a time budget allows (default: on).")
+    ] = True,
+    extend_budget: Annotated[
+        float | None, typer.Option("--extend-budget", help="The extension's time budget in "
+                                   "seconds (default: twice the first draws' time, at least "
+                                   "30 s).")
+    ] = None,
     target_accept: Annotated[
         float | None, typer.Option("--target-accept", help="Sampler target acceptance.")
     ] = None,
@@ -476,8 +487,9 @@ def fit_cmd(
                                  "steps (default: the spec's, else 10).")
     ] = None,
     backend: Annotated[
-        str, typer.Option("--backend", help="numba (default) or jax (needs "
-                          "rsw-pyramid[jax]; a GPU with jax[cuda12]).")
+        str, typer.Option("--backend", help="numba (pyramid's kernels, the default), pytensor "
+                          "(PyTensor's numba backend: the path before the kernels, for "
+                          "comparison) or jax (needs rsw-pyramid[jax]; a GPU with jax[cuda12]).")
     ] = "numba",
     fmt: FormatOpt = Format.text,
 ) -> None:
@@ -489,7 +501,8 @@ def fit_cmd(
     df = read_data(data, sheet=sheet, encoding=encoding, allow=allow)
     res = fit(df, model=model, priors=priors, draws=draws, tune=tune, chains=chains,
               random_seed=seed, target_accept=target_accept, progressbar=progress,
-              adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend)
+              adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend,
+              extend=(extend_budget if extend and extend_budget else extend))
     path = res.save(out)
     emit(res.coefs(ci_prob).round(4), fmt,
          title=f"\nmodel {res.spec.name!r}: fixed effects (posterior means, sd and "
@@ -647,7 +660,7 @@ def compare_project_cmd(
     ] = None,
     draws: Annotated[int, typer.Option("--draws", help="Draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option("--tune", help="Tuning draws per chain.")] = 1000,
-    chains: Annotated[int, typer.Option("--chains", help="Chains.")] = 2,
+    chains: Annotated[int, typer.Option("--chains", help="Chains.")] = 4,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
     ci_prob: CiProbOpt = DEFAULT_CI_PROB,
     concentration: Annotated[

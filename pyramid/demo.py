@@ -27,6 +27,7 @@ from pyramid.compare import compact, compare, default_contrasts
 from pyramid.data.readers import write
 from pyramid.data.validate import summarise, validate
 from pyramid.datasets import load_rsw2017
+from pyramid.diagnostics import fit_verdict
 from pyramid.errors import DataWarning, InputError
 from pyramid.fit import DEFAULT_MODEL, fit
 from pyramid.formatting import bayes_factor, interval
@@ -255,8 +256,8 @@ class DemoOutput:
             f"valid. Discussion quality and clinician presence were observed for {obs} of them.",
             f"Model: {res.spec.name!r} with priors {res.priors.name!r} on {len(res.data)} rows "
             f"({res.n_dropped} left out); {post.sizes['chain']} chains x {post.sizes['draw']} "
-            f"draws, seed {info.get('seed')}, sampler {info.get('sampler')}; converged: "
-            f"{'yes' if res.converged else 'NO (see the checks above)'}.",
+            f"draws, seed {info.get('seed')}, sampler {info.get('sampler')}.",
+            f"Convergence: {fit_verdict(res)}.",
             "",
             "Posterior comparisons (pyramid.compare): differences in expected skill, 1-5 scale",
         ]
@@ -302,7 +303,7 @@ def run_demo(
     *,
     draws: int = 1000,
     tune: int = 1000,
-    chains: int = 2,
+    chains: int = 4,
     random_seed: int = 2017,
     progressbar: bool = True,
     echo: Callable[[str], Any] = print,
@@ -314,7 +315,8 @@ def run_demo(
     out : str or Path, default "pyramid-output"
         Folder for the files (created if missing).
     draws, tune, chains : int
-        Sampler settings passed to :func:`pyramid.fit` (its defaults: 2 chains x 1000).
+        Sampler settings passed to :func:`pyramid.fit` (its defaults: 4 chains x 1000,
+        extended while the convergence checks fail).
     random_seed : int, default 2017
         Seed of the fit; the same seed gives the same numbers.
     progressbar : bool, default True

@@ -19,8 +19,8 @@ import xarray as xr
 from pyramid import mcmc_stats
 from pyramid.errors import InputError
 
-__all__ = ["diagnose", "e_bfmi", "failed_checks", "format_diagnostics", "per_element",
-           "loo_table", "THRESHOLDS", "ADVICE", "CHECK_NAMES"]
+__all__ = ["diagnose", "e_bfmi", "failed_checks", "format_diagnostics", "fit_verdict",
+           "verdict", "per_element", "loo_table", "THRESHOLDS", "ADVICE", "CHECK_NAMES"]
 
 
 #: Thresholds of the convergence checks.
@@ -65,13 +65,14 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> pd.DataF
     """
     post = idata["posterior"].to_dataset()
     if var_names is None:
-        # every varying quantity except the signed SDs and the z of their non-centred levels,
-        # sampling devices whose sign is arbitrary (the SDs and effects r = u * z are checked),
-        # and the discrete per-unit values drawn after sampling (<mediator>_unit)
+        # every varying quantity. A results file of format 1 also held sampling devices in
+        # its posterior -- signed SDs and the z of their non-centred levels, whose sign is
+        # arbitrary (the SDs and effects r = u * z are checked) -- and the discrete per-unit
+        # values drawn after sampling (dim path_unit): those are left out
         signed = {str(v)[: -len("_signed")] for v in post.data_vars if str(v).endswith("_signed")}
         device = {f"z_{s_[3:]}" for s_ in signed if s_.startswith("sd_")}
         discrete = set(idata.attrs.get("discrete", [])) | {
-            v for v in post.data_vars if str(v).endswith("_unit")}
+            v for v in post.data_vars if "path_unit" in post[v].dims}
         var_names = [v for v in post.data_vars if not str(v).endswith("_signed")
                      and str(v) not in device and str(v) not in discrete
                      and float(post[v].std()) > 1e-12 * max(1.0, float(abs(post[v]).max()))]
@@ -193,6 +194,74 @@ def format_diagnostics(diag: pd.DataFrame, bfmi_per_chain: list[float] | None = 
     if bfmi_per_chain:
         lines.append("  E-BFMI per chain: " + ", ".join(f"{b:.2f}" for b in bfmi_per_chain))
     return "\n".join(lines)
+
+
+_NAMES = {"divergences": "divergent transitions", "r_hat": "R-hat", "ess_bulk": "bulk ESS",
+          "ess_tail": "tail ESS", "e_bfmi": "E-BFMI"}
+
+
+def verdict(diag: pd.DataFrame, *, chains: int | None = None, draws: int | None = None,
+            extension: Mapping[str, Any] | None = None, where: bool = True) -> str:
+    """The one sentence every entry point (the API's fit, ``pyramid fit``, the report, the
+    design analysis) says about a fit's convergence checks.
+
+    Parameters
+    ----------
+    diag : pandas.DataFrame
+        :func:`diagnose`'s table.
+    chains, draws : int, optional
+        Chains and draws per chain kept.
+    extension : dict, optional
+        ``FitResult.info["extension"]`` (:class:`pyramid.models.sampling.Extension`).
+    where : bool, default True
+        Name the parameter each failed check occurs at (the report leaves them out: they may
+        carry group ids).
+
+    Returns
+    -------
+    str
+        ``"clean: ..."`` when every check passed, else ``"NOT CLEAN: ..."`` naming the
+        failed checks, what was done about them and what to do.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"check": ["divergences", "r_hat"], "value": [0, 1.03],
+    ...                   "where": ["", "sd_unit"], "passed": [True, False]})
+    >>> print(verdict(d, chains=4, draws=1000, extension={"asked": 1000, "draws": 1000,
+    ...       "blocks": 0, "stopped": "off"}))
+    NOT CLEAN: R-hat 1.030 (sd_unit) failed its check with 4 chains x 1000 draws (not extended: turned off); do not report these draws: see "what to do" above, or fit again with more draws
+    """
+    ext = dict(extension or {})
+    size = f"{chains} chains x {draws} draws" if chains and draws else "the draws kept"
+    blocks = int(ext.get("blocks", 0) or 0)
+    grown = (f", extended by {blocks} block{'s' if blocks != 1 else ''} of "
+             f"{ext.get('asked')} draws" if blocks else "")
+    failed = diag.loc[~diag["passed"].astype(bool)]
+    if failed.empty:
+        return f"clean: every convergence check passed with {size}{grown}"
+    parts = []
+    for _, r in failed.iterrows():
+        at = (f" ({r['where']})" if where and isinstance(r.get("where"), str) and r["where"]
+              else "")
+        parts.append(f"{_NAMES.get(r['check'], r['check'])} {_shown(r['check'], r['value'])}{at}")
+    why = {"budget": f"stopped: its time budget of {ext.get('budget_s', 0):.0f} s was spent",
+           "limit": "stopped at the most blocks it draws",
+           "not_extendable": "not extended: more draws do not fix "
+           + ", ".join(_NAMES.get(c, c) for c in failed["check"] if c not in
+                       ("r_hat", "ess_bulk", "ess_tail")),
+           "off": "not extended: turned off"}.get(ext.get("stopped", ""), "")
+    how = f"{size}{grown}" + (f" ({why})" if why else "")
+    return (f"NOT CLEAN: {'; '.join(parts)} failed {'its check' if len(parts) == 1 else 'their checks'} "
+            f"with {how}; do not report these draws: see \"what to do\" above, or fit again "
+            "with more draws")
+
+
+def fit_verdict(result: Any, *, where: bool = True) -> str:
+    """:func:`verdict` of a :class:`pyramid.results.FitResult`."""
+    post = result.idata["posterior"]
+    return verdict(result.diagnostics, chains=int(post.sizes["chain"]),
+                   draws=int(post.sizes["draw"]), extension=result.info.get("extension"),
+                   where=where)
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,11 +30,10 @@ from pyramid.checks import positive_int, resolve_seed
 from pyramid.data import schema
 from pyramid.data.validate import validate as validate_frame
 from pyramid.datasets import load_rsw2017
-from pyramid.diagnostics import diagnose, e_bfmi, format_diagnostics
+from pyramid.diagnostics import diagnose, e_bfmi, fit_verdict, format_diagnostics
 from pyramid.errors import InputError
 from pyramid.executor import default_jobs
 from pyramid.models import generated, sampling
-from pyramid.models.builder import Built, build
 from pyramid.models.coding import ModelData, prepare
 from pyramid.results import FitResult, data_hash, frame_to_dataset, versions
 from pyramid.specs import ModelSpec, PriorSet, load_priors, load_spec
@@ -66,11 +65,13 @@ class _Settings:
     max_tree_depth: int | None
     backend: str
     target_accept: float | None
+    extend: bool | float
 
 
 def _settings(spec: ModelSpec, *, draws: Any, tune: Any, chains: Any, cores: Any,
               prior_draws: Any, random_seed: Any, sampler: Any, adaptation: Any,
-              max_tree_depth: Any, backend: Any, target_accept: Any) -> _Settings:
+              max_tree_depth: Any, backend: Any, target_accept: Any,
+              extend: Any = True) -> _Settings:
     """Check :func:`fit`'s sampler arguments; the spec's ``[sampling]`` fills those not given."""
     draws = positive_int("draws", draws)
     tune = positive_int("tune", tune, minimum=0)
@@ -90,18 +91,21 @@ def _settings(spec: ModelSpec, *, draws: Any, tune: Any, chains: Any, cores: Any
             or not 1 <= max_tree_depth <= 20:
         raise InputError(f"max_tree_depth must be a whole number from 1 to 20, got "
                          f"{max_tree_depth!r}")
-    if backend not in ("numba", "jax"):
-        raise InputError(f"backend must be 'numba' or 'jax', got {backend!r}")
+    if backend not in ("numba", "pytensor", "jax"):
+        raise InputError(f"backend must be 'numba', 'pytensor' or 'jax', got {backend!r}")
     if backend == "jax" and sampler == "pymc":
         raise InputError("backend 'jax' is nutpie's: use sampler='nutpie' (or None) with it")
     if target_accept is None:
         target_accept = spec.target_accept
     elif not (isinstance(target_accept, int | float) and 0 < target_accept < 1):
         raise InputError(f"target_accept must be in (0, 1), got {target_accept!r}")
+    if not (isinstance(extend, bool) or (isinstance(extend, int | float) and extend > 0)):
+        raise InputError(f"extend must be True, False or a time budget in seconds (> 0), got "
+                         f"{extend!r}")
     return _Settings(draws=draws, tune=tune, chains=chains, cores=cores,
                      prior_draws=prior_draws, seed=seed, sampler=sampler, adaptation=adaptation,
                      max_tree_depth=max_tree_depth, backend=backend,
-                     target_accept=target_accept)
+                     target_accept=target_accept, extend=extend)
 
 
 def _as_canonical(data: pd.DataFrame, spec: ModelSpec, validate: bool) -> pd.DataFrame:
@@ -110,10 +114,57 @@ def _as_canonical(data: pd.DataFrame, spec: ModelSpec, validate: bool) -> pd.Dat
     return validate_frame(data, model=spec) if validate else data
 
 
-def _sample(built: Built, prior_set: PriorSet, s: _Settings, *, progressbar: bool
-            ) -> tuple[xr.DataTree, str, str | None, dict[str, float]]:
-    """Sample with nutpie, or with PyMC's NUTS when nutpie is missing or fails (unless it was
-    asked for): the trace, the sampler used, why it fell back, and the timings."""
+@dataclass
+class _Model:
+    """One fit's model: its kernel tables (:mod:`pyramid.models.layout`), and the PyMC model
+    only when a sampler needs it (PyMC's NUTS, the JAX backend): building it imports PyMC."""
+
+    md: ModelData
+    priors: PriorSet
+    layout: Any
+    _built: Any = None
+
+    @property
+    def built(self):
+        if self._built is None:
+            from pyramid.models.builder import build
+
+            self._built = build(self.md, self.priors)
+        return self._built
+
+
+def _identified(post: xr.Dataset, m: _Model, kernels: bool) -> xr.Dataset:
+    """The posterior as the model's quantities: a kernel trace's free variables turned into
+    them (:func:`pyramid.models.sampling.identified_posterior`), a PyMC trace's sampling
+    devices left out."""
+    if kernels:
+        return sampling.identified_posterior(post, m.layout)
+    drop = [v for v in m.layout.devices if v in post.data_vars]
+    return post.drop_vars(drop)
+
+
+#: Checks that more draws of the same chains can make pass.
+_EXTENDABLE = {"r_hat", "ess_bulk", "ess_tail"}
+
+
+def _check(m: _Model, kernels: bool):
+    """The convergence check the sampler runs at each block of draws: ``(passed,
+    extendable)`` of :func:`pyramid.diagnostics.diagnose` on the posterior's quantities."""
+    def check(trace: xr.DataTree) -> tuple[bool, bool]:
+        post = _identified(trace["posterior"].to_dataset(), m, kernels)
+        idata = xr.DataTree.from_dict({"posterior": post,
+                                       "sample_stats": trace["sample_stats"].to_dataset()})
+        diag = diagnose(idata)
+        failed = set(diag.loc[~diag["passed"], "check"])
+        return not failed, failed <= _EXTENDABLE
+    return check
+
+
+def _sample(m: _Model, s: _Settings, *, progressbar: bool
+            ) -> tuple[xr.DataTree, str, str | None, dict[str, float], sampling.Extension, bool]:
+    """Sample with nutpie (over pyramid's kernels, or JAX), or with PyMC's NUTS when nutpie is
+    missing or fails (unless it was asked for): the trace, the sampler used, why it fell back,
+    the timings, how far the chains were extended, and whether the trace is the kernels'."""
     used = s.sampler
     fallback_reason = None
     if s.sampler in (None, "nutpie"):
@@ -130,26 +181,41 @@ def _sample(built: Built, prior_set: PriorSet, s: _Settings, *, progressbar: boo
                   progressbar=progressbar, target_accept=s.target_accept,
                   max_tree_depth=s.max_tree_depth)
     if used == "nutpie":
+        kernels = s.backend == "numba"
         try:
-            dt, timings = sampling.sample_nutpie(built, prior_set, adaptation=s.adaptation,
-                                                 backend=s.backend, **common)
+            t0 = time.perf_counter()
+            if kernels:
+                sampling.ensure_compiled([m.layout.family])
+                target = sampling.kernel_model(m.md, m.priors)
+            elif s.backend == "pytensor":
+                target = sampling.compile_graph(m.built)
+            else:
+                target = sampling.compile_jax(m.built)
+            compile_s = time.perf_counter() - t0
+            dt, timings, ext = sampling.sample_nutpie(
+                target, adaptation=s.adaptation, check=_check(m, kernels), extend=s.extend,
+                **common)
+            timings["compile_s"] += compile_s
+            return dt, used, None, timings, ext, kernels
         except InputError:
             raise
         except (RuntimeError, ValueError, TypeError, ImportError, OSError) as exc:
-            if s.sampler == "nutpie" or s.backend == "jax":  # asked for: no silent fallback
+            if s.sampler == "nutpie" or s.backend != "numba":  # asked for: no silent fallback
                 raise
             fallback_reason = f"nutpie failed ({type(exc).__name__}: {exc})"
             used = "pymc"
-    if used == "pymc":
-        if fallback_reason:
-            warnings.warn(f"sampling with PyMC's NUTS: {fallback_reason}", RuntimeWarning,
-                          stacklevel=3)
-        dt, timings = sampling.sample_pymc(built, **common)
-    return dt, used, fallback_reason, timings
+    if fallback_reason:
+        warnings.warn(f"sampling with PyMC's NUTS: {fallback_reason}", RuntimeWarning,
+                      stacklevel=3)
+    dt, timings = sampling.sample_pymc(m.built, **common)
+    ext = sampling.Extension(asked=s.draws, draws=s.draws, blocks=0, passed=None,
+                             stopped="off", budget_s=0.0)
+    return dt, used, fallback_reason, timings, ext, False
 
 
-def _check_complete(dt: xr.DataTree, s: _Settings, used: str) -> None:
-    """Refuse a trace with fewer chains or draws than asked for.
+def _check_complete(dt: xr.DataTree, s: _Settings, used: str, draws: int) -> None:
+    """Refuse a trace with fewer chains or draws than asked for (``draws``: the draws asked
+    for, with the extension's blocks).
 
     A sampler stopped early (Ctrl-C caught inside it, an abort) can return the draws it made
     so far; carried on, they would become a result that looks valid (a short run saved under
@@ -157,10 +223,10 @@ def _check_complete(dt: xr.DataTree, s: _Settings, used: str) -> None:
     """
     post = dt["posterior"] if "posterior" in dt.children else None
     got = dict(post.sizes) if post is not None else {}
-    if got.get("chain") != s.chains or got.get("draw") != s.draws:
+    if got.get("chain") != s.chains or got.get("draw") != draws:
         raise KeyboardInterrupt(
             f"{used} returned {got.get('chain', 0)} chain(s) x {got.get('draw', 0)} draws of "
-            f"the {s.chains} x {s.draws} asked for: the run was interrupted; nothing was saved")
+            f"the {s.chains} x {draws} asked for: the run was interrupted; nothing was saved")
 
 
 def _drop_warmup(dt: xr.DataTree) -> xr.DataTree:
@@ -169,29 +235,50 @@ def _drop_warmup(dt: xr.DataTree) -> xr.DataTree:
     return xr.DataTree.from_dict(keep)
 
 
-def _posterior_groups(dt: xr.DataTree, built: Built, md: ModelData, seed: int, *,
+def _imputed_names(md: ModelData) -> set[str]:
+    """Variables drawn after sampling that are discrete per-unit imputations (the path
+    model's unit-level mediator and exposure values): kept in the ``imputed`` group, not the
+    posterior (their R-hat and ESS describe a discrete draw, not the chains' mixing)."""
+    out = set()
+    for t in (md.mediator, md.exposure):
+        if t is not None and md.unit_index is not None:
+            out.add(f"{t.column}_unit")
+    return out
+
+
+def _posterior_groups(dt: xr.DataTree, m: _Model, seed: int, *, kernels: bool,
                       log_likelihood: bool, posterior_predictive: bool
                       ) -> tuple[dict[str, xr.Dataset], dict[str, tuple], dict[str, list]]:
-    """The posterior (with the draws of what the sampler integrated out), sample stats,
-    observed data, log-likelihood and posterior predictive groups; and the model's dims and
-    coordinates."""
+    """The posterior (the model's quantities, with the draws of what the sampler integrated
+    out), the imputed per-unit values, sample stats, observed data, log-likelihood and
+    posterior predictive groups; and the model's dims and coordinates."""
+    md = m.md
     dt = _drop_warmup(dt)
-    post_ds = dt["posterior"].to_dataset()
+    post_ds = _identified(dt["posterior"].to_dataset(), m, kernels)
     draws_post, shape = generated.stack_draws(post_ds)
     rng = np.random.default_rng([seed, 1])
-    model_dims = {k: tuple(v) for k, v in built.model.named_vars_to_dims.items() if v}
-    coords = {k: list(v) for k, v in built.model.coords.items() if v is not None}
+    model_dims = {k: tuple(v) for k, v in m.layout.dims.items() if v}
+    coords = {k: list(v) for k, v in m.layout.coords.items() if v is not None}
     for g in md.groups:
         model_dims.setdefault(f"r_{g.name}", (g.name,))
     extra, extra_dims = generated.integrated_draws(md, draws_post, rng, prior=False)
+    imputed_names = _imputed_names(md)
+    groups: dict[str, xr.Dataset] = {}
     if extra:
         draws_post.update(extra)
-        post_ds = post_ds.assign({k: (("chain", "draw", *extra_dims[k]), generated.unstack(v, shape))
-                                  for k, v in extra.items()})
-        post_ds = post_ds.assign_coords(_extra_coords(md, extra_dims))
+        new = {k: (("chain", "draw", *extra_dims[k]), generated.unstack(v, shape))
+               for k, v in extra.items()}
+        ex_coords = _extra_coords(md, extra_dims)
+        post_ds = post_ds.assign({k: v for k, v in new.items() if k not in imputed_names})
+        post_ds = post_ds.assign_coords({d: c for d, c in ex_coords.items() if d in post_ds.dims})
+        imputed = {k: v for k, v in new.items() if k in imputed_names}
+        if imputed:
+            ids = xr.Dataset(imputed, coords={"chain": post_ds["chain"].values,
+                                              "draw": post_ds["draw"].values})
+            groups["imputed"] = ids.assign_coords(
+                {d: c for d, c in ex_coords.items() if d in ids.dims})
         model_dims.update(extra_dims)
-    groups: dict[str, xr.Dataset] = {"posterior": post_ds,
-                                     "sample_stats": dt["sample_stats"].to_dataset()}
+    groups["sample_stats"] = dt["sample_stats"].to_dataset()
     row_coord = {"row": np.arange(md.n_rows)}
     if md.spec.family == "cumulative_probit":
         obs = xr.Dataset({"ratings": (("rating",), md.y + schema.SCORE_MIN),
@@ -209,31 +296,38 @@ def _posterior_groups(dt: xr.DataTree, built: Built, md: ModelData, seed: int, *
             {"obs": (("chain", "draw", dim), generated.unstack(ll, shape))},
             coords={"chain": post_ds["chain"].values, "draw": post_ds["draw"].values,
                     dim: ids})
+        if "loglik_total" not in post_ds:
+            # the data's log-likelihood per draw (a check of its own), from the same numbers
+            post_ds = post_ds.assign(loglik_total=(("chain", "draw"),
+                                                   generated.unstack(ll.sum(axis=1), shape)))
     if posterior_predictive:
         pp = generated.predictive(md, draws_post, rng, condition_latent=True)
         groups["posterior_predictive"] = _predictive_dataset(pp, shape, md)
+    groups = {"posterior": post_ds, **groups}
     return groups, model_dims, coords
 
 
-def _prior_groups(built: Built, md: ModelData, s: _Settings, model_dims: dict, coords: dict, *,
+def _prior_groups(m: _Model, s: _Settings, model_dims: dict, coords: dict, *,
                   prior_predictive: bool) -> dict[str, xr.Dataset]:
-    """The prior group (always a modest number of draws) and, on request, the prior
-    predictive."""
-    prior = sampling.prior_draws(built, s.prior_draws, s.seed + 1)
+    """The prior group (always a modest number of draws; the model's quantities, as the
+    posterior's) and, on request, the prior predictive."""
+    md = m.md
+    prior = sampling.prior_draws(m.layout, s.prior_draws, s.seed + 1)
     prior_rng = np.random.default_rng([s.seed, 2])
     extra, extra_dims = generated.integrated_draws(md, prior, prior_rng, prior=True)
-    prior.update(extra)
+    prior.update({k: v for k, v in extra.items() if k not in _imputed_names(md)})
     coords = {**coords, **_extra_coords(md, extra_dims)}
     groups = {"prior": _dataset(prior, (1, s.prior_draws), model_dims, coords)}
     if prior_predictive:
+        prior.update(extra)
         pp = generated.predictive(md, prior, prior_rng, condition_latent=False)
         groups["prior_predictive"] = _predictive_dataset(pp, (1, s.prior_draws), md)
     return groups
 
 
-def _info(spec: ModelSpec, prior_set: PriorSet, s: _Settings, md: ModelData, built: Built, *,
+def _info(spec: ModelSpec, prior_set: PriorSet, s: _Settings, m: _Model, *,
           used: str, fallback_reason: str | None, sha: str, timings: dict,
-          bfmi: list[float] | None) -> dict[str, Any]:
+          bfmi: list[float] | None, ext: sampling.Extension) -> dict[str, Any]:
     """The provenance a :class:`~pyramid.results.FitResult` carries (``.info``)."""
     return {
         "model": spec.name,
@@ -241,21 +335,22 @@ def _info(spec: ModelSpec, prior_set: PriorSet, s: _Settings, md: ModelData, bui
         "seed": s.seed,
         "sampler": used,
         "sampler_fallback_reason": fallback_reason or "",
-        "draws": s.draws, "tune": s.tune, "chains": s.chains, "cores": s.cores,
+        "draws": ext.draws, "draws_asked": s.draws, "tune": s.tune, "chains": s.chains,
+        "cores": s.cores, "extension": ext.as_dict(),
         "target_accept": float(s.target_accept) if s.target_accept else 0.8,
         "adaptation": s.adaptation,
         "max_tree_depth": s.max_tree_depth or 10,
         "backend": s.backend if used == "nutpie" else "pymc",
         "data_sha256": sha,
-        "rows_input": int(md.n_input),
-        "rows_used": int(md.n_rows),
-        "groups_kept": [g.name for g in md.groups],
-        "parametrisation": {g.name: g.parametrisation for g in md.groups},
-        "domains": list(md.domains),
-        "scale": built.scale,
-        "coefs": json.dumps(built.coefs),
-        "derived": list(built.derived),
-        "notes": list(md.notes),
+        "rows_input": int(m.md.n_input),
+        "rows_used": int(m.md.n_rows),
+        "groups_kept": [g.name for g in m.md.groups],
+        "parametrisation": {g.name: g.parametrisation for g in m.md.groups},
+        "domains": list(m.md.domains),
+        "scale": m.layout.scale,
+        "coefs": json.dumps(m.layout.coefs),
+        "derived": list(m.layout.derived),
+        "notes": list(m.md.notes),
         "versions": versions(),
         "timings": timings,
         "e_bfmi": bfmi or [],
@@ -309,10 +404,11 @@ def fit(
     *,
     draws: int = 1000,
     tune: int = 1000,
-    chains: int = 2,
+    chains: int = 4,
     cores: int | None = None,
     random_seed: int | None = None,
     sampler: str | None = None,
+    extend: bool | float = True,
     progressbar: bool = True,
     prior_predictive: bool = False,
     posterior_predictive: bool = False,
@@ -338,7 +434,8 @@ def fit(
     priors : str, Path or PriorSet, default "default"
         ``default``, ``sceptical``, ``rsw2017`` or a prior file.
     draws, tune, chains : int
-        Draws kept and tuning draws per chain, and the number of chains.
+        Draws kept and tuning draws per chain, and the number of chains (4 by default, as
+        Stan, PyMC and the rank-normalised R-hat of Vehtari et al. 2021 recommend).
     cores : int, optional
         Chains run in parallel (default: one per chain, up to the cores this process may use).
     random_seed : int, optional
@@ -346,6 +443,13 @@ def fit(
         draws one (stored in the result).
     sampler : {"nutpie", "pymc"}, optional
         Default nutpie, with PyMC's NUTS as fallback when nutpie is missing or fails.
+    extend : bool or float, default True
+        When the convergence checks fail after ``draws`` draws, continue the same adapted
+        chains in blocks of ``draws`` more (at most three blocks) until they pass, as long as
+        a time budget allows: by default twice the seconds the first draws took (at least
+        30 s), or this many seconds. The same seed gives the same draws: the checks run at
+        fixed block boundaries and the first block count at which they pass is kept.
+        ``result.info["extension"]`` says what was done. ``False`` keeps exactly ``draws``.
     progressbar : bool, default True
     prior_predictive, posterior_predictive : bool, default False
         Also draw replicated outcomes (``skill``, and ``ratings`` for ``domains``).
@@ -366,9 +470,12 @@ def fit(
         PyMC's ``max_treedepth``); default the spec's ``[sampling] max_tree_depth``, else the
         sampler's (10). A cap below what the posterior asks for keeps the chain valid but
         mixing slower per draw; the national benchmark measures where it pays.
-    backend : {"numba", "jax"}, default "numba"
-        How the model's log-density is compiled for nutpie: PyTensor's numba backend (cached
-        on disk, reused across fits of one design), or JAX (``pip install
+    backend : {"numba", "pytensor", "jax"}, default "numba"
+        How nutpie evaluates the model: pyramid's numba kernels (compiled once per
+        installation, the same machine code for every data set: :mod:`pyramid.models.kernels`),
+        PyTensor's numba backend on the PyMC model (pyramid's path before the kernels, kept
+        for comparison: its compile takes a minute or more the first time and again for data
+        of other sizes), or PyTensor's JAX backend on the PyMC model (``pip install
         'rsw-pyramid[jax]'``; on a GPU with ``jax[cuda12]``). JAX is never needed otherwise.
     validate : bool, default True
         Run :func:`pyramid.validate` first (turn off only for frames it already returned).
@@ -391,7 +498,7 @@ def fit(
     >>> res = pyr.fit(sim.data, model="skill", draws=200, tune=200, random_seed=1,
     ...               progressbar=False, verbose=False)  # doctest: +SKIP
     >>> res  # doctest: +SKIP
-    FitResult(model='skill', priors='default', rows=48, dropped=0, chains=2, draws=200, ...)
+    FitResult(model='skill', priors='default', rows=48, dropped=0, chains=4, draws=200, ...)
     """
     t_start = time.perf_counter()
     spec = load_spec(model)
@@ -399,7 +506,7 @@ def fit(
     s = _settings(spec, draws=draws, tune=tune, chains=chains, cores=cores,
                   prior_draws=prior_draws, random_seed=random_seed, sampler=sampler,
                   adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend,
-                  target_accept=target_accept)
+                  target_accept=target_accept, extend=extend)
     canon = _as_canonical(data, spec, validate)
     sha = data_hash(canon)
     # pyramid.validate(model=...) already warned about the rows the model leaves out
@@ -407,22 +514,23 @@ def fit(
     if verbose:
         for note in md.notes:
             print(f"note: {note}", file=sys.stderr)
-    built = build(md, prior_set)
+    from pyramid.models.layout import build_layout
 
-    dt, used, fallback_reason, timings = _sample(built, prior_set, s, progressbar=progressbar)
-    _check_complete(dt, s, used)
+    m = _Model(md=md, priors=prior_set, layout=build_layout(md, prior_set))
+
+    dt, used, fallback_reason, timings, ext, kernels = _sample(m, s, progressbar=progressbar)
+    _check_complete(dt, s, used, ext.draws)
     if verbose:
-        print(f"sampled {spec.name!r} with {used} ({s.chains} chains x {s.draws} draws, "
+        print(f"sampled {spec.name!r} with {used} ({s.chains} chains x {ext.draws} draws, "
               f"{s.tune} tuning) in {timings['sample_s']:.1f} s"
               + (f", compiled in {timings['compile_s']:.1f} s" if math.isfinite(timings.get("compile_s", float('nan'))) else ""),
               file=sys.stderr)
 
     t_post = time.perf_counter()
     groups, model_dims, coords = _posterior_groups(
-        dt, built, md, s.seed, log_likelihood=log_likelihood,
+        dt, m, s.seed, kernels=kernels, log_likelihood=log_likelihood,
         posterior_predictive=posterior_predictive)
-    groups.update(_prior_groups(built, md, s, model_dims, coords,
-                                prior_predictive=prior_predictive))
+    groups.update(_prior_groups(m, s, model_dims, coords, prior_predictive=prior_predictive))
     groups["constant_data"] = frame_to_dataset(md.frame)
     idata = xr.DataTree.from_dict(groups)
     timings["post_s"] = time.perf_counter() - t_post
@@ -430,13 +538,15 @@ def fit(
     diag = diagnose(idata)
     b = e_bfmi(groups["sample_stats"])
     bfmi = None if b is None else [float(x) for x in b]
+    timings["total_s"] = time.perf_counter() - t_start
+    info = _info(spec, prior_set, s, m, used=used, fallback_reason=fallback_reason,
+                 sha=sha, timings=timings, bfmi=bfmi, ext=ext)
+    res = FitResult(idata=idata, spec=spec, priors=prior_set, data=md.frame,
+                    dropped=dict(md.dropped), diagnostics=diag, info=info)
     if verbose:
         print(format_diagnostics(diag, bfmi), file=sys.stderr)
-    timings["total_s"] = time.perf_counter() - t_start
-    info = _info(spec, prior_set, s, md, built, used=used, fallback_reason=fallback_reason,
-                 sha=sha, timings=timings, bfmi=bfmi)
-    return FitResult(idata=idata, spec=spec, priors=prior_set, data=md.frame,
-                     dropped=dict(md.dropped), diagnostics=diag, info=info)
+        print(fit_verdict(res), file=sys.stderr)
+    return res
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,8 +605,9 @@ def prior_check(
         warnings.simplefilter("ignore", UserWarning)
         canon = _as_canonical(data, spec, validate)
         md = prepare(spec, canon, warn=False)
-    built = build(md, prior_set)
-    prior = sampling.prior_draws(built, draws, seed)
+    from pyramid.models.layout import build_layout
+
+    prior = sampling.prior_draws(build_layout(md, prior_set), draws, seed)
     rng = np.random.default_rng([seed, 3])
     extra, _ = generated.integrated_draws(md, prior, rng, prior=True)
     prior.update(extra)

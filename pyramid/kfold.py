@@ -94,7 +94,9 @@ def kfold(result: Any, by: str = "authority", *, draws: int | None = None,
     by : str, default "authority"
         The group level whose groups are left out in turn.
     draws, tune : int, optional
-        Per chain for each refit; default the result's own.
+        Per chain for each refit; default the result's own (the draws its fit asked for:
+        each refit is extended while its checks fail as the result's fit was, unless that
+        fit's extension was turned off).
     random_seed : int, optional
         Default the result's seed; fold k uses ``checks.derived_seed(random_seed, k)``.
     progress : callable, optional
@@ -127,7 +129,9 @@ def kfold(result: Any, by: str = "authority", *, draws: int | None = None,
     groups = _check(result, by)
     info = result.info
     post = result.idata["posterior"]
-    draws = positive_int("draws", draws if draws is not None else int(post.sizes["draw"]))
+    asked = info.get("draws_asked", post.sizes["draw"])  # format 1: no extension
+    draws = positive_int("draws", draws if draws is not None else int(asked))
+    extend = (info.get("extension") or {}).get("stopped") != "off"
     tune = positive_int("tune", tune if tune is not None else int(info.get("tune", 1000)))
     seed = int(random_seed if random_seed is not None else info.get("seed", 0))
     data = result.data.reset_index(drop=True)
@@ -141,8 +145,8 @@ def kfold(result: Any, by: str = "authority", *, draws: int | None = None,
                        chains=int(post.sizes["chain"]), random_seed=derived_seed(seed, k),
                        target_accept=info.get("target_accept"),
                        adaptation=info.get("adaptation"),
-                       max_tree_depth=info.get("max_tree_depth"), progressbar=False,
-                       verbose=False,
+                       max_tree_depth=info.get("max_tree_depth"), extend=extend,
+                       progressbar=False, verbose=False,
                        log_likelihood=False, prior_draws=10)
             md = prepare(result.spec, held, warn=False)
         new, known = _levels(fold, md.frame, by)

@@ -45,11 +45,11 @@ from pyramid.data.simulate import (
     default_group_sds,
     simulate,
 )
+from pyramid.diagnostics import THRESHOLDS
 from pyramid.errors import InputError
 from pyramid.executor import Task
-from pyramid.models.builder import build
 from pyramid.models.coding import prepare
-from pyramid.models.sampling import fit_compiled
+from pyramid.models.sampling import fit_compiled, kernel_model
 from pyramid.plots.planning import plot_assurance
 from pyramid.runs import (
     OutputFolder,
@@ -168,11 +168,12 @@ def _design_fit(p: dict) -> dict:
         sim = simulate(tuple(p["design"]), effects=p["effects"], group_sds=p["group_sds"],
                        mix=p["mix"], seed=p["sim_seed"], preset=p["preset"])
         md = prepare(spec, sim.data, warn=False)
-        built = build(md, priors)
+        km = kernel_model(md, priors)
         post, stats, info = fit_compiled(
-            built, draws=p["draws"], tune=p["tune"], chains=p["chains"],
+            km, draws=p["draws"], tune=p["tune"], chains=p["chains"],
             random_seed=p["fit_seed"], target_accept=spec.target_accept, reuse=p["reuse"],
         )
+    built = km.layout  # scale and coefs, as the PyMC model's
     prefix = "latent:" if built.scale == "latent" else ""
     ci, rope = p["ci_prob"], p["rope"]
     lo_q, hi_q = (1 - ci) / 2, (1 + ci) / 2
@@ -511,7 +512,8 @@ def fits_table(records: Sequence[dict]) -> pd.DataFrame:
         Columns ``key``, ``point``, the four design dimensions, ``n_rows`` (rows the model
         used), ``effect``, ``truth``, ``mean``, ``sd``, ``median``, ``lower``, ``upper``,
         ``p_positive``, ``p_above_rope``, ``p_below_rope``, ``divergences``, ``max_r_hat``,
-        ``min_ess_bulk``, ``compiled`` and ``sample_s``.
+        ``min_ess_bulk``, ``min_ess_tail``, ``verdict`` (what :func:`pyramid.fit` would say
+        about the fit's checks on the reported effects), ``compiled`` and ``sample_s``.
 
     Examples
     --------
@@ -538,12 +540,13 @@ def fits_table(records: Sequence[dict]) -> pd.DataFrame:
                                                      "upper", "p_positive", "p_above_rope",
                                                      "p_below_rope")},
                 "divergences": r.get("divergences", 0), "max_r_hat": r.get("max_r_hat"),
-                "min_ess_bulk": r.get("min_ess_bulk"), "compiled": r.get("compiled"),
+                "min_ess_bulk": r.get("min_ess_bulk"), "min_ess_tail": r.get("min_ess_tail"),
+                "verdict": r.get("verdict", ""), "compiled": r.get("compiled"),
                 "sample_s": r.get("sample_s"),
             })
     cols = ["key", "point", *LAYOUT_DIMS, "n_rows", "effect", "truth", "mean", "sd", "median",
             "lower", "upper", "p_positive", "p_above_rope", "p_below_rope", "divergences",
-            "max_r_hat", "min_ess_bulk", "compiled", "sample_s"]
+            "max_r_hat", "min_ess_bulk", "min_ess_tail", "verdict", "compiled", "sample_s"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -607,7 +610,8 @@ def summarise_design(
         - ``bias``: mean of (posterior mean - truth), ``bias_mcse``; ``rmse``;
         - ``mean_estimate``: mean of the posterior means;
         - ``share_divergent``: share of fits with a divergent transition;
-          ``share_unconverged``: share with R-hat > 1.01 or bulk ESS < 100 in a reported effect.
+          ``share_unconverged``: share failing pyramid.fit's checks in a reported effect (R-hat
+          > 1.01, bulk or tail ESS < 400: :data:`pyramid.diagnostics.THRESHOLDS`).
 
     Examples
     --------
@@ -672,8 +676,10 @@ def summarise_design(
             mw, mw_se = _mean_se(w)
             cov, cov_se = _share(covered)
             bias, bias_se = _mean_se(est - truth)
-            unconv = ((f["max_r_hat"].astype(float) > 1.01)
-                      | (f["min_ess_bulk"].astype(float) < 100)).to_numpy()
+            # the checks pyramid.fit runs (diagnostics.THRESHOLDS), over the reported effects
+            unconv = ((f["max_r_hat"].astype(float) > THRESHOLDS["r_hat"])
+                      | (f["min_ess_bulk"].astype(float) < THRESHOLDS["ess_bulk"])
+                      | (f["min_ess_tail"].astype(float) < THRESHOLDS["ess_tail"])).to_numpy()
             rows.append({
                 "sweep": sweep or "", **dims,
                 "n_observations": math.prod(dims.values()), "effect": name, "truth": t0,

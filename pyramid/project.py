@@ -54,6 +54,7 @@ from pyramid.fit import fit
 from pyramid.formatting import interval
 from pyramid.models.builder import build
 from pyramid.models.coding import prepare
+from pyramid.models.layout import build_layout
 from pyramid.models.reference import add_joint_reference, build_reference
 from pyramid.models.sampling import sample_model
 from pyramid.plots.project import ANALYSIS_LABELS, plot_compare_project
@@ -204,7 +205,7 @@ def compare_project(
     ci_prob: float | None = None,
     draws: int = 1000,
     tune: int = 1000,
-    chains: int = 2,
+    chains: int = 4,
     cores: int | None = None,
     random_seed: int | None = None,
     target_accept: float = 0.9,
@@ -538,6 +539,11 @@ def _fit_joint(canon: pd.DataFrame, spec, prior_set, ref: ReferenceSummaries, *,
     idata = sample_model(built.model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                     progressbar=progressbar, target_accept=target_accept,
                     initvals=built.initvals)
+    # only the model's quantities in the posterior (no signed SDs or standardised effects),
+    # as pyramid.fit keeps them
+    devices = [v for v in build_layout(md, prior_set).devices
+               if v in idata["posterior"].data_vars]
+    idata["posterior"] = xr.DataTree(idata["posterior"].to_dataset().drop_vars(devices))
     diag = diagnose(idata)
     info = {
         "model": spec.name, "priors": prior_set.name, "seed": seed, "sampler": "nutpie",

@@ -33,8 +33,11 @@ __all__ = ["FitResult", "load", "data_hash", "versions", "frame_to_dataset",
            "dataset_to_frame", "variance_components", "RESULT_FORMAT"]
 
 
-#: Version of the results-file layout (root attribute ``pyramid_result``).
-RESULT_FORMAT = "1"
+#: Version of the results-file layout (root attribute ``pyramid_result``). Format 2: the
+#: posterior holds only the model's quantities (no signed SDs or standardised effects); the
+#: path model's per-unit imputations are in the group ``imputed``. Format 1 files load too.
+RESULT_FORMAT = "2"
+_READABLE = ("1", "2")
 
 
 def versions() -> dict[str, str]:
@@ -75,8 +78,11 @@ class FitResult:
     Attributes
     ----------
     idata : xarray.DataTree
-        Groups ``posterior``, ``prior``, ``sample_stats``, ``observed_data``,
-        ``log_likelihood`` (when asked), ``constant_data`` (the rows used), and on request
+        Groups ``posterior`` (the model's quantities only: no sampling devices such as signed
+        SDs or standardised effects, so ``arviz.summary`` of it is clean exactly when
+        :attr:`diagnostics` pass), ``prior``, ``sample_stats``, ``observed_data``,
+        ``log_likelihood`` (when asked), ``constant_data`` (the rows used), ``imputed`` (the
+        path model's per-unit discussion and clinician drawn after sampling), and on request
         ``prior_predictive`` / ``posterior_predictive``.
     spec : ModelSpec
     priors : PriorSet
@@ -508,7 +514,8 @@ _ATTRS: dict[str, tuple[str, bool]] = {  # name -> (kind, required)
     "diagnostics": ("list of objects", True), "coefs": ("object", True),
     "model": (_STR, False), "priors": (_STR, False), "seed": (_INT, False),
     "sampler": (_STR, False), "sampler_fallback_reason": (_STR, False),
-    "draws": (_INT, False), "tune": (_INT, False), "chains": (_INT, False),
+    "draws": (_INT, False), "draws_asked": (_INT, False), "extension": ("object", False),
+    "tune": (_INT, False), "chains": (_INT, False),
     "cores": (_INT, False), "target_accept": (_NUM, False), "adaptation": (_STR, False),
     "max_tree_depth": (_INT, False), "backend": (_STR, False), "data_sha256": (_STR, False),
     "rows_input": (_INT, False), "rows_used": (_INT, False),
@@ -578,10 +585,10 @@ def _checked_attrs(attrs: dict, path: Path) -> dict:
             "'pyramid_result' attribute; a plain arviz file cannot be used): write one with "
             "pyramid fit ... --out FILE.nc or FitResult.save()"
         )
-    if str(attrs["pyramid_result"]) != RESULT_FORMAT:
+    if str(attrs["pyramid_result"]) not in _READABLE:
         raise InputError(
             f"{str(path)!r} has results format {str(attrs['pyramid_result'])[:40]!r}; this "
-            f"pyramid reads format {RESULT_FORMAT}"
+            f"pyramid reads formats {', '.join(_READABLE)}"
         )
     out = {}
     for k, v in attrs.items():

@@ -44,19 +44,25 @@ def identity_hash(text: str) -> str:
 
 
 def fit_summary(post, stats, var_sel: list[tuple[str, dict]]) -> dict:
-    """Divergences, and the worst R-hat and bulk ESS over the given variables."""
-    import arviz as az
+    """The convergence checks of one of many fits, as :func:`pyramid.fit` runs them
+    (:func:`pyramid.diagnostics.diagnose`: the same estimators and thresholds) over the given
+    variables: divergences, the worst R-hat, bulk and tail ESS, and the sentence
+    :func:`pyramid.diagnostics.verdict` says about them (``verdict``)."""
+    import xarray as xr
 
-    n_div = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
+    from pyramid.diagnostics import diagnose, verdict
+
     names = sorted({v for v, _ in var_sel})
-    sub = post[names]
+    idata = xr.DataTree.from_dict({"posterior": post[names], "sample_stats": stats})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rhat = az.rhat(sub)
-        ess = az.ess(sub, method="bulk")
-    r = max(float(np.nanmax(np.asarray(rhat[v].values, dtype=float))) for v in names)
-    e = min(float(np.nanmin(np.asarray(ess[v].values, dtype=float))) for v in names)
-    return {"divergences": n_div, "max_r_hat": r, "min_ess_bulk": e}
+        diag = diagnose(idata, var_names=names)
+    d = diag.set_index("check")["value"]
+    out = {"divergences": int(d["divergences"]), "max_r_hat": float(d["r_hat"]),
+           "min_ess_bulk": float(d["ess_bulk"]), "min_ess_tail": float(d["ess_tail"])}
+    out["verdict"] = verdict(diag[diag["check"] != "e_bfmi"], chains=int(post.sizes["chain"]),
+                             draws=int(post.sizes["draw"]))
+    return out
 
 
 def quiet():

@@ -106,21 +106,22 @@ def test_summarise_calibration_and_plot():
 # ------------------------------------------------------------------------------------------
 # the prior draw
 # ------------------------------------------------------------------------------------------
-def _built(model):
-    from pyramid.models.builder import build
+def _layout(model):
     from pyramid.models.coding import prepare
+    from pyramid.models.layout import build_layout
 
     sim = pyr.simulate((3, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
-    return build(prepare(pyr.load_spec(model), sim.data, warn=False), pyr.load_priors("default"))
+    return build_layout(prepare(pyr.load_spec(model), sim.data, warn=False),
+                        pyr.load_priors("default"))
 
 
 def test_prior_draw_of_the_skill_model():
     from pyramid.calibration import _prior_draw
 
-    built = _built("skill")
-    d = _prior_draw(built, 3, np.random.default_rng(3))
-    for g in built.data.groups:
-        assert d[f"sd_{g.name}"][0] == pytest.approx(abs(d[f"sd_{g.name}_signed"][0]))
+    lay = _layout("skill")
+    d = _prior_draw(lay, 3, np.random.default_rng(3))
+    for g in lay.md.groups:
+        assert d[f"sd_{g.name}"][0] >= 0 and f"sd_{g.name}_signed" not in d
         assert d[f"r_{g.name}"].shape == (1, g.n)
     assert d["zeta_discussion"].sum() == pytest.approx(1.0)
     assert d["sigma"][0] > 0
@@ -129,12 +130,12 @@ def test_prior_draw_of_the_skill_model():
 def test_prior_draw_orders_ordered_variables():
     from pyramid.calibration import _prior_draw
 
-    built = _built("domains")
+    lay = _layout("domains")
     for seed in range(5):
-        d = _prior_draw(built, seed, np.random.default_rng(seed))
+        d = _prior_draw(lay, seed, np.random.default_rng(seed))
         cuts = d["cutpoints_centred"][0]
         assert np.all(np.diff(cuts) > 0)
-        # the deterministic thresholds are recomputed from the sorted ones (a common shift)
+        # the thresholds at the reference levels are the sorted ones shifted by one number
         shift = d["cutpoints"][0] - cuts
         np.testing.assert_allclose(shift, shift[0], rtol=1e-10)
 
@@ -153,16 +154,16 @@ def test_path_replicate_draws_discussion_and_clinician_from_the_model():
     from the model's own equations (the skill scores from the skill equation), keeping the
     simulated data's missing values missing."""
     from pyramid.calibration import _path_replicate, _prior_draw
-    from pyramid.models.builder import build
     from pyramid.models.coding import prepare
+    from pyramid.models.layout import build_layout
 
     sim = pyr.simulate((4, 3, 2, 2), seed=2, mix={"discussion_observed": 0.6})
     md = prepare(pyr.load_spec("pyramid"), sim.data, warn=False)
-    built = build(md, pyr.load_priors("default"))
+    layout = build_layout(md, pyr.load_priors("default"))
     seen = set()
     for seed in range(6):
         rng = np.random.default_rng(seed)
-        theta = _prior_draw(built, seed, rng)
+        theta = _prior_draw(layout, seed, rng)
         rep = _path_replicate(md, theta, rng)
         assert rep.n_rows == md.n_rows and np.isfinite(rep.y).all()
         # the same units observed; the replicated values are the drawn ones

@@ -19,7 +19,7 @@ from pyramid.diagnostics import diagnose, loo_table  # noqa: E402
 from pyramid.fit import fit, prior_check  # noqa: E402
 from pyramid.results import FitResult, load  # noqa: E402
 
-DRAWS = dict(draws=300, tune=300, progressbar=False, verbose=False)
+DRAWS = dict(draws=300, tune=300, progressbar=False, verbose=False, extend=False)
 
 
 def _quiet_fit(data, **kw):
@@ -59,7 +59,11 @@ def test_result_holds_every_group(skill_fit, pyramid_fit):
                       "constant_data"):
             assert group in res.idata.children, group
         post = res.idata["posterior"]
-        assert post.sizes["chain"] == 2 and post.sizes["draw"] == 300
+        assert post.sizes["chain"] == 4 and post.sizes["draw"] == 300
+        # only the model's quantities: no signed SDs or standardised effects (sampling
+        # devices whose sign or scale is arbitrary), no discrete per-unit imputations
+        assert not [v for v in post.data_vars if v.endswith("_signed") or v.startswith("z_")
+                    or v in ("discussion_unit", "clinician_unit")]
         prior = res.idata["prior"]
         assert prior.sizes["chain"] == 1 and prior.sizes["draw"] == 500
         # the data's log-likelihood is kept per posterior draw, not computed for prior draws
@@ -76,14 +80,16 @@ def test_result_holds_every_group(skill_fit, pyramid_fit):
     assert list(post["r_unit"].coords["unit"].values) == list(
         pd.unique(skill_fit.data["unit"].astype(str)))
     post = pyramid_fit.posterior
-    for name in ("r_unit", "r_worker", "r_authority", "discussion_unit", "clinician_unit",
-                 "indirect_clinician", "total_csw"):
+    for name in ("r_unit", "r_worker", "r_authority", "indirect_clinician", "total_csw"):
         assert name in post, name
+    # the per-unit discussion and clinician drawn after sampling: a group of their own
+    imputed = pyramid_fit.idata["imputed"]
+    assert set(imputed.data_vars) == {"discussion_unit", "clinician_unit"}
     # a unit whose discussion was observed keeps it in every draw
-    codes = pyramid_fit.posterior["discussion_unit"].values
+    codes = imputed["discussion_unit"].values
     frame = pyramid_fit.data
     observed = frame.dropna(subset=["discussion"]).groupby("unit")["discussion"].first()
-    units = list(post["discussion_unit"].coords["path_unit"].values)
+    units = list(imputed["discussion_unit"].coords["path_unit"].values)
     for unit, level in observed.items():
         j = units.index(str(unit))
         assert np.all(codes[..., j] == list(frame["discussion"].cat.categories).index(level))
@@ -126,7 +132,7 @@ def test_expected_skill_skill_model_is_the_linear_predictor(skill_fit):
     new = pd.DataFrame({"training": ["none", "programme"], "clinician": [0, 1],
                         "discussion": ["non_systemic", "systemic"]})
     e = skill_fit.expected_skill(new)
-    assert e.dims == ("chain", "draw", "row") and e.shape == (2, 300, 2)
+    assert e.dims == ("chain", "draw", "row") and e.shape == (4, 300, 2)
     post = skill_fit.posterior
     np.testing.assert_allclose(e.isel(row=0).values, post["intercept"].values, rtol=1e-12)
     full = (post["intercept"] + post["b_training"].sel(training="programme")
@@ -180,7 +186,9 @@ def test_save_and_load_round_trip(pyramid_fit, tmp_path):
     # chains run side by side, up to the cores this process may use (recorded, and kept)
     from pyramid.executor import default_jobs
 
-    assert res.info["cores"] == pyramid_fit.info["cores"] == min(2, default_jobs())
+    assert res.info["cores"] == pyramid_fit.info["cores"] == min(4, default_jobs())
+    assert "imputed" in res.idata.children
+    assert res.info["extension"] == pyramid_fit.info["extension"]
     assert res.info["data_sha256"] == pyramid_fit.info["data_sha256"]
     assert "pymc" in res.info["versions"]
     pd.testing.assert_frame_equal(res.data, pyramid_fit.data, check_dtype=True)
@@ -330,7 +338,7 @@ def test_pymc_fallback_when_nutpie_fails(reference, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("simulated nutpie failure")
 
-    monkeypatch.setattr(fit_module, "_sample_nutpie", broken)
+    monkeypatch.setattr(fit_module.sampling, "sample_nutpie", broken)
     with pytest.warns(RuntimeWarning, match="simulated nutpie failure"):
         res = _quiet_fit(reference, model="skill", random_seed=4, draws=200, tune=200)
     assert res.info["sampler"] == "pymc"
@@ -351,21 +359,19 @@ print(repr(float(res.idata["posterior"]["intercept"].values.sum())))
 
 @pytest.mark.slow
 def test_same_seed_same_draws_cold_and_warm_compile_cache(tmp_path):
-    """A freshly compiled model and the same model loaded from the disk cache give the same
-    draws (numba's fast-math made them differ; pyramid.models.compiled.NUMBA_FLAGS)."""
+    """Kernels freshly compiled (in parallel processes or in one) and loaded from numba's
+    disk cache give the same draws."""
     import os
     import subprocess
     import sys
 
     def run(cache, parallel="1"):
-        env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / cache}",
-               "MPLBACKEND": "Agg", "PYRAMID_PARALLEL_COMPILE": parallel}
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / cache), "MPLBACKEND": "Agg",
+               "PYRAMID_PARALLEL_COMPILE": parallel}
         return subprocess.run([sys.executable, "-c", _REPRO_SCRIPT], env=env,
                               capture_output=True, text=True,
                               check=True).stdout.strip().splitlines()[-1]
 
-    # the first compiles (the expansion in a helper process), the second loads from the
-    # cache, the third compiles everything in one process
     runs = [run("cache"), run("cache"), run("cache-serial", parallel="0")]
     assert runs[0] == runs[1] == runs[2]
 
@@ -450,3 +456,51 @@ def test_domains_expected_skill_does_not_depend_on_which_aliased_level_survives(
     # and it is the occasion-integrated one: not the value with the effect held at 0
     held = _fake_domains_result("worker", np.zeros(40)).expected_skill(new).values
     assert np.abs(as_worker - held).max() > 1e-3
+
+
+# --------------------------------------------------------------------------------------------
+# four chains, extended until clean
+# --------------------------------------------------------------------------------------------
+def test_extension_continues_the_same_chains(sim):
+    """Checks that fail after ``draws`` draws make the fit draw blocks of ``draws`` more from
+    the same adapted chains; the draws are those of one longer run with the same seed."""
+    short = _quiet_fit(sim.data, model="skill", draws=40, tune=200, random_seed=21, extend=True)
+    ext = short.info["extension"]
+    # 4 x 40 draws cannot reach a bulk ESS of 400: three blocks, then the limit
+    assert ext["asked"] == 40 and ext["blocks"] == 3 and ext["draws"] == 160
+    assert ext["stopped"] == "limit" and ext["passed"] is False
+    assert short.idata["posterior"].sizes["draw"] == 160 and short.info["draws"] == 160
+    long = _quiet_fit(sim.data, model="skill", draws=160, tune=200, random_seed=21)
+    np.testing.assert_array_equal(short.posterior["sigma"].values, long.posterior["sigma"].values)
+    assert long.info["extension"]["stopped"] == "off"
+    from pyramid.diagnostics import fit_verdict
+
+    v = fit_verdict(short)
+    assert v.startswith("NOT CLEAN") and "extended by 3 blocks of 40 draws" in v
+    assert fit_verdict(long).startswith("NOT CLEAN") and "turned off" in fit_verdict(long)
+
+
+def test_extension_stops_as_soon_as_the_checks_pass(sim):
+    res = _quiet_fit(sim.data, model="skill", draws=400, tune=300, random_seed=3, extend=True)
+    ext = res.info["extension"]
+    assert ext["passed"] and ext["stopped"] == "passed" and ext["blocks"] == 0
+    assert res.converged
+    from pyramid.diagnostics import fit_verdict
+
+    assert fit_verdict(res) == "clean: every convergence check passed with 4 chains x 400 draws"
+
+
+@pytest.mark.parametrize("which", ["skill", "pyramid"])
+def test_arviz_summary_agrees_with_the_checks(which, skill_fit, pyramid_fit):
+    """The posterior holds only identified quantities: arviz's own summary of it finds the
+    same worst R-hat and bulk ESS as pyramid's checks (the signed SDs and standardised effects
+    gave R-hat 1.5 before), so it is clean exactly when they pass."""
+    import arviz as az
+
+    res = skill_fit if which == "skill" else pyramid_fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = az.summary(res.idata["posterior"].to_dataset(), kind="diagnostics")
+    diag = res.diagnostics.set_index("check")["value"]
+    assert table["r_hat"].max() == pytest.approx(diag["r_hat"], abs=1e-6)
+    assert table["ess_bulk"].min() == pytest.approx(diag["ess_bulk"], rel=1e-6)

@@ -33,7 +33,7 @@ def test_fit_rejects_unknown_backend_and_jax_with_pymc():
     from pyramid.errors import InputError
 
     sim = pyr.simulate((6, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
-    with pytest.raises(InputError, match="backend must be 'numba' or 'jax', got 'cuda'"):
+    with pytest.raises(InputError, match="backend must be 'numba', 'pytensor' or 'jax', got 'cuda'"):
         pyr.fit(sim.data, model="skill", backend="cuda", verbose=False)
     with pytest.raises(InputError, match="backend 'jax' is nutpie's"):
         pyr.fit(sim.data, model="skill", backend="jax", sampler="pymc", verbose=False)
@@ -85,7 +85,7 @@ def test_cli_fit_backend_option(tmp_path, capsys):
     code = cli.main(["fit", str(path), "-o", str(tmp_path / "r.nc"), "-m", "skill",
                      "--backend", "cuda", "--no-progress"])
     assert code == 2
-    assert "backend must be 'numba' or 'jax', got 'cuda'" in capsys.readouterr().err
+    assert "backend must be 'numba', 'pytensor' or 'jax', got 'cuda'" in capsys.readouterr().err
 
 
 def test_partial_centring_weights_in_a_spec(tmp_path):

@@ -1,5 +1,5 @@
-"""pyramid.models.sampling: the fast path of many fits (a compiled model reused for every data
-set of the same graph), Ctrl-C during sampling, an incomplete trace."""
+"""pyramid.models.sampling: one compiled model for every data set (the kernels; PyTensor graphs
+once per graph), Ctrl-C during sampling, an incomplete trace."""
 
 from __future__ import annotations
 
@@ -23,27 +23,35 @@ def _built(seed, design=(3, 2, 2, 2), priors="default"):
                  pyr.load_priors(priors))
 
 
-def test_compiled_model_is_reused_with_the_new_data():
-    b1, b2 = _built(1), _built(2)
-    cm1, _ = compiled_for(b1)  # compiled here or by an earlier test
-    cm2, new2 = compiled_for(b2)
-    assert not new2
-    # the reused model evaluates the second data set exactly as PyMC's own log-density of
-    # that model does (compiled separately, in Python mode)
-    x = np.random.default_rng(0).normal(size=cm2.n_dim)
-    point = {n: x[sl].reshape(shp) for n, sl, shp in
-             zip(cm2._free_names, cm2._free_slices, cm2._free_shapes, strict=True)}
-    logp = b2.model.compile_logp(mode="FAST_COMPILE")(point)
-    dlogp = b2.model.compile_dlogp(mode="FAST_COMPILE")(point)
-    assert cm2.logp_dlogp(x)[0] == pytest.approx(float(logp), rel=1e-10)
-    np.testing.assert_allclose(cm2.logp_dlogp(x)[1], dlogp, rtol=1e-8, atol=1e-10)
-    assert cm1.logp_dlogp(x)[0] != pytest.approx(cm2.logp_dlogp(x)[0])  # not the old data
-    # another structure (four authorities: another number of groups) or prior set is not
-    # served from the cache
-    assert _cached(_built(3, (4, 2, 2, 2)))[0] is None
-    assert _cached(_built(2, priors="sceptical"))[0] is None
-    _, _, info = fit_compiled(b2, draws=50, tune=50, random_seed=5)
-    assert not info["compiled"] and info["compile_s"] < info["sample_s"] + 5
+def test_one_compiled_model_serves_every_data_set():
+    """A built model of pyramid's families is its family's kernel: data sets of other sizes
+    (here another number of authorities) and other prior sets compile nothing, and each is
+    evaluated as PyMC's own log-density of its model (compiled separately, in Python mode)."""
+    compiled_for(_built(1))  # the kernel compiled or loaded here or by an earlier test
+    for b in (_built(2), _built(3, (4, 2, 2, 2)), _built(2, priors="sceptical")):
+        cm, new = compiled_for(b)
+        assert not new
+        model = b.model
+        x = cm.layout.initial_point(0)
+        ip = model.initial_point()
+        point = {model.rvs_to_values[rv].name: x[blk.x].reshape(
+            ip[model.rvs_to_values[rv].name].shape)
+            for rv, blk in zip(model.free_RVs, cm.layout.blocks, strict=True)}
+        logp = model.compile_logp(mode="FAST_COMPILE")(point)
+        dlogp = model.compile_dlogp(mode="FAST_COMPILE")(point)
+        assert cm.logp_dlogp(x)[0] == pytest.approx(float(logp), rel=1e-10)
+        np.testing.assert_allclose(cm.logp_dlogp(x)[1], dlogp, rtol=1e-8, atol=1e-10)
+    _, _, info = fit_compiled(_built(4), draws=50, tune=50, random_seed=5)
+    assert not info["compiled"]
+
+
+def test_other_models_are_compiled_once_per_graph():
+    """A PyMC model outside the kernels (the reference model of compare_project) is compiled
+    by PyTensor once per graph: the same graph with other data comes from the process cache,
+    another structure does not."""
+    cm2, _ = compiled_for(_built(2).model)
+    assert _cached(_built(5).model)[0] is cm2
+    assert _cached(_built(3, (4, 2, 2, 2)).model)[0] is None
 
 
 def test_ctrl_c_during_sampling_stops_the_fit(monkeypatch):

@@ -55,6 +55,9 @@ class Built:
         Names of derived quantities (path family).
     initvals : dict
         Initial values given to the sampler (variable -> array).
+    priors : PriorSet
+        The prior set it was built with (what :func:`pyramid.models.sampling.kernel_model`
+        needs besides ``data``).
     """
 
     model: pm.Model
@@ -63,6 +66,7 @@ class Built:
     coefs: dict[str, tuple[str, dict]] = field(default_factory=dict)
     derived: list[str] = field(default_factory=list)
     initvals: dict[str, np.ndarray] = field(default_factory=dict)
+    priors: PriorSet | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,12 +405,11 @@ def build(md: ModelData, priors: PriorSet) -> Built:
     Built
     """
     family = md.spec.family
-    if family == "gaussian":
-        return _gaussian(md, priors)
-    if family == "cumulative_probit":
-        return _cumulative_probit(md, priors)
-    if family == "path":
-        return _path(md, priors)
+    builders = {"gaussian": _gaussian, "cumulative_probit": _cumulative_probit, "path": _path}
+    if family in builders:
+        built = builders[family](md, priors)
+        built.priors = priors
+        return built
     raise InputError(f"unknown family {family!r}")  # pragma: no cover - specs checks it
 
 

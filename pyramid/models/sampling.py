@@ -1,63 +1,137 @@
 """The one door to the samplers: every draw pyramid makes from a model goes through here.
 
-* :func:`sample_nutpie` -- nutpie over pyramid's compiled log-density (numba, kept in the
-  compile cache of :func:`pyramid.models.compiled.compile_cached`) or over JAX
-  (:func:`compile_jax`); what :func:`pyramid.fit` uses;
+* :func:`kernel_model` -- a coded data set's model as pyramid's fixed numba kernels
+  (:mod:`pyramid.models.kernels`; nothing is compiled per model or data set: the kernels are
+  compiled once per installation and kept in numba's disk cache, :func:`ensure_compiled`);
+* :func:`sample_nutpie` -- nutpie over those kernels (or over JAX, :func:`compile_jax`, or
+  over a PyMC model compiled by PyTensor for a model the kernels do not cover); with a
+  convergence check it continues the same adapted chains in blocks of draws until the check
+  passes or the time budget is spent (:class:`Extension`); what :func:`pyramid.fit` uses;
 * :func:`sample_pymc` -- PyMC's NUTS, :func:`pyramid.fit`'s fallback;
 * :func:`sample_model` -- nutpie on any PyMC model (the reference model of
-  :func:`pyramid.compare_project`), compiled afresh;
-* :func:`fit_compiled` -- the fast path of many fits (:func:`pyramid.design`,
-  :func:`pyramid.calibrate`): nutpie on one thread, a compiled model reused for every data set
-  whose model graph equals its graph up to data;
-* :func:`prior_draws` -- draws from a built model's prior (ordered variables sorted,
-  deterministics recomputed).
+  :func:`pyramid.compare_project`), compiled by PyTensor and kept in the process cache;
+* :func:`fit_compiled` -- one of many fits (:func:`pyramid.design`, :func:`pyramid.calibrate`):
+  nutpie on one thread, no post-processing;
+* :func:`prior_draws` -- draws from a model's prior, the model's quantities computed from them.
+
+One compile cache, one identity rule: a model of pyramid's families is its family's kernel
+(every spec, prior set and data set of the family uses the same machine code); any other PyMC
+model is compiled by PyTensor once per graph, and a later model whose graph equals it up to
+data reuses it (:func:`compiled_for`).
 """
 
 from __future__ import annotations
 
-import json
 import signal
+import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import pymc as pm
-import pytensor
-import pytensor.tensor as pt
 import xarray as xr
-from pymc.distributions.transforms import Ordered
-from pytensor.graph import clone_replace
-from pytensor.graph.basic import Constant, equal_computations
-from pytensor.graph.replace import vectorize_graph
-from pytensor.graph.traversal import graph_inputs
 
 from pyramid.errors import InputError, PyramidError
-from pyramid.models.compiled import compile_cached, compile_model
 from pyramid.models.malloc import reuse_freed_memory
-from pyramid.models.ordinal_op import register_jax
-from pyramid.specs import priors_to_dict
 
-__all__ = ["sample_nutpie", "sample_pymc", "sample_model", "compile_jax", "fit_compiled",
-           "compiled_for", "prior_draws"]
+__all__ = ["kernel_model", "ensure_compiled", "sample_nutpie", "sample_pymc", "sample_model",
+           "compile_graph", "compile_jax", "fit_compiled", "compiled_for", "prior_draws", "prior_draws_pymc",
+           "quantities", "Extension"]
+
+
+# --------------------------------------------------------------------------------------------
+# pyramid's models as the fixed kernels
+# --------------------------------------------------------------------------------------------
+def kernel_model(md, priors):
+    """A coded data set's model as pyramid's fixed kernels (a
+    :class:`pyramid.models.compiled.KernelModel`): nothing is compiled for it.
+
+    Parameters
+    ----------
+    md : pyramid.models.coding.ModelData
+    priors : pyramid.specs.PriorSet
+    """
+    from pyramid.models.compiled import KernelModel
+    from pyramid.models.layout import build_layout
+
+    return KernelModel(build_layout(md, priors))
+
+
+def ensure_compiled(families=("gauss", "probit")) -> dict[str, float]:
+    """Compile (on an empty cache, in parallel processes) or load the kernels of ``families``
+    (``gauss``: skill and pyramid; ``probit``: domains); see
+    :func:`pyramid.models.kernels.ensure_compiled`."""
+    from pyramid.models import kernels
+
+    return kernels.ensure_compiled(families)
+
+
+def quantities(layout, free: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model's quantities from draws of its free variables: see
+    :meth:`pyramid.models.layout.Layout.quantities` (sampling devices left out)."""
+    return layout.quantities(free)
+
+
+def _stack(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
+    shape = (ds.sizes["chain"], ds.sizes["draw"])
+    out = {}
+    for name, da in ds.data_vars.items():
+        da = da.transpose("chain", "draw", ...)
+        out[str(name)] = np.asarray(da.values, dtype=float).reshape(shape[0] * shape[1],
+                                                                    *da.shape[2:])
+    return out, shape
+
+
+def identified_posterior(ds: xr.Dataset, layout) -> xr.Dataset:
+    """A kernel trace's posterior (every free variable on its constrained scale) as the
+    model's quantities: group effects and SDs instead of the sampling devices, the thresholds
+    at the reference levels, the path model's derived effects."""
+    free, shape = _stack(ds)
+    q = layout.quantities(free)
+    coords = {k: [str(x) for x in v] for k, v in layout.coords.items()}
+    out = {}
+    for name, v in q.items():
+        arr = np.asarray(v).reshape(*shape, *np.shape(v)[1:])
+        dims = list(layout.dims.get(name, ()))
+        if len(dims) != arr.ndim - 2:
+            dims = [f"{name}_dim_{i}" for i in range(arr.ndim - 2)]
+        out[name] = (("chain", "draw", *dims), arr)
+    res = xr.Dataset(out, coords={"chain": ds["chain"].values, "draw": ds["draw"].values})
+    return res.assign_coords({d: coords[d] for d in res.dims if d in coords})
 
 
 # --------------------------------------------------------------------------------------------
 # prior draws
 # --------------------------------------------------------------------------------------------
-def prior_draws(built, n: int, seed: int) -> dict[str, np.ndarray]:
-    """Draws of every free variable and deterministic (but ``loglik_total``) from the prior.
+def prior_draws(layout, n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` draws of the model's quantities from its prior (numpy, vectorised over draws):
+    each free variable from its prior (ordered ones sorted, group effects given their SD),
+    then the quantities computed from them (:meth:`Layout.quantities`; no log-likelihood)."""
+    rng = np.random.default_rng([int(seed), 7])
+    return layout.quantities(layout.prior_draws(n, rng))
+
+
+def prior_draws_pymc(built, n: int, seed: int) -> dict[str, np.ndarray]:
+    """Draws of every free variable and deterministic (but ``loglik_total``) from a PyMC
+    model's prior (for models outside pyramid's families).
 
     Free variables come from ``pm.draw``. A variable with an ordered transform (thresholds)
     has the density of its distribution restricted to increasing values, i.e. it is
     distributed as the *sorted* draws of that distribution, which ``pm.draw`` (ignoring
     transforms) does not give: those draws are sorted here. Deterministics are then computed
-    from the free values, all draws in one call. Everything is compiled in PyTensor's Python
-    mode: one evaluation does not repay a C or numba compilation.
+    from the free values, all draws in one call, in PyTensor's Python mode.
     """
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+    from pymc.distributions.transforms import Ordered
+    from pytensor.graph import clone_replace
+    from pytensor.graph.replace import vectorize_graph
+
     model = built.model
     free = list(model.free_RVs)
     values = pm.draw(free, draws=n, random_seed=seed, mode="FAST_COMPILE")
@@ -69,15 +143,10 @@ def prior_draws(built, n: int, seed: int) -> dict[str, np.ndarray]:
         if isinstance(model.rvs_to_transforms.get(rv), Ordered):
             v = np.sort(v, axis=-1)
         out[rv.name] = v
-    # not loglik_total: the observed data's log-likelihood is a check of the fit, not a prior
-    # quantity, and at 500 draws it cost 11 of a national fit's 16 s of post-processing (the
-    # likelihood evaluated draw by draw in Python mode)
     dets = [d for d in model.deterministics if d.name != "loglik_total"]
     if dets:
         inputs = [rv.type() for rv in free]
         outs = clone_replace(dets, dict(zip(free, inputs, strict=True)))
-        # one call over all draws at once (the graph vectorised with a leading draw axis), not
-        # one call per draw: the pyramid model's 1000 prior draws in 1.5 s instead of 12 s
         batched = [pt.tensor(dtype=i.dtype, shape=(None, *i.type.shape)) for i in inputs]
         vouts = vectorize_graph(outs, replace=dict(zip(inputs, batched, strict=True)))
         fn = pytensor.function(batched, vouts, mode="FAST_COMPILE", on_unused_input="ignore")
@@ -91,33 +160,98 @@ def prior_draws(built, n: int, seed: int) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------------
-# one fit: nutpie (numba or JAX), PyMC as fallback
+# one fit: nutpie (kernels, JAX or PyTensor), extended until clean; PyMC as fallback
 # --------------------------------------------------------------------------------------------
-def sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressbar, target_accept,
-                   adaptation, backend="numba", max_tree_depth=None):
-    """Sample a built model with nutpie: ``(trace, {"compile_s", "sample_s"})``."""
+#: Longest extension: at most this many blocks of draws after the first (each block as many
+#: draws as asked for), whatever the time budget.
+MAX_BLOCKS = 3
+
+#: The extension's time budget when none is given: this many times the seconds the first
+#: draws took (tuning included), and at least :data:`MIN_BUDGET_S`.
+BUDGET_FACTOR = 2.0
+MIN_BUDGET_S = 30.0
+
+
+@dataclass
+class Extension:
+    """How far a fit's chains were run.
+
+    Attributes
+    ----------
+    asked : int
+        Draws per chain asked for.
+    draws : int
+        Draws per chain kept (``asked`` plus the extension blocks).
+    blocks : int
+        Extension blocks of ``asked`` draws each.
+    passed : bool or None
+        Whether the convergence checks passed at ``draws`` (None: not checked while sampling).
+    stopped : str
+        ``"passed"`` (checks passed), ``"budget"`` (time budget spent), ``"limit"``
+        (:data:`MAX_BLOCKS` blocks), ``"not_extendable"`` (a check more draws do not fix
+        failed: divergences, E-BFMI), ``"off"`` (extension turned off).
+    budget_s : float
+        The extension's time budget in seconds (0 when off).
+    """
+
+    asked: int
+    draws: int
+    blocks: int
+    passed: bool | None
+    stopped: str
+    budget_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sample_nutpie(model, *, draws, tune, chains, cores, seed, progressbar, target_accept,
+                  adaptation, max_tree_depth=None, check: Callable | None = None,
+                  extend: bool | float = True) -> tuple[xr.DataTree, dict, Extension]:
+    """Sample a model with nutpie: ``(trace, timings, extension)``.
+
+    Parameters
+    ----------
+    model
+        A :class:`pyramid.models.compiled.KernelModel`, or anything with ``to_nutpie()``
+        (a PyTensor-compiled model, a nutpie JAX model).
+    draws, tune, chains, cores, seed, progressbar, target_accept, adaptation, max_tree_depth
+        As :func:`pyramid.fit`.
+    check : callable, optional
+        ``check(trace) -> (passed, extendable)`` on a trace of the first draws of every chain.
+        Given and ``extend`` not False: the chains are sampled without stopping, ``check`` is
+        called after ``draws`` draws and after each further block of ``draws`` draws, and the
+        first block count at which it passes is kept (the same seed gives the same draws:
+        each chain's draws do not depend on when the checks run). The extension stops at
+        :data:`MAX_BLOCKS` blocks, when a failed check is not extendable, or when its time
+        budget is spent (then the last block checked is kept).
+    extend : bool or float, default True
+        False: no extension. True: a budget of :data:`BUDGET_FACTOR` times the seconds the
+        first draws took, at least :data:`MIN_BUDGET_S`. A number: the budget in seconds.
+    """
     import nutpie  # here, not at the top: pyramid.fit falls back to PyMC without it
 
     t0 = time.perf_counter()
-    if backend == "jax":
-        compiled = compile_jax(built)
-    else:
-        key = (built.data.spec.text, json.dumps(priors_to_dict(priors), sort_keys=True))
-        cm = compile_cached(built.model, key, initvals=built.initvals)
-        # compile_cached has already run numba's JIT (it compiles on the first call), so it
-        # counts as compiling, not as sampling
-        compiled = cm.to_nutpie()
+    compiled = model.to_nutpie() if hasattr(model, "to_nutpie") else model
     t1 = time.perf_counter()
     kwargs = {"target_accept": target_accept} if target_accept else {}
     if max_tree_depth:
         kwargs["maxdepth"] = max_tree_depth
     # nutpie returns the draws made so far on Ctrl-C: note it and raise (an interrupted fit
-    # must never look like a short one)
+    # must never look like a short one); see pyramid.models.malloc for reuse_freed_memory
     with reuse_freed_memory(), _interrupt_guard() as interrupted:
         try:
-            dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
-                               seed=seed, progress_bar=progressbar, adaptation=adaptation,
-                               **kwargs)
+            if check is None or extend is False:
+                dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
+                                   cores=cores, seed=seed, progress_bar=progressbar,
+                                   adaptation=adaptation, **kwargs)
+                ext = Extension(asked=draws, draws=draws, blocks=0, passed=None,
+                                stopped="off", budget_s=0.0)
+            else:
+                dt, ext = _sample_extended(compiled, draws=draws, tune=tune, chains=chains,
+                                           seed=seed, progressbar=progressbar,
+                                           adaptation=adaptation, check=check,
+                                           extend=extend, kwargs=kwargs)
         except Exception:
             if interrupted:
                 raise KeyboardInterrupt("sampling was interrupted") from None
@@ -125,7 +259,111 @@ def sample_nutpie(built, priors, *, draws, tune, chains, cores, seed, progressba
     if interrupted:
         raise KeyboardInterrupt("sampling was interrupted")
     t2 = time.perf_counter()
-    return dt, {"compile_s": t1 - t0, "sample_s": t2 - t1}
+    return dt, {"compile_s": t1 - t0, "sample_s": t2 - t1}, ext
+
+
+def _finished(sampler) -> bool:
+    """Whether nutpie's background sampler has stopped (nutpie 0.16 answers "not yet" with a
+    TimeoutError)."""
+    try:
+        return bool(sampler.is_finished)
+    except TimeoutError:
+        return False
+
+
+def _truncate(dt: xr.DataTree, k: int) -> xr.DataTree:
+    out = {}
+    for name in ("posterior", "sample_stats"):
+        if name in dt.children:
+            out[name] = dt[name].to_dataset().isel(draw=slice(0, k))
+    return xr.DataTree.from_dict(out)
+
+
+def _sample_extended(compiled, *, draws, tune, chains, seed, progressbar, adaptation, check,
+                     extend, kwargs) -> tuple[xr.DataTree, Extension]:
+    """nutpie's non-blocking sampler with room for :data:`MAX_BLOCKS` more blocks of draws;
+    checks at each block boundary (see :func:`sample_nutpie`)."""
+    import nutpie
+
+    progress: dict[str, list[int]] = {}
+
+    def on_progress(chains_):
+        progress["done"] = [int(p.finished_draws) for p in chains_]
+
+    capacity = draws * (1 + MAX_BLOCKS)
+    t_start = time.perf_counter()
+    # every chain in a thread of its own (with fewer threads than chains nutpie runs the
+    # later chains only after the first have drawn all of their capacity); the kernels hold
+    # no lock, so four threads on two cores share them evenly
+    sampler = nutpie.sample(compiled, draws=capacity, tune=tune, chains=chains, cores=chains,
+                            seed=seed, progress_bar=False, adaptation=adaptation,
+                            save_warmup=False, blocking=False, progress_callback=on_progress,
+                            progress_rate=50, **kwargs)
+    budget = None if extend is True else float(extend)
+    kept = None
+    k = draws
+    blocks = 0
+    stopped = "limit"
+    passed = False
+    t_first_fail = None
+    try:
+        while True:
+            # wait until every chain has drawn k draws
+            while True:
+                done = progress.get("done")
+                if done and len(done) == chains and min(done) >= tune + k:
+                    break
+                if _finished(sampler):
+                    break
+                if t_first_fail is not None and budget is not None \
+                        and time.perf_counter() - t_first_fail > budget:
+                    break
+                time.sleep(0.02)
+            done = progress.get("done") or [0]
+            if min(done) < tune + k and not _finished(sampler):  # out of time
+                stopped = "budget"
+                break
+            trace = _truncate(sampler.inspect(), k)
+            if trace["posterior"].sizes.get("draw", 0) < k:  # pragma: no cover - nutpie failed
+                raise PyramidError(f"nutpie returned {trace['posterior'].sizes.get('draw', 0)} "
+                                   f"draws of {k}")
+            kept = trace
+            passed, extendable = check(trace)
+            if progressbar:
+                print(f"  {k} draws a chain: convergence checks "
+                      f"{'passed' if passed else 'failed'}"
+                      f"{'' if passed or not extendable else ', drawing more'}",
+                      file=sys.stderr, flush=True)
+            if passed:
+                stopped = "passed"
+                break
+            if not extendable:
+                stopped = "not_extendable"
+                break
+            if blocks >= MAX_BLOCKS:
+                stopped = "limit"
+                break
+            if t_first_fail is None:
+                t_first_fail = time.perf_counter()
+                if budget is None:
+                    budget = max(MIN_BUDGET_S, BUDGET_FACTOR * (t_first_fail - t_start))
+            blocks += 1
+            k += draws
+    finally:
+        sampler.cancel()
+    if kept is None:  # pragma: no cover - nothing was drawn in time
+        raise PyramidError("nutpie returned no draws")
+    n_kept = kept["posterior"].sizes["draw"]
+    ext = Extension(asked=draws, draws=n_kept, blocks=(n_kept - draws) // draws,
+                    passed=bool(passed), stopped=stopped, budget_s=float(budget or 0.0))
+    return kept, ext
+
+
+def compile_graph(built):
+    """A built model compiled by PyTensor's numba backend (pyramid's path before the kernels:
+    ``fit(backend="pytensor")``, for comparison), once per graph in this process."""
+    cm, _ = _compiled_graph(built.model, built.initvals)
+    return cm
 
 
 def compile_jax(built):
@@ -142,6 +380,8 @@ def compile_jax(built):
         ) from None
     import nutpie
 
+    from pyramid.models.ordinal_op import register_jax
+
     register_jax()
     model = built.model
     free = {rv.name for rv in model.free_RVs}
@@ -156,8 +396,10 @@ def compile_jax(built):
 
 
 def sample_pymc(built, *, draws, tune, chains, cores, seed, progressbar, target_accept,
-                 max_tree_depth=None):
+                max_tree_depth=None):
     """Sample a built model with PyMC's NUTS: ``(trace, {"compile_s": nan, "sample_s"})``."""
+    import pymc as pm
+
     t0 = time.perf_counter()
     extra = {"nuts": {"max_treedepth": max_tree_depth}} if max_tree_depth else {}
     with built.model:
@@ -171,11 +413,13 @@ def sample_pymc(built, *, draws, tune, chains, cores, seed, progressbar, target_
 
 
 def sample_model(model, *, draws: int, tune: int, chains: int, cores: int, seed: int,
-            progressbar: bool, target_accept: float, initvals: dict | None = None):
-    """Sample a PyMC model with nutpie over pyramid's compiled functions (as :func:`fit`)."""
+                 progressbar: bool, target_accept: float, initvals: dict | None = None):
+    """Sample any PyMC model with nutpie over PyTensor's compiled functions (the reference
+    model of :func:`pyramid.compare_project`), compiled once per graph
+    (:func:`compiled_for`)."""
     import nutpie
 
-    cm = compile_model(model, initvals=initvals or None)
+    cm, _ = _compiled_graph(model, initvals)
     dt = nutpie.sample(cm.to_nutpie(), draws=draws, tune=tune, chains=chains, cores=cores,
                        seed=seed, progress_bar=progressbar, target_accept=target_accept)
     return xr.DataTree.from_dict({
@@ -185,7 +429,7 @@ def sample_model(model, *, draws: int, tune: int, chains: int, cores: int, seed:
 
 
 # --------------------------------------------------------------------------------------------
-# many fits: a compiled model reused for every data set of the same graph
+# models outside the kernels: compiled by PyTensor once per graph
 # --------------------------------------------------------------------------------------------
 @dataclass
 class _Entry:
@@ -195,28 +439,33 @@ class _Entry:
 
 
 _CACHE: list[_Entry] = []
-
-
 _CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()
 
 
 def _graph(model) -> tuple[list, list]:
     """The model's log-density and deterministics, and their non-constant inputs in order."""
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import graph_inputs
+
     outputs = [model.logp(), *model.deterministics]
     inputs = [v for v in graph_inputs(outputs) if not isinstance(v, Constant)]
     return outputs, inputs
 
 
-def _cached(built) -> tuple[Any, list, list]:
-    """The cached compiled model whose graph equals ``built``'s (or None), and its graph.
+def _cached(model) -> tuple[Any, list, list]:
+    """The cached compiled model whose graph equals ``model``'s (or None), and its graph.
 
     Equal graphs (up to the data containers, the value variables and the random generators)
     mean the same compiled functions: the priors' parameters, the numbers of groups and every
-    other constant are part of the graph, so a model of another spec, prior set or structure
-    never matches.
+    other constant are part of the graph, so a model of another structure never matches.
     """
-    outputs, inputs = _graph(built.model)
-    for entry in _CACHE:
+    from pytensor.graph.basic import equal_computations
+
+    outputs, inputs = _graph(model)
+    with _CACHE_LOCK:
+        entries = list(_CACHE)
+    for entry in entries:
         if len(entry.inputs) != len(inputs):
             continue
         if equal_computations(outputs, entry.outputs, in_xs=inputs, in_ys=entry.inputs):
@@ -224,48 +473,65 @@ def _cached(built) -> tuple[Any, list, list]:
     return None, outputs, inputs
 
 
-def compiled_for(built, reuse: bool = True):
-    """A compiled model for ``built``, and whether it was compiled now: from the process
-    cache when its graph is the same as a cached model's (with ``built``'s data and initial
-    points swapped in), else compiled and cached."""
+def _compiled_graph(model, initvals=None, reuse: bool = True):
+    """A PyTensor-compiled model for a PyMC model, and whether it was compiled now."""
+    from pyramid.models.compiled import compile_model
+
     if reuse:
-        cm, outputs, inputs = _cached(built)
+        cm, outputs, inputs = _cached(model)
         if cm is not None:
             # the new data, and initial points from the new model (its initvals may come
             # from the data, e.g. empirical thresholds)
-            return cm.for_model(built.model, initvals=built.initvals), False
-    cm = compile_model(built.model, initvals=built.initvals)
+            return cm.for_model(model, initvals=initvals), False
+    cm = compile_model(model, initvals=initvals)
     if reuse:
-        _CACHE.insert(0, _Entry(outputs, inputs, cm))
-        del _CACHE[_CACHE_SIZE:]
+        outputs, inputs = _graph(model)
+        with _CACHE_LOCK:
+            _CACHE.insert(0, _Entry(outputs, inputs, cm))
+            del _CACHE[_CACHE_SIZE:]
     return cm, True
 
 
-def fit_compiled(built, *, draws: int = 500, tune: int = 500, chains: int = 2,
+def compiled_for(target, reuse: bool = True):
+    """A compiled model for a built model or a PyMC model, and whether anything was compiled
+    now: pyramid's families are their kernels (compiled, or loaded from numba's disk cache,
+    once per process); any other PyMC model is compiled by PyTensor once per graph."""
+    if hasattr(target, "layout") and hasattr(target, "to_nutpie"):  # a KernelModel
+        return target, target.compiled_now
+    built_data = getattr(target, "data", None)
+    priors = getattr(target, "priors", None)
+    if built_data is not None and priors is not None:
+        km = kernel_model(built_data, priors)
+        return km, km.compiled_now
+    model = getattr(target, "model", target)
+    return _compiled_graph(model, getattr(target, "initvals", None), reuse)
+
+
+def fit_compiled(target, *, draws: int = 500, tune: int = 500, chains: int = 2,
                  random_seed: int = 0, target_accept: float | None = None,
                  reuse: bool = True) -> tuple[Any, Any, dict]:
-    """Sample a built model with nutpie on one thread, compiling only when needed.
+    """Sample a model with nutpie on one thread, compiling only when needed.
 
-    The fast path of many fits: the first model of a structure is compiled
-    (:func:`pyramid.models.compiled.compile_model`) and kept in a per-process cache; a later
-    model whose PyTensor graph is the same (same priors, groups and levels; other data) reuses
-    it with its data swapped in (``CompiledModel.with_data``). Nothing of
-    :func:`pyramid.fit` 's post-processing is done.
+    One of many fits: a built model of pyramid's families is sampled through its family's
+    kernels (nothing compiled for it); any other model is compiled by PyTensor once per graph
+    and reused for later models of the same graph (:func:`compiled_for`). The posterior holds
+    the model's quantities (sampling devices left out). Nothing of :func:`pyramid.fit` 's
+    post-processing is done.
 
     Parameters
     ----------
-    built : pyramid.models.builder.Built
+    target : KernelModel, pyramid.models.builder.Built or pymc.Model
     draws, tune, chains : int
     random_seed : int
     target_accept : float, optional
     reuse : bool, default True
-        ``False`` compiles every time (the slow path, for comparison).
+        ``False`` compiles a PyTensor graph every time (the slow path, for comparison).
 
     Returns
     -------
     posterior, sample_stats : xarray.Dataset
     info : dict
-        ``compiled`` (bool: compiled now), ``compile_s``, ``sample_s``.
+        ``compiled`` (bool: compiled or loaded from disk now), ``compile_s``, ``sample_s``.
 
     Examples
     --------
@@ -278,13 +544,13 @@ def fit_compiled(built, *, draws: int = 500, tune: int = 500, chains: int = 2,
     ...     return build(prepare(spec, sim.data, warn=False), priors)
     >>> _ = fit_compiled(built(1), draws=50, tune=50)
     >>> post, stats, info = fit_compiled(built(2), draws=50, tune=50)
-    >>> info["compiled"], dict(post.sizes)
-    (False, {'chain': 2, 'draw': 50, 'training': 3, 'discussion_step': 2})
+    >>> info["compiled"], post.sizes["chain"], post.sizes["draw"]
+    (False, 2, 50)
     """
     import nutpie
 
     t0 = time.perf_counter()
-    cm, compiled_now = compiled_for(built, reuse)
+    cm, compiled_now = compiled_for(target, reuse)
     t1 = time.perf_counter()
     kwargs = {"target_accept": float(target_accept)} if target_accept else {}
     with _interrupt_guard() as interrupted:
@@ -304,7 +570,11 @@ def fit_compiled(built, *, draws: int = 500, tune: int = 500, chains: int = 2,
         got = dict(dt["posterior"].sizes) if "posterior" in dt.children else {}
         raise PyramidError(f"nutpie returned an incomplete trace ({got}; asked for {chains} "
                            f"chains x {draws} draws)")
-    return (dt["posterior"].to_dataset(), dt["sample_stats"].to_dataset(),
+    post = dt["posterior"].to_dataset()
+    layout = getattr(cm, "layout", None)
+    if layout is not None:
+        post = identified_posterior(post, layout)
+    return (post, dt["sample_stats"].to_dataset(),
             {"compiled": compiled_now, "compile_s": t1 - t0, "sample_s": t2 - t1})
 
 

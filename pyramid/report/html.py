@@ -23,6 +23,7 @@ import pandas as pd
 
 from pyramid import defaults
 from pyramid.data import schema
+from pyramid.diagnostics import fit_verdict
 from pyramid.effect_sizes import total_sd, unadjusted_fit
 from pyramid.errors import InputError
 from pyramid.formatting import interval
@@ -153,11 +154,9 @@ def _caveats(result: Any, origin: str, tables: DataTables, draws_total: int) -> 
     m = tables.min_cell
     out = []
     if not result.converged:
-        failed = ", ".join(result.diagnostics.loc[~result.diagnostics["passed"].astype(bool),
-                                                  "check"])
-        out.append(f"The fit did not pass every convergence check ({failed}): its numbers may "
-                   f"be wrong. Follow the advice in the diagnostics section and refit before "
-                   f"relying on them.")
+        out.append(f"The fit is {fit_verdict(result, where=False)}. Its numbers may be wrong: "
+                   f"follow the advice in the diagnostics section and refit before relying on "
+                   f"them.")
     out.append("The data are " + ORIGINS[origin])
     out.append(
         "The design is observational: training, discussion quality and clinician presence were "
@@ -279,8 +278,8 @@ _TEMPLATE = """<!DOCTYPE html>
 <div class="banner{% if origin != 'observed' %} fail{% endif %}"><strong>The data:</strong>
 {{ origin_text }}</div>
 {%- if not converged %}
-<div class="banner fail"><strong>Convergence:</strong> the fit did not pass every
-convergence check; see <a href="#diagnostics">Diagnostics</a> before reading any number.</div>
+<div class="banner fail"><strong>Convergence:</strong> {{ verdict }}; see
+<a href="#diagnostics">Diagnostics</a> before reading any number.</div>
 {%- endif %}
 <nav>{% for id, name in sections %}<a href="#{{ id }}">{{ name }}</a>{% endfor %}</nav>
 </header>
@@ -643,6 +642,7 @@ def _render(result: Any, tables: DataTables, cmp: pd.DataFrame, *, origin: str,
         version=__version__, css=Markup(_CSS), model=result.spec.name, priors=result.priors.name,
         created=str(info.get("created", "")), written=time.strftime("%Y-%m-%d %H:%M"),
         origin=origin, origin_text=ORIGINS[origin], converged=bool(result.converged),
+        verdict=fit_verdict(result, where=False),
         sections=_SECTIONS, suppression=tables.statement(), min_cell=tables.min_cell,
         tables={k: _table(v, text_cols=[c for c in v.columns if c in _TEXT_COLS])
                 for k, v in t.items()},
