@@ -16,13 +16,15 @@ import warnings
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from pyramid.defaults import DEFAULT_CI_PROB, DEFAULT_MODEL, PLANNING_MODEL
 from pyramid.errors import PyramidError
+
+if TYPE_CHECKING:  # pandas is imported where it is used: 'pyramid --help' needs none of it
+    import pandas as pd
 
 app = typer.Typer(
     name="pyramid",
@@ -74,6 +76,8 @@ def read_data(file: str, *, sheet: str | None = None, encoding: str | None = Non
 
 def emit(df: pd.DataFrame, fmt: Format | str = Format.text, *, title: str | None = None) -> None:
     """Print a result table as aligned text or CSV on stdout."""
+    import pandas as pd
+
     if str(fmt) == "csv":
         from pyramid.output import spreadsheet_safe
 
@@ -111,6 +115,8 @@ def tables_cmd(
     check: Annotated[bool, typer.Option("--check", help="Check printed totals against rows.")] = False,
 ) -> None:
     """Print the report's published tables as tidy data with provenance."""
+    import pandas as pd
+
     from pyramid.data import published
 
     if check:
@@ -230,6 +236,8 @@ def validate_cmd(
     go to stderr too. With --model, every check pyramid fit makes of the data for that model.
     """
     from pathlib import Path
+
+    import pandas as pd
 
     from pyramid.data.validate import summarise
 
@@ -547,6 +555,8 @@ def loo_cmd(
 
 def _kfold_out(loaded: dict, by: str, fmt: Format | str) -> None:
     """``pyramid loo --by``: each model's folds, then the models side by side."""
+    import pandas as pd
+
     from pyramid.kfold import kfold, kfold_table
 
     folds = {}
@@ -576,11 +586,14 @@ def loo_text(table: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
+    >>> import pandas as pd
     >>> t = pd.DataFrame({"model": ["a"], "rank": [0], "elpd": [-47.8123], "se": [3.21],
     ...                   "p": [4.5], "elpd_diff": [0.0], "dse": [0.0], "weight": [1.0]})
     >>> loo_text(t).iloc[0].tolist()[:4]
     ['a', '0', '-47.81', '3.21']
     """
+    import pandas as pd
+
     from pyramid import formatting
 
     out = table.copy()
