@@ -23,7 +23,10 @@ Usage::
     python benchmarks/models_vs_bambi.py                # reference data and a simulated set
     python benchmarks/models_vs_bambi.py --data rsw2017 --cold
 
-``--cold`` gives each tool a fresh PyTensor compile cache (a new user's first run).
+``--cold`` gives each tool fresh compile caches (PyTensor's, and numba's for pyramid's
+kernels): a new user's first run. Both tools get the same chains (4 by default), tuning and
+draws; pyramid runs with its defaults otherwise, so a fit whose checks fail after the draws
+asked for is extended (its wall time and ESS count the draws it kept).
 """
 
 from __future__ import annotations
@@ -43,17 +46,21 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--models", default="skill,domains")
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--chains", type=int, default=4,
+                   help="chains of both tools (4: pyramid's default and PyMC's advice)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sim-design", default="20,4,3,2",
                    help="authorities,units,workers,observations of the simulated set")
-    p.add_argument("--cold", action="store_true", help="fresh PyTensor compile cache")
+    p.add_argument("--cold", action="store_true",
+                   help="fresh compile caches (PyTensor's and numba's): a new user's first run")
     return p.parse_args()
 
 
 ARGS = _parse()
 if ARGS.cold:
     os.environ["PYTENSOR_FLAGS"] = f"base_compiledir={tempfile.mkdtemp(prefix='pt-bench-')}"
+    # pyramid's kernels live in numba's cache: fresh too (set before numba is imported)
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="numba-bench-")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import arviz as az  # noqa: E402
@@ -167,9 +174,11 @@ def main() -> int:
     wide = table.pivot_table(index=["data", "model"], columns="tool",
                              values=["wall_s", "min_ess", "ess_per_s"])
     wide[("ratio", "ess_per_s")] = wide[("ess_per_s", "pyramid")] / wide[("ess_per_s", "bambi")]
+    wide[("ratio", "wall_s")] = wide[("wall_s", "pyramid")] / wide[("wall_s", "bambi")]
     with pd.option_context("display.width", 200, "display.max_columns", None,
                            "display.precision", 2):
-        print("\npyramid / bambi, ESS per second end to end (target >= 2):")
+        print("\npyramid / bambi, ESS per second end to end (target >= 3; pyramid's wall time "
+              "<= bambi's):")
         print(wide.to_string())
     return 0
 

@@ -33,11 +33,12 @@ would not exceed the number of draws -- over the cap). Then the recovery check: 
 effect's 90 % interval against its true value (``Simulation.truth``; skill points for
 ``skill`` and ``pyramid``, the probit scale for ``domains``).
 
-Both tools get the same draws and tuning draws. The draws a chain are 1,000 for ``skill`` and
-``pyramid`` and 2,000 for ``domains`` (:data:`DRAWS`; 1,000 for every model with
-``--quick``; ``--draws`` sets one number for all):
-with 1,000 the largest of ``domains``' 25,668 R-hats is about 1.02 by chance alone, with
-2,000 under 1.01. The default of 300 tuning draws is nutpie's
+Both tools get the same chains (4 by default, pyramid's default), draws and tuning draws. The
+draws are 2,000 in all for ``skill`` and ``pyramid`` and 4,000 for ``domains``, shared by the
+chains (:data:`TOTAL_DRAWS`; 2,000 for every model with ``--quick``; ``--draws`` sets the
+draws a chain for all): with 2,000 in all the largest of ``domains``' 25,668 R-hats is about
+1.02 by chance alone, with 4,000 under 1.01. pyramid extends its chains when a check fails
+(its default; ``--no-extend`` turns that off). The default of 300 tuning draws is nutpie's
 own default; on the ``--quick`` data 300 gave no lower ESS than 500 (see the user guide's
 performance page), and PyMC's default of 1,000 would add about half again to pyramid's
 national ``domains`` time.
@@ -50,7 +51,7 @@ Usage::
     python benchmarks/national.py --bambi-cap 20 --json benchmarks/results/national.json
     python benchmarks/national.py --models domains --tools pyramid --backend jax   # on a GPU
 
-``--cold`` gives every fit a fresh PyTensor compile cache (a new user's first run); by default
+``--cold`` gives every fit fresh compile caches (a new user's first run); by default
 each tool uses a cache of its own under the system's temporary folder, kept between runs.
 """
 
@@ -87,27 +88,29 @@ PYRAMID_OPTIONS: dict[str, dict] = {
 }
 
 
-#: Draws a chain per model at national scale unless ``--draws`` says otherwise (both tools
-#: get the same; 1,000 for every model with ``--quick``). The national ``domains`` model has
-#: 25,668 parameters, and with 1,000 draws the largest of their R-hats is about 1.02 by
-#: chance alone (``rhat_chance.py``); 2,000 bring it under 1.01.
-DRAWS = {"skill": 1000, "domains": 2000, "pyramid": 1000}
+#: Draws per model at national scale, over all chains together, unless ``--draws`` says
+#: otherwise (both tools get the same; 2,000 for every model with ``--quick``): a chain gets
+#: its share (4 chains: 1,000 draws a chain for ``domains``). The national ``domains`` model
+#: has 25,668 parameters, and with 2,000 draws in all the largest of their R-hats is about
+#: 1.02 by chance alone (``rhat_chance.py``); 4,000 bring it under 1.01.
+TOTAL_DRAWS = {"skill": 2000, "domains": 4000, "pyramid": 2000}
 
 
-def draws_for(model: str, draws: int | None, quick: bool = False) -> int:
-    """The draws a chain for ``model``: ``draws`` (``--draws``) when given, else 1,000 with
-    ``quick``, else :data:`DRAWS`'s.
+def draws_for(model: str, draws: int | None, quick: bool = False, chains: int = 4) -> int:
+    """The draws a chain for ``model``: ``draws`` (``--draws``) when given, else the model's
+    :data:`TOTAL_DRAWS` (2,000 with ``quick``) shared by ``chains``.
 
     Examples
     --------
     >>> draws_for("domains", None), draws_for("skill", None), draws_for("domains", 500)
-    (2000, 1000, 500)
-    >>> draws_for("domains", None, quick=True)
-    1000
+    (1000, 500, 500)
+    >>> draws_for("domains", None, quick=True), draws_for("domains", None, chains=2)
+    (500, 2000)
     """
     if draws is not None:
         return draws
-    return 1000 if quick else DRAWS.get(model, 1000)
+    total = 2000 if quick else TOTAL_DRAWS.get(model, 2000)
+    return max(1, total // chains)
 
 
 def spec_variant(model: str, parametrisation: dict, folder: Path) -> Path:
@@ -163,7 +166,9 @@ def _parse(argv=None) -> argparse.Namespace:
     p.add_argument("--draws", type=int, default=None,
                    help="draws a chain for every model (default: per model, DRAWS)")
     p.add_argument("--tune", type=int, default=300, help="tuning draws per chain (both tools)")
-    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--no-extend", action="store_true",
+                   help="pyramid: keep exactly the draws asked for (fit(extend=False))")
     p.add_argument("--seed", type=int, default=SEED, help="data and sampler seed")
     p.add_argument("--bambi-cap", type=float, default=None,
                    help="minutes before a bambi fit is stopped (default 30; 3 with --quick)")
@@ -173,7 +178,8 @@ def _parse(argv=None) -> argparse.Namespace:
                    help='JSON {"model": {fit keyword: value}} overriding PYRAMID_OPTIONS')
     p.add_argument("--backend", choices=("numba", "jax"), default="numba",
                    help="pyramid's backend (jax: on JAX's default device, a GPU with jax[cuda])")
-    p.add_argument("--cold", action="store_true", help="fresh PyTensor compile cache per fit")
+    p.add_argument("--cold", action="store_true",
+                   help="fresh compile caches per fit (PyTensor's; numba's for pyramid's kernels)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--child", nargs=4, metavar=("TOOL", "MODEL", "DATA", "OUT"),
                    help=argparse.SUPPRESS)
@@ -285,9 +291,10 @@ def _child_pyramid(model: str, data_path: Path, opts: dict, args, hb: _Heartbeat
         spec = spec_variant(model, opts.pop("parametrisation"), data_path.parent)
     hb.phase = "fit"
     t0 = time.perf_counter()
-    res = pyr.fit(data, model=spec, draws=draws_for(model, args.draws), tune=args.tune, chains=args.chains,
-                  random_seed=args.seed, progressbar=False, verbose=False,
-                  log_likelihood=False, **opts)
+    res = pyr.fit(data, model=spec, draws=draws_for(model, args.draws, chains=args.chains),
+                  tune=args.tune, chains=args.chains, random_seed=args.seed, progressbar=False,
+                  verbose=False, log_likelihood=False,
+                  extend=not getattr(args, "no_extend", False), **opts)
     wall = time.perf_counter() - t0
     t = res.info["timings"]
     out = {"wall_s": wall, "compile_s": t["compile_s"], "sample_s": t["sample_s"],
@@ -360,7 +367,7 @@ def _child_bambi(model: str, data_path: Path, args, hb: _Heartbeat) -> dict:
     m.build()
     t1 = time.perf_counter()
     hb.phase, hb.extra = "fit", {"build_s": t1 - t0, "fit_started": time.time()}
-    idata = m.fit(draws=draws_for(model, args.draws), tune=args.tune, chains=args.chains, random_seed=args.seed,
+    idata = m.fit(draws=draws_for(model, args.draws, chains=args.chains), tune=args.tune, chains=args.chains, random_seed=args.seed,
                   progressbar=False, cores=args.bambi_cores)
     t2 = time.perf_counter()
     post = idata["posterior"].to_dataset()
@@ -448,15 +455,19 @@ def _run_child(tool, model, data_path, work: Path, args, cap_s: float | None, op
     out = work / f"{tool}-{model}.json"
     beat = out.with_suffix(".beat")
     cmd = [sys.executable, __file__, "--child", tool, model, str(data_path), str(out),
-           "--draws", str(draws_for(model, args.draws, args.quick)), "--tune", str(args.tune),
-           "--chains", str(args.chains),
+           "--draws", str(draws_for(model, args.draws, args.quick, args.chains)),
+           "--tune", str(args.tune), "--chains", str(args.chains),
            "--seed", str(args.seed)]
+    if getattr(args, "no_extend", False):
+        cmd += ["--no-extend"]
     if args.bambi_cores is not None:
         cmd += ["--bambi-cores", str(args.bambi_cores)]
     env = dict(os.environ, NATIONAL_OPTIONS=json.dumps(opts))
     cache = (tempfile.mkdtemp(prefix=f"pt-national-{tool}-") if args.cold
              else os.path.join(tempfile.gettempdir(), f"pytensor-national-{tool}"))
     env["PYTENSOR_FLAGS"] = f"base_compiledir={cache}"
+    if args.cold:
+        env["NUMBA_CACHE_DIR"] = os.path.join(cache, "numba")
     load0 = _load()
     t0 = time.perf_counter()
     # a session (process group) of its own, so that a fit stopped at the cap is stopped with
@@ -620,7 +631,7 @@ def main(argv=None) -> int:
           + (f"; pyramid on JAX, {machine['accelerator']}" if args.backend == "jax" else ""))
     models = [m for m in args.models.split(",") if m]
     draws = (args.draws if args.draws is not None
-             else {m: draws_for(m, None, args.quick) for m in models})
+             else {m: draws_for(m, None, args.quick, args.chains) for m in models})
     print(f"{args.chains} chains x {_draws_text(draws)} draws ({args.tune} tuning); bambi cap "
           f"{cap_min:g} min, bambi cores {args.bambi_cores or 'PyMC default'}; compile cache {'fresh per fit' if args.cold else 'kept per tool'}")
 
@@ -692,7 +703,7 @@ def main(argv=None) -> int:
                   f"wall {p['wall_s']:.0f} s vs {b['wall_s']:.0f} s; peak memory "
                   f"{p['peak_rss_gib']:.2f} vs {b['peak_rss_gib']:.2f} GiB")
         elif b["status"] == "capped":
-            n_draws = args.chains * draws_for(m, args.draws, args.quick)
+            n_draws = args.chains * draws_for(m, args.draws, args.quick, args.chains)
             bound_b = n_draws / b["cap_s"]
             p["ratio_lower_bound"] = p["ess_per_s"] / bound_b
             print(f"   {m}: bambi stopped at the {cap_min:g}-minute cap; its ESS/s is below "
