@@ -25,14 +25,14 @@ def _patch(point: str, sig_name: str) -> None:
     def me() -> None:
         os.kill(os.getpid(), sig)
 
-    if point == "compile":
-        real_compile = sampling.compile_cached
+    if point == "compile":  # the kernels compiled, or loaded from numba's cache
+        real_compile = sampling.ensure_compiled
 
-        def compile_cached(*a, **k):
+        def ensure_compiled(*a, **k):
             me()
             return real_compile(*a, **k)
 
-        sampling.compile_cached = compile_cached
+        sampling.ensure_compiled = ensure_compiled
     elif point in ("sampling", "mid-sampling"):
         real_sample = nutpie.sample
 
