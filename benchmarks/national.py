@@ -505,10 +505,22 @@ def _fmt(x, spec=".1f", na="-"):
         return str(x)
 
 
+#: A fit's recovery check fails when its misses would be this unlikely from 90 % intervals.
+RECOVERY_ALPHA = 0.01
+
+
 def recovery_check(results: list[dict]) -> tuple[list[str], bool]:
-    """The recovery check's lines and whether it passed: every pyramid fit ran and each of its
-    fixed effects' 90 % intervals covers the true value. A fit that failed or has nothing to
-    check fails the check (it is never passed by default).
+    """The recovery check's lines and whether it passed: every pyramid fit ran, and its number
+    of fixed effects whose 90 % interval misses the true value is one that calibrated
+    intervals give with probability at least ``RECOVERY_ALPHA`` (``P(Binomial(n, 0.1) >=
+    misses)``): 4 misses of 10 pass (P = 0.013), 5 fail (P = 0.0016). With 10 fixed effects,
+    one miss or more happens in 65 % of runs of a correct model, so "every interval covers" is
+    not the test. The ``--quick`` miss of ``discussion_cutpoints[1]`` (seed 2017) was such a
+    one: over 74 seeds of the pyramid model 676 of 740 intervals covered (0.914), and that
+    threshold's 0.82; over 201 seeds of the discussion equation alone 0.85, the same with
+    near-flat priors (``benchmarks/results/recovery-seeds-2026-12-03.txt``, the performance
+    page). A fit that failed or has nothing to check fails the check (it is never passed by
+    default).
 
     Examples
     --------
@@ -517,6 +529,8 @@ def recovery_check(results: list[dict]) -> tuple[list[str], bool]:
     >>> recovery_check([ok])[1], recovery_check([ok, {**ok, "status": "failed (exit 1)"}])[1]
     (True, False)
     """
+    from scipy import stats
+
     lines = ["recovery: each fixed effect's 90 % interval against its true value"]
     all_ok, checked = True, 0
     for r in results:
@@ -527,16 +541,21 @@ def recovery_check(results: list[dict]) -> tuple[list[str], bool]:
             lines.append(f"   {r['model']}: not checked (fit {r['status']})")
             continue
         checked += 1
+        n = len(r["recovery"])
         n_ok = sum(x["covered"] for x in r["recovery"])
-        all_ok &= n_ok == len(r["recovery"])
-        lines.append(f"   {r['model']}: {n_ok}/{len(r['recovery'])} covered")
+        p = float(stats.binom.sf(n - n_ok - 1, n, 0.1))  # P(misses >= n - n_ok)
+        all_ok &= p >= RECOVERY_ALPHA
+        lines.append(f"   {r['model']}: {n_ok}/{n} covered ({0.1 * n:.1f} misses expected by "
+                     f"chance; P(>= {n - n_ok} misses) = {p:.3f})")
         for x in r["recovery"]:
             lines.append(f"      {'ok  ' if x['covered'] else 'MISS'} {x['name']:28} true "
                          f"{x['true']:+.3f}  mean {x['mean']:+.3f}  90% [{x['lower']:+.3f}, "
                          f"{x['upper']:+.3f}]")
     all_ok &= checked > 0
-    lines.append("recovery check: " + ("every interval covers its true value" if all_ok
-                                       else "MISSES or fits not checked"))
+    lines.append("recovery check: " + (
+        f"misses consistent with 90 % intervals (P >= {RECOVERY_ALPHA})" if all_ok
+        else f"more misses than 90 % intervals give (P < {RECOVERY_ALPHA}), or fits not "
+        "checked"))
     return lines, all_ok
 
 

@@ -34,9 +34,32 @@ def test_benchmark_recovery_check_fails_without_a_checked_fit():
     assert not passed and any("skill: not checked (fit failed (exit 1))" in s for s in lines)
     assert not bench.recovery_check([{**ok, "recovery": []}])[1]
     assert not bench.recovery_check([])[1]
+    # one miss among 10 90 % intervals is chance (P(>= 1 miss) = 0.65); 5 are not (0.0016)
     miss = [{**rec[0], "true": 2.0, "covered": False}]
-    lines, passed = bench.recovery_check([{**ok, "recovery": miss}])
-    assert not passed and any(s.strip().startswith("MISS b") for s in lines)
+    lines, passed = bench.recovery_check([{**ok, "recovery": miss + rec * 9}])
+    assert passed and any(s.strip().startswith("MISS b") for s in lines)
+    assert any("P(>= 1 misses) = 0.651" in s for s in lines)
+    lines, passed = bench.recovery_check([{**ok, "recovery": miss * 5 + rec * 5}])
+    assert not passed and "more misses than 90 % intervals give" in lines[-1]
+
+
+def test_recovery_over_seeds_summary():
+    """benchmarks/recovery_seeds.py: coverage, its binomial test against 0.9, and the mean of
+    z = (mean - truth) / sd with the flag for a mean beyond 2.6 / sqrt(n)."""
+    rs = _bench("recovery_seeds")
+    assert rs._seeds("1-3,2017") == [1, 2, 3, 2017]
+    runs = [{"coefs": [{"name": "a", "true": 0.0, "mean": m, "sd": 1.0, "covered": cov},
+                       {"name": "b", "true": 1.0, "mean": 1.0 + m, "sd": 0.1, "covered": True}]}
+            for m, cov in [(0.1, True), (-0.1, True), (0.2, False), (-0.2, True)]]
+    a, b = rs.summarise(runs)
+    assert (a["name"], a["n"], a["coverage"]) == ("a", 4, 0.75)
+    assert a["mean_z"] == pytest.approx(0.0, abs=1e-12) and not a["flag"]
+    assert a["p_coverage"] == pytest.approx(0.3439, abs=1e-4)  # binomtest(3, 4, 0.9)
+    assert b["mean_z"] == pytest.approx(0.0, abs=1e-9) and b["coverage"] == 1.0
+    biased = [{"coefs": [{"name": "c", "true": 0.0, "mean": 0.5 + 0.01 * i, "sd": 0.5,
+                          "covered": True}]} for i in range(9)]
+    (c,) = rs.summarise(biased)
+    assert c["mean_z"] == pytest.approx(1.08) and c["flag"]  # 1.08 > 2.6 / 3
 
 
 def test_benchmark_spec_variant_writes_centring_weights_as_numbers(tmp_path):
