@@ -314,3 +314,38 @@ def test_prior_draws_follow_the_pymc_priors(name, data, every_dist):
     # Bonferroni over the comparisons: no element's draws differ
     worst = min(pvals, key=lambda t: t[2])
     assert worst[2] > 0.001 / len(pvals), worst
+
+
+def test_path_mediator_interval_exact_deep_inside_the_open_categories():
+    """Audit finding 1 (issue 20) in the kernel that now samples the path model's discussion
+    equation: log P of a category stays exact however far inside the first or last category
+    the predictor lies (the old construction gave -2.3e-4, -6.9e-2, -8.37 for
+    ``[-38, -40, -45]`` in the first category, exact about 0). Against scipy's log_ndtr,
+    taking the tail where the interval lies; and the derivatives against finite differences."""
+    from scipy.special import log_ndtr
+
+    from pyramid.models import kernels
+
+    def exact(lo, hi):
+        if lo + hi > 0:
+            lo, hi = -hi, -lo
+        lb = log_ndtr(hi)
+        return lb + np.log1p(-np.exp(log_ndtr(lo) - lb))
+
+    cuts = np.array([-1.5, -0.5, 0.5, 1.5])
+    for eta in (-45.0, -40.0, -38.0, -10.0, 0.3, 10.0, 38.0, 40.0, 45.0):
+        for k in range(5):
+            lo = cuts[k - 1] - eta if k > 0 else -np.inf
+            hi = cuts[k] - eta if k < 4 else np.inf
+            lp, _, _ = kernels._interval(k, eta, cuts)
+            want = exact(lo, hi)
+            assert lp == pytest.approx(want, rel=1e-12, abs=1e-300), (eta, k)
+    for eta in (-38.0, -40.0, -45.0):
+        assert -1e-200 < kernels._interval(0, eta, cuts)[0] <= 0.0  # log Phi(36.5) = -5.5e-292
+    # d log P / d(lower bound) and d(upper bound) at an interior category, central differences
+    lp, d_lo, d_hi = kernels._interval(2, 0.3, cuts)
+    h = 1e-6
+    up = exact(cuts[1] - 0.3, cuts[2] - 0.3 + h) - exact(cuts[1] - 0.3, cuts[2] - 0.3 - h)
+    down = exact(cuts[1] - 0.3 + h, cuts[2] - 0.3) - exact(cuts[1] - 0.3 - h, cuts[2] - 0.3)
+    assert d_hi == pytest.approx(up / (2 * h), rel=1e-6)
+    assert d_lo == pytest.approx(down / (2 * h), rel=1e-6)
