@@ -45,6 +45,12 @@ _LAZY: dict[str, str] = {
     # model specs and prior sets
     "specs": "pyramid.specs",
     "load_spec": "pyramid.specs:load_spec",
+    # studies: how a project's data are shaped (rsw2017 is the built-in one)
+    "study": "pyramid.study",
+    "load_study": "pyramid.study:load_study",
+    "draft_study": "pyramid.study:draft_study",
+    "check_study": "pyramid.study:check_study",
+    "simulate_study": "pyramid.data.simulate_study:simulate_study",
     "load_priors": "pyramid.specs:load_priors",
     # reanalysis of the report's published statistics, and Figure 4
     "reanalyse": "pyramid.reanalysis:reanalyse",

@@ -37,11 +37,13 @@ wave                the factor that is the wave or time point (categorical or or
                     ``unit``: the level the factor is measured at, checked by validation),
                     ``required`` (every row must have it), ``label``, ``description``,
                     ``missing`` (the word for a missing value), ``labels`` / ``plot_labels`` /
-                    ``contrast_labels`` (level = words), ``synonyms`` (level = list of other
-                    spellings), ``column_synonyms`` (other headers), ``versus_rest`` (levels
-                    also compared against all the others), numeric only: ``centre`` (a number
-                    or ``"mean"``), ``scale`` (a slope is per this many units; default 1),
-                    ``min``, ``max``, ``unit``
+                    ``constant_within`` (a role within which a change is warned about, a
+                    judgement), ``contrast_labels`` (level = words), ``contrast_prefix`` (put before a
+                    default contrast's levels; default the label), ``synonyms`` (level = list
+                    of other spellings), ``column_synonyms`` (other headers), ``versus_rest``
+                    (levels also compared against all the others), numeric only: ``centre``
+                    (a number or ``"mean"``), ``scale`` (a slope is per this many units;
+                    default 1), ``min``, ``max``, ``unit``
 [derived.NAME]      a 0/1 indicator computed from factors: ``when_any`` (a list of
                     ``{factor, levels, over}``: 1 when the row's value, or with ``over =
                     "unit"`` / ``"worker"`` any value of its unit / worker, is one of
@@ -50,6 +52,10 @@ wave                the factor that is the wave or time point (categorical or or
 [models]            ``terms``: the terms the shipped model specs (skill, domains) use for this
                     study (factor names, derived names, ``mo(ordered factor)``)
 unused_columns      headers the study knowingly leaves unused (no close-name check for them)
+[[contrasts]]       default contrasts the study adds to every model that has their columns:
+                    ``key``, ``label``, ``a`` and ``b`` (tables column = value), ``what`` (its
+                    name in a note), ``optional`` (columns dropped from both sides when a model
+                    lacks them), ``note``, ``note_without``, ``note_not_in_outcome``
 =================== ===========================================================================
 
 Names
@@ -91,6 +97,7 @@ __all__ = [
     "IdRole",
     "Overall",
     "Derived",
+    "StudyContrast",
     "ColumnMap",
     "Draft",
     "load_study",
@@ -117,7 +124,7 @@ LEVELS_AT: tuple[str, ...] = ("row", "worker", "unit")
 #: The study every stage uses when it is given none.
 DEFAULT_STUDY = "rsw2017"
 
-_BINARY_WORDS = {"0": 0, "1": 1, "no": 0, "yes": 1, "false": 0, "true": 1, "n": 0, "y": 1}
+_BINARY_WORDS = {"0": 0, "1": 1, "no": 0, "yes": 1, "false": 0, "true": 1}
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LEVEL_NAME = re.compile(r"[a-z0-9_]+")
@@ -215,6 +222,9 @@ class Factor:
         The factor in words, one sentence, and the word for a missing value.
     labels, plot_labels, contrast_labels : mapping
         Level -> words (tables and reports; figure axes; contrast labels).
+    contrast_prefix : str
+        Put before a default contrast's levels (``"wave: follow-up vs baseline"``); the
+        label unless the file says otherwise (``""``: the contrast labels say it all).
     spellings : mapping
         Normalised spelling -> level (names, labels, plot labels and synonyms).
     column_synonyms : tuple of str
@@ -229,6 +239,9 @@ class Factor:
         Numeric: bounds checked by validation.
     unit : str
         Numeric: what one unit is, in words.
+    constant_within : str or None
+        A role within whose rows the value is expected to stay the same: a judgement (a
+        warning that ``allow="<role>-<name>"`` silences), unlike ``at``, which is a rule.
     """
 
     name: str
@@ -244,6 +257,7 @@ class Factor:
     labels: Mapping[str, str] = field(default_factory=dict)
     plot_labels: Mapping[str, str] = field(default_factory=dict)
     contrast_labels: Mapping[str, str] = field(default_factory=dict)
+    contrast_prefix: str = ""
     spellings: Mapping[str, str] = field(default_factory=dict, repr=False)
     column_synonyms: tuple[str, ...] = ()
     versus_rest: tuple[str, ...] = ()
@@ -252,6 +266,7 @@ class Factor:
     min: float | None = None
     max: float | None = None
     unit: str = ""
+    constant_within: str | None = None
 
     @property
     def ordered_levels(self) -> tuple[str, ...]:
@@ -332,9 +347,13 @@ class Factor:
         """The rule a value of this factor must follow, in words."""
         empty = "" if self.required else " (empty = not observed)"
         if self.kind == "binary":
-            words = sorted(k for k, v in self.spellings.items() if not k.isdigit())
-            extra = f" (also accepted: {', '.join(words)} in any case)" if words else ""
-            return f"{self.name} must be 0 or 1{extra}{empty}"
+            words = [f"{w0}/{w1}" for w0, w1 in (("no", "yes"), ("false", "true"))]
+            more = sorted(k for k, v in self.spellings.items()
+                          if not k.isdigit() and k not in _BINARY_WORDS)
+            words += [f"{k} ({self.spellings[k]})" for k in more]
+            tail = "; empty = not observed" if not self.required else ""
+            return (f"{self.name} must be 0 or 1 (also accepted: {', '.join(words)} in any "
+                    f"case{tail})")
         if self.kind == "numeric":
             return f"{self.name} must be a number{self._bounds_text()}{empty}"
         return f"unknown {self.name} level: allowed are {', '.join(self.levels)}{empty}"
@@ -371,6 +390,25 @@ class Derived:
 
 
 @dataclass(frozen=True)
+class StudyContrast:
+    """A default contrast a study adds (``[[contrasts]]``): two settings ``a`` and ``b``
+    (column -> value); ``optional`` columns are dropped from both when a model lacks them
+    (``note_without`` says so), and ``note_not_in_outcome`` is the note when one is a model's
+    covariate but not a term of its outcome equation. ``what`` names it in the note when a
+    model lacks a column it needs."""
+
+    key: str
+    label: str
+    a: Mapping[str, Any]
+    b: Mapping[str, Any]
+    what: str = ""
+    optional: tuple[str, ...] = ()
+    note: str = ""
+    note_without: str = ""
+    note_not_in_outcome: str = ""
+
+
+@dataclass(frozen=True)
 class Study:
     """A study: identifiers, scale, domains and factors of one project's data.
 
@@ -398,6 +436,9 @@ class Study:
     model_terms : tuple of str or None
         ``[models] terms``: the terms of the shipped specs for this study.
     unused_columns : tuple of str
+    contrasts : tuple of StudyContrast
+        ``[[contrasts]]``: contrasts added to the default ones of every model that has their
+        columns.
     text, source : str
         The file's text and where it came from (stored in results files).
     """
@@ -416,8 +457,20 @@ class Study:
     wave: str | None = None
     model_terms: tuple[str, ...] | None = None
     unused_columns: tuple[str, ...] = ()
+    contrasts: tuple[StudyContrast, ...] = ()
     text: str = field(default="", repr=False, compare=False)
     source: str = field(default="", repr=False, compare=False)
+
+    # a study is immutable: copies are the study itself, and it pickles as its text (its
+    # read-only mappings do not pickle), so it can ride in a frame's attrs and to workers
+    def __copy__(self) -> Study:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Study:
+        return self
+
+    def __reduce__(self):
+        return (_from_text, (self.text, self.source))
 
     def __repr__(self) -> str:
         return (f"Study({self.name!r}: {' < '.join(self.roles)}; scale {self.scale_min}-"
@@ -530,6 +583,29 @@ class Study:
             return self.overall.label
         return name
 
+    def description_of(self, name: str) -> str:
+        """One sentence on a canonical column (a variable label).
+
+        Examples
+        --------
+        >>> s = load_study()
+        >>> s.description_of("training"), s.description_of("empathy")
+        ('systemic training (Table 14)', 'empathy score, whole number 1-5')
+        """
+        for r in self.ids:
+            if r.role == name:
+                return r.description or f"{r.label} id"
+        if name in self.factors:
+            f = self.factors[name]
+            return f.description or f.label
+        for d in self.all_domains:
+            if d.name == name:
+                return (f"{d.name} score, whole number {self.scale_min}-{self.scale_max}"
+                        if d.analysed else f"{d.name} score, coded but not analysed")
+        if name == self.overall.name:
+            return self.overall.description
+        return ""
+
     def data_column(self, name: str) -> str:
         """The data's column (its header in the study) for a canonical column."""
         for r in self.ids:
@@ -584,6 +660,25 @@ class Study:
     def required_columns(self) -> tuple[str, ...]:
         """Canonical columns the data must have: every id role and every required factor."""
         return (*self.roles, *[f.name for f in self.factors.values() if f.required])
+
+    def judgements(self) -> dict[str, str]:
+        """Judgement rules of validation (findings allowed but probably a mistake), by the
+        name ``validate(allow=...)`` takes: ``case-ids`` and one ``<role>-<factor>`` per
+        factor with ``constant_within``.
+
+        Examples
+        --------
+        >>> list(load_study().judgements())
+        ['case-ids', 'worker-training']
+        """
+        out = {"case-ids": "ids of one column that differ only in upper and lower case (kept "
+                           "as different ids)"}
+        for f in self.factors.values():
+            if f.constant_within:
+                out[f"{f.constant_within}-{f.name}"] = (
+                    f"a {f.constant_within} with more than one {f.name} value (each "
+                    "observation keeps its own)")
+        return out
 
     def derive(self, name: str, frame: pd.DataFrame) -> np.ndarray:
         """Values (0/1, one per row) of a derived indicator on a canonical frame.
@@ -718,6 +813,15 @@ def load_study(study: str | Path | Study | None = None) -> Study:
 _SHIPPED: dict[str, Study] = {}
 
 
+def _from_text(text: str, source: str) -> Study:
+    """A study from its text (how a study unpickles); the shipped one when it is that."""
+    path = Path(source)
+    if path.parent == studies_dir() and path.is_file() and path.read_text(
+            encoding="utf-8-sig") == text:
+        return _cached(str(path))
+    return study_from_text(text, source)
+
+
 def _cached(path: str) -> Study:
     if path not in _SHIPPED:
         _SHIPPED[path] = study_from_text(Path(path).read_text(encoding="utf-8-sig"), path)
@@ -728,7 +832,8 @@ def _cached(path: str) -> Study:
 # parsing a study file
 # --------------------------------------------------------------------------------------------
 _TOP = {"name": str, "description": str, "ids": dict, "scale": dict, "overall": dict,
-        "wave": str, "factors": dict, "derived": dict, "models": dict, "unused_columns": list}
+        "wave": str, "factors": dict, "derived": dict, "models": dict, "unused_columns": list,
+        "contrasts": list}
 _ROLE_KEYS = {"column": str, "label": str, "synonyms": list, "description": str}
 _SCALE_KEYS = {"min": int, "max": int, "domains": list, "coded": list, "groups": dict}
 _DOMAIN_KEYS = {"name": str, "column": str, "label": str, "synonyms": list}
@@ -737,13 +842,17 @@ _OVERALL_KEYS = {"name": str, "column": str, "label": str, "description": str,
 _FACTOR_KEYS = {
     "kind": str, "column": str, "levels": list, "reference": str, "at": str, "required": bool,
     "label": str, "description": str, "missing": str, "labels": dict, "plot_labels": dict,
-    "contrast_labels": dict, "synonyms": dict, "column_synonyms": list, "versus_rest": list,
+    "contrast_labels": dict, "contrast_prefix": str, "synonyms": dict, "column_synonyms": list,
+    "versus_rest": list,
     "centre": (float, str), "scale": float, "min": float, "max": float, "unit": str,
+    "constant_within": str,
 }
 _NUMERIC_ONLY = ("centre", "scale", "min", "max", "unit")
 _DERIVED_KEYS = {"when_any": list, "at": str, "label": str, "description": str}
 _CONDITION_KEYS = {"factor": str, "levels": list, "over": str}
 _MODELS_KEYS = {"terms": list}
+_CONTRAST_KEYS = {"key": str, "label": str, "what": str, "a": dict, "b": dict, "optional": list,
+                  "note": str, "note_without": str, "note_not_in_outcome": str}
 
 _TYPE_WORDS = {str: "a string", list: "a list", dict: "a table", bool: "true/false",
                float: "a number", int: "a whole number"}
@@ -879,6 +988,11 @@ def study_from_text(text: str, source: str = "<string>") -> Study:
     factors: dict[str, Factor] = {}
     for fname, table in raw.get("factors", {}).items():
         factors[fname] = _parse_factor(f, fname, table)
+    for fname, fac in factors.items():
+        if fac.constant_within is not None and fac.constant_within not in [r.role for r in ids][1:]:
+            raise f.error(f"factors.{fname}.constant_within", "must be a role above the "
+                          f"observation ({', '.join(r.role for r in ids[1:])}), got "
+                          f"{fac.constant_within!r}")
     derived: dict[str, Derived] = {}
     for dname, table in raw.get("derived", {}).items():
         derived[dname] = _parse_derived(f, dname, table, factors, ids)
@@ -914,7 +1028,57 @@ def study_from_text(text: str, source: str = "<string>") -> Study:
     if "models" in raw:
         models = f.table("models", raw["models"], _MODELS_KEYS, required=("terms",))
         terms = _parse_terms(f, "models.terms", models["terms"], factors, derived)
-    return Study(**{**study.__dict__, "wave": wave, "model_terms": terms})
+    contrasts = _parse_contrasts(f, raw.get("contrasts", []), factors, derived)
+    return Study(**{**study.__dict__, "wave": wave, "model_terms": terms,
+                    "contrasts": contrasts})
+
+
+def _parse_contrasts(f: _File, raw: list, factors: Mapping[str, Factor],
+                     derived: Mapping[str, Derived]) -> tuple[StudyContrast, ...]:
+    out: list[StudyContrast] = []
+    for i, c in enumerate(raw):
+        key = f"contrasts[{i}]"
+        f.table(key, c, _CONTRAST_KEYS, required=("key", "label", "a", "b"))
+        if not _IDENT.fullmatch(c["key"]):
+            raise f.error(f"{key}.key", f"must be an identifier, got {c['key']!r}")
+        if c["key"] in [o.key for o in out]:
+            raise f.error(f"{key}.key", f"{c['key']!r} is given twice")
+        sides = []
+        for side in ("a", "b"):
+            setting = {}
+            for col, v in c[side].items():
+                k = f"{key}.{side}.{col}"
+                if col in derived:
+                    if v not in (0, 1) or isinstance(v, bool):
+                        raise f.error(k, f"a derived indicator is 0 or 1, got {v!r}")
+                    setting[col] = int(v)
+                    continue
+                if col not in factors:
+                    raise f.error(k, f"unknown column; the factors are {', '.join(factors)}"
+                                  + (f" and derived {', '.join(derived)}" if derived else ""))
+                fac = factors[col]
+                got, rule = fac.parse(v) if fac.kind != "numeric" else (
+                    (float(v), None) if isinstance(v, int | float) and not isinstance(v, bool)
+                    else (None, "must be a number"))
+                if got is None:
+                    raise f.error(k, f"{v!r}: {rule or 'missing'}")
+                setting[col] = got
+            if not setting:
+                raise f.error(f"{key}.{side}", "sets nothing")
+            sides.append(setting)
+        if set(sides[0]) != set(sides[1]):
+            raise f.error(key, f"a and b must set the same columns, got {sorted(sides[0])} and "
+                          f"{sorted(sides[1])}")
+        optional = f.strings(f"{key}.optional", c.get("optional", []))
+        for j, o in enumerate(optional):
+            if o not in sides[0]:
+                raise f.error(f"{key}.optional[{j}]", f"{o!r} is not set by a and b")
+        out.append(StudyContrast(
+            key=c["key"], label=c["label"], a=MappingProxyType(sides[0]),
+            b=MappingProxyType(sides[1]), what=c.get("what", f"the contrast {c['key']}"),
+            optional=optional, note=c.get("note", ""), note_without=c.get("note_without", ""),
+            note_not_in_outcome=c.get("note_not_in_outcome", "")))
+    return tuple(out)
 
 
 def _parse_ids(f: _File, raw: Any) -> tuple[IdRole, ...]:
@@ -1126,11 +1290,12 @@ def _parse_factor(f: _File, name: str, raw: Any) -> Factor:
         missing=raw.get("missing", "missing"),
         labels=MappingProxyType(labels), plot_labels=MappingProxyType(tables["plot_labels"]),
         contrast_labels=MappingProxyType(tables["contrast_labels"]),
+        contrast_prefix=raw.get("contrast_prefix", raw.get("label", name)),
         spellings=MappingProxyType(spellings),
         column_synonyms=f.strings(f"{key}.column_synonyms", raw.get("column_synonyms", []),
                                   allow_empty=False),
         versus_rest=tuple(versus), centre=centre, scale=scale, min=lo, max=hi,
-        unit=raw.get("unit", ""),
+        unit=raw.get("unit", ""), constant_within=raw.get("constant_within"),
     )
 
 
@@ -1309,7 +1474,7 @@ def map_columns(study: Study, headers: Sequence[Any]) -> ColumnMap:
     >>> m.renamed
     {'Observation ID': 'observation', 'Team': 'unit'}
     >>> print(m.problems[0])
-    column 'Case Discussion': column 'Case Discussion' is not a column of study 'rsw2017' but looks like 'discussion' (factor 'discussion', quality of case discussion), which the data lack: rename it to 'discussion', add it to the study's column_synonyms, or list it in unused_columns
+    column 'Case Discussion': column 'Case Discussion' is not a column of study 'rsw2017' but looks like 'discussion' (factor 'discussion', quality of case discussion), which the data lack: rename it to 'discussion', add it to the study's column_synonyms of 'discussion', or list it in unused_columns
     >>> m.unused
     ['Case Discussion', 'notes']
     """
@@ -1352,10 +1517,11 @@ def map_columns(study: Study, headers: Sequence[Any]) -> ColumnMap:
         if close:
             c = close[0]
             what = _describe(study, c)
+            key = "column_synonyms" if c in study.factors else "synonyms"
             problems.append(Problem(None, hs, None, (
                 f"column {hs!r} is not a column of study {study.name!r} but looks like "
                 f"'{study.data_column(c)}' ({what}), which the data lack: rename it to "
-                f"'{study.data_column(c)}', add it to the study's column_synonyms, or list it "
+                f"'{study.data_column(c)}', add it to the study's {key} of {c!r}, or list it "
                 "in unused_columns")))
     return ColumnMap(MappingProxyType(found), tuple(status), absent, tuple(problems))
 
@@ -1538,6 +1704,13 @@ def check_study(study: str | Path | Study | None = None,
 
 
 def _detail(study: Study, canon: str) -> str:
+    text = _detail_kind(study, canon)
+    headers = [h for h in study.headers().get(canon, ())
+               if h not in (study.data_column(canon), canon)]
+    return f"{text}; also read from: {', '.join(headers)}" if headers else text
+
+
+def _detail_kind(study: Study, canon: str) -> str:
     kind = study.kind_of(canon)
     if kind == "id":
         pos = study.roles.index(canon)
@@ -1784,217 +1957,21 @@ def draft_study(data: pd.DataFrame, *, name: str = "my_study",
         raise InputError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if not _IDENT.fullmatch(name):
         raise InputError(f"name must be an identifier (letters, digits, _), got {name!r}")
-    df = data.loc[:, [c for c in data.columns]]
+    df = data.loc[:, list(data.columns)]
     df = df.loc[~df.apply(lambda col: col.map(_is_missing)).all(axis=1)]
     if len(df) == 0:
         raise InputError("the data have no rows with any value: nothing to draft from")
-    guesses: list[str] = []
-    check: list[str] = []
-    headers = [str(c) for c in df.columns]
-    cols = {str(c): df[c] for c in df.columns}
-    n = len(df)
-
-    def numbers(col: pd.Series) -> list[float | None]:
-        return [_as_number(v) for v in col.to_numpy(dtype=object) if not _is_missing(v)]
-
-    # ---- scores: whole numbers in a small common range ------------------------------------
-    score_cols: list[str] = []
-    rng: dict[str, tuple[int, int]] = {}
-    for h in headers:
-        nums = numbers(cols[h])
-        if not nums or any(x is None or not x.is_integer() for x in nums):
-            continue
-        lo, hi = int(min(nums)), int(max(nums))
-        if 0 <= lo <= 3 and hi - lo >= 2 and hi <= 10 and len(set(nums)) >= 3 \
-                and not _is_id_header(h):
-            score_cols.append(h)
-            rng[h] = (lo, hi)
-    if score_cols:
-        # one scale for all of them: from the lowest to the highest score seen (a scale
-        # whose lowest score nobody got starts at 1 all the same)
-        top = max(rng[h][1] for h in score_cols)
-        lo = min(rng[h][0] for h in score_cols)
-        lo = 1 if lo == 2 else lo
-    if not score_cols:
-        raise InputError(
-            "no columns of scores found (whole numbers in a small range, e.g. 1-5 or 1-7, "
-            "with at least 3 different values); a study needs its rated domains"
-        )
-    scale = (lo, top)
-    guesses.append(f"scale {lo}-{top} from the scores seen in {len(score_cols)} column(s)")
-    check.append(f"the scale: the smallest and largest scores seen are "
-                 f"{min(rng[h][0] for h in score_cols)} and {top}; if the scale is longer "
-                 "(no one got its top or bottom score), set [scale] min and max")
-
-    # ---- ids: unique per row, then nesting ---------------------------------------------
-    rest = [h for h in headers if h not in score_cols]
-    distinct = {h: cols[h].dropna().astype(str).nunique() for h in rest}
-    unique = [h for h in rest if distinct[h] == n and cols[h].notna().all()
-              and not all(x is not None and not float(x).is_integer() for x in numbers(cols[h]))]
-    if not unique:
-        raise InputError("no column is unique per row, so there is no observation id; add "
-                         "one (e.g. a running number) and try again")
-    obs = sorted(unique, key=lambda h: (_role_hint(h) != "observation", headers.index(h)))[0]
-    chain = [obs]
-
-    def id_like(h: str) -> bool:
-        # an id column: its header says so, or it has many values, or values such as "T3"
-        if _role_hint(h) in ("worker", "unit", "authority"):
-            return True
-        if distinct[h] > 12:
-            return True
-        vals = cols[h].dropna().astype(str)
-        return bool(len(vals)) and bool(vals.str.contains(r"[A-Za-z]").all()) and bool(
-            vals.str.contains(r"\d").all())
-
-    candidates = sorted(
-        [h for h in rest if h != obs and cols[h].notna().all() and 1 < distinct[h]
-         and (distinct[h] < n or _role_hint(h) == "worker") and id_like(h)],
-        key=lambda h: (-distinct[h], _role_hint(h) != "worker", headers.index(h)))
-    for h in candidates:
-        if len(chain) == 4:
-            break
-        if _nests(cols[chain[-1]], cols[h]) and (distinct[h] < distinct[chain[-1]]
-                                                 or len(chain) == 1):
-            chain.append(h)
-    if len(chain) < 2:
-        raise InputError(
-            f"found the observation id {obs!r} but no worker id: no other column holds "
-            "groups of rows that nest (each value in one group of the next column up)")
-    roles = list(ROLES[: len(chain)])
-    hinted = [_role_hint(h) for h in chain]
-    named = [(i, r) for i, r in enumerate(hinted) if r is not None]
-    if named and all(r in ROLES for _, r in named) and hinted[0] in (None, "observation") \
-            and hinted[1] in (None, "worker") \
-            and [ROLES.index(r) for _, r in named] == sorted({ROLES.index(r) for _, r in named}):
-        # the headers name roles in nesting order: follow them (e.g. no unit, an authority)
-        pos = 0
-        roles = []
-        for r in hinted:
-            pos = ROLES.index(r) if r is not None and ROLES.index(r) >= pos else pos
-            roles.append(ROLES[pos])
-            pos += 1
-        if len(set(roles)) < len(roles) or roles[-1] not in ROLES or (
-                "authority" in roles and "unit" not in roles):
-            roles = list(ROLES[: len(chain)])
-    if roles != [r if r is not None else roles[i] for i, r in enumerate(hinted)]:
-        check.append("the id roles: the headers suggest " + ", ".join(
-            f"{h} = {r}" for h, r in zip(chain, hinted, strict=True) if r) + "; the draft "
-            "follows the nesting")
-    guesses.append("ids, innermost first: " + ", ".join(
-        f"{r} = {h!r} ({distinct.get(h, n)} values)" for r, h in zip(roles, chain, strict=True)))
-    if len(chain) < 4:
-        check.append(f"the nesting: found {len(chain)} id levels ({', '.join(roles)}); a "
-                     "column of teams or authorities with values repeated over rows would "
-                     "add one")
-
-    # ---- overall score ---------------------------------------------------------------------
-    scores = pd.DataFrame({h: pd.to_numeric(cols[h], errors="coerce") for h in score_cols})
-    mean = scores.mean(axis=1)
-    overall_col = None
-    for h in rest:
-        if h in chain:
-            continue
-        v = pd.to_numeric(cols[h], errors="coerce")
-        if v.notna().sum() and ((v - mean).abs() <= 0.0051)[v.notna()].all():
-            overall_col = h
-            break
-    if overall_col:
-        guesses.append(f"overall score: {overall_col!r} (the mean of the domains on every row)")
-
-    # ---- factors ---------------------------------------------------------------------------
-    factor_lines: list[str] = []
-    wave = None
-    used_names = set(ROLES) | {identifier(h) for h in score_cols} | {"skill"}
-    terms: list[str] = []
-    used_cols: set[str] = set()
-    for h in rest:
-        if h in chain or h == overall_col:
-            continue
-        col = cols[h]
-        present = [v for v in col.to_numpy(dtype=object) if not _is_missing(v)]
-        if not present:
-            check.append(f"column {h!r} is empty: left out of the draft")
-            continue
-        fname = identifier(h) or "factor"
-        if not _IDENT.fullmatch(fname):
-            fname = f"f_{fname}"
-        while fname in used_names or fname in _RESERVED:
-            fname = f"{fname}_"
-        used_names.add(fname)
-        values = list(dict.fromkeys(str(v).strip() for v in present))
-        nums = [_as_number(v) for v in present]
-        at = "row"
-        for role, idcol in reversed(list(zip(roles, chain, strict=True))[1:]):
-            keys = cols[idcol].astype(str)
-            ok = col.notna().to_numpy()
-            per = pd.DataFrame({"k": keys[ok], "v": col[ok].astype(str)}).groupby("k")["v"]
-            if per.nunique().max() <= 1 and per.size().max() > 1:
-                at = role if role in LEVELS_AT else at
-                if role in LEVELS_AT:
-                    break
-        words = {normalise(v) for v in values}
-        table: dict[str, Any] = {}
-        if len(values) == 2 and (words <= set(_BINARY_WORDS) or set(values) <= {"0", "1", "0.0", "1.0"}):
-            kind = "binary"
-        elif all(x is not None for x in nums) and len(values) > 5:
-            kind = "numeric"
-        elif len(values) <= max(12, n // 10):
-            kind = "categorical"
-        else:
-            check.append(f"column {h!r} has {len(values)} different texts: not a factor; "
-                          "left out of the draft (listed in unused_columns)")
-            continue
-        if h != fname:
-            table["column"] = h
-        table["kind"] = kind
-        if kind == "categorical":
-            levels = values if not all(x is not None for x in nums) else sorted(
-                values, key=lambda v: float(v))
-            if isinstance(col.dtype, pd.CategoricalDtype):
-                levels = [str(c) for c in col.cat.categories if str(c) in values]
-                kind = table["kind"] = "ordered" if col.cat.ordered else "categorical"
-            if len(levels) < 2:
-                check.append(f"column {h!r} has one value ({levels[0]!r}): not a factor; left "
-                             "out of the draft")
-                used_names.discard(fname)
-                continue
-            lv_names = [identifier(v) for v in levels]
-            if len(set(lv_names)) < len(lv_names) or any(not x for x in lv_names):
-                check.append(f"column {h!r}: levels {levels} do not make distinct names; left "
-                             "out of the draft")
-                continue
-            table["levels"] = levels
-            if not isinstance(col.dtype, pd.CategoricalDtype):
-                check.append(f"factor {fname!r}: levels {', '.join(levels)} in order of "
-                         f"appearance; put the reference level first, and if the levels are "
-                         "ordered, set kind = \"ordered\" and order them")
-        elif kind == "numeric":
-            x = np.array([v for v in nums if v is not None], dtype=float)
-            centre = _round_nice(abs(float(np.mean(x)))) * (1 if np.mean(x) >= 0 else -1) \
-                if abs(np.mean(x)) >= 1 else 0.0
-            scale_ = _round_nice(float(np.std(x))) if np.std(x) > 0 else 1.0
-            table["centre"] = float(round(float(np.mean(x)) / scale_) * scale_) \
-                if scale_ else centre
-            table["scale"] = scale_
-            check.append(f"factor {fname!r}: numeric, centred at {_fmt(table['centre'])} and "
-                         f"a slope per {_fmt(scale_)} (about one SD in these data); say what "
-                         "a unit is with unit = \"...\"")
-        if at != "row":
-            table["at"] = at
-        if wave is None and kind in ("categorical", "ordered") \
-                and set(_words(h)) & set(_WAVE_HINTS):
-            wave = fname
-            guesses.append(f"wave: factor {fname!r} (column {h!r})")
-        guesses.append(f"factor {fname!r}: {kind}" + (f", measured at {at} level (never "
-                       f"varies within a {at})" if at != "row" else "") + f" (column {h!r})")
-        terms.append(fname)
-        used_cols.add(h)
-        factor_lines.append(f"\n[factors.{_toml_key(fname)}]")
-        factor_lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
-    unused = [h for h in rest if h not in chain and h != overall_col and h not in used_cols]
-
-    lines = [f"# drafted by pyramid study init from {n} rows: read every line, then run",
+    st = _DraftState(df)
+    score_cols, scale = _draft_scale(st)
+    rest = [h for h in st.headers if h not in score_cols]
+    chain, roles = _draft_ids(st, rest)
+    overall_col = _draft_overall(st, rest, chain, score_cols)
+    factors = _draft_factors(st, [h for h in rest if h not in chain and h != overall_col],
+                             chain, roles, score_cols)
+    used = {f.column for f in factors}
+    unused = [h for h in rest if h not in chain and h != overall_col and h not in used]
+    wave = next((f.name for f in factors if f.wave), None)
+    lines = [f"# drafted by pyramid study init from {st.n} rows: read every line, then run",
              "# pyramid study check THIS_FILE DATA", f"name = {_toml_value(name)}"]
     if description:
         lines.append(f"description = {_toml_value(description)}")
@@ -2008,13 +1985,244 @@ def draft_study(data: pd.DataFrame, *, name: str = "my_study",
               f"domains = {_toml_value(score_cols)}"]
     if overall_col:
         lines += ["", "[overall]", f"column = {_toml_value(overall_col)}"]
-    lines += factor_lines
-    if terms:
+    for f in factors:
+        lines.append(f"\n[factors.{_toml_key(f.name)}]")
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in f.table.items()]
+    if factors:
         lines += ["", "[models]  # the terms of the shipped specs (skill, domains) for this study",
-                  f"terms = {_toml_value(terms)}"]
+                  f"terms = {_toml_value([f.name for f in factors])}"]
     text = "\n".join(lines) + "\n"
     study_from_text(text, "<draft>")  # the draft must always parse
-    return Draft(text, tuple(guesses), tuple(check))
+    return Draft(text, tuple(st.guesses), tuple(st.check))
+
+
+class _DraftState:
+    """What the stages of :func:`draft_study` read (the rows, their columns) and say."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.headers = [str(c) for c in df.columns]
+        self.cols = {str(c): df[c] for c in df.columns}
+        self.n = len(df)
+        self.guesses: list[str] = []
+        self.check: list[str] = []
+
+    def numbers(self, h: str) -> list[float | None]:
+        return [_as_number(v) for v in self.cols[h].to_numpy(dtype=object)
+                if not _is_missing(v)]
+
+
+def _draft_scale(st: _DraftState) -> tuple[list[str], tuple[int, int]]:
+    """The columns of scores (whole numbers in one small range) and the scale they share."""
+    score_cols: list[str] = []
+    rng: dict[str, tuple[int, int]] = {}
+    for h in st.headers:
+        nums = st.numbers(h)
+        if not nums or any(x is None or not x.is_integer() for x in nums):
+            continue
+        lo, hi = int(min(nums)), int(max(nums))
+        if 0 <= lo <= 3 and hi - lo >= 2 and hi <= 10 and len(set(nums)) >= 3 \
+                and not _is_id_header(h):
+            score_cols.append(h)
+            rng[h] = (lo, hi)
+    if not score_cols:
+        raise InputError(
+            "no columns of scores found (whole numbers in a small range, e.g. 1-5 or 1-7, "
+            "with at least 3 different values); a study needs its rated domains"
+        )
+    # one scale for all of them: from the lowest to the highest score seen (a scale whose
+    # lowest score nobody got starts at 1 all the same)
+    top = max(rng[h][1] for h in score_cols)
+    seen_lo = min(rng[h][0] for h in score_cols)
+    lo = 1 if seen_lo == 2 else seen_lo
+    st.guesses.append(f"scale {lo}-{top} from the scores seen in {len(score_cols)} column(s)")
+    st.check.append(f"the scale: the smallest and largest scores seen are {seen_lo} and {top}; "
+                    "if the scale is longer (no one got its top or bottom score), set [scale] "
+                    "min and max")
+    return score_cols, (lo, top)
+
+
+def _draft_ids(st: _DraftState, rest: list[str]) -> tuple[list[str], list[str]]:
+    """The id columns (unique per row, then nesting), innermost first, and their roles."""
+    n, cols = st.n, st.cols
+    distinct = {h: cols[h].dropna().astype(str).nunique() for h in rest}
+    unique = [h for h in rest if distinct[h] == n and cols[h].notna().all()
+              and not all(x is not None and not float(x).is_integer() for x in st.numbers(h))]
+    if not unique:
+        raise InputError("no column is unique per row, so there is no observation id; add "
+                         "one (e.g. a running number) and try again")
+    obs = sorted(unique, key=lambda h: (_role_hint(h) != "observation", st.headers.index(h)))[0]
+
+    def id_like(h: str) -> bool:
+        # an id column: its header says so, or it has many values, or values such as "T3"
+        if _role_hint(h) in ("worker", "unit", "authority") or distinct[h] > 12:
+            return True
+        vals = cols[h].dropna().astype(str)
+        return bool(len(vals)) and bool(vals.str.contains(r"[A-Za-z]").all()) and bool(
+            vals.str.contains(r"\d").all())
+
+    candidates = sorted(
+        [h for h in rest if h != obs and cols[h].notna().all() and 1 < distinct[h]
+         and (distinct[h] < n or _role_hint(h) == "worker") and id_like(h)],
+        key=lambda h: (-distinct[h], _role_hint(h) != "worker", st.headers.index(h)))
+    chain = [obs]
+    for h in candidates:
+        if len(chain) == 4:
+            break
+        if _nests(cols[chain[-1]], cols[h]) and (distinct[h] < distinct[chain[-1]]
+                                                 or len(chain) == 1):
+            chain.append(h)
+    if len(chain) < 2:
+        raise InputError(
+            f"found the observation id {obs!r} but no worker id: no other column holds "
+            "groups of rows that nest (each value in one group of the next column up)")
+    roles = _draft_roles(st, chain)
+    st.guesses.append("ids, innermost first: " + ", ".join(
+        f"{r} = {h!r} ({distinct.get(h, n)} values)" for r, h in zip(roles, chain, strict=True)))
+    if len(chain) < 4:
+        st.check.append(f"the nesting: found {len(chain)} id levels ({', '.join(roles)}); a "
+                        "column of teams or authorities with values repeated over rows would "
+                        "add one")
+    return chain, roles
+
+
+def _draft_roles(st: _DraftState, chain: list[str]) -> list[str]:
+    """Roles by nesting depth, or as the headers name them where they name them in order."""
+    roles = list(ROLES[: len(chain)])
+    hinted = [_role_hint(h) for h in chain]
+    named = [r for r in hinted if r is not None]
+    if named and hinted[0] in (None, "observation") and hinted[1] in (None, "worker") \
+            and [ROLES.index(r) for r in named] == sorted({ROLES.index(r) for r in named}):
+        # the headers name roles in nesting order: follow them (e.g. no unit, an authority)
+        pos, by_name = 0, []
+        for r in hinted:
+            pos = ROLES.index(r) if r is not None and ROLES.index(r) >= pos else pos
+            by_name.append(ROLES[pos])
+            pos += 1
+        if len(set(by_name)) == len(by_name) and ("authority" not in by_name
+                                                  or "unit" in by_name):
+            roles = by_name
+    if roles != [r if r is not None else roles[i] for i, r in enumerate(hinted)]:
+        st.check.append("the id roles: the headers suggest " + ", ".join(
+            f"{h} = {r}" for h, r in zip(chain, hinted, strict=True) if r) + "; the draft "
+            "follows the nesting")
+    return roles
+
+
+def _draft_overall(st: _DraftState, rest: list[str], chain: list[str],
+                   score_cols: list[str]) -> str | None:
+    """A column equal to the mean of the scores on every row (the overall score)."""
+    scores = pd.DataFrame({h: pd.to_numeric(st.cols[h], errors="coerce") for h in score_cols})
+    mean = scores.mean(axis=1)
+    for h in rest:
+        if h in chain:
+            continue
+        v = pd.to_numeric(st.cols[h], errors="coerce")
+        if v.notna().sum() and ((v - mean).abs() <= 0.0051)[v.notna()].all():
+            st.guesses.append(f"overall score: {h!r} (the mean of the domains on every row)")
+            return h
+    return None
+
+
+@dataclass
+class _DraftFactor:
+    name: str
+    column: str
+    table: dict[str, Any]
+    wave: bool = False
+
+
+def _draft_factors(st: _DraftState, columns: list[str], chain: list[str], roles: list[str],
+                   score_cols: list[str]) -> list[_DraftFactor]:
+    """One factor per column that looks like one (binary, numeric, categorical)."""
+    out: list[_DraftFactor] = []
+    used = set(ROLES) | {identifier(h) for h in score_cols} | {"skill"}
+    for h in columns:
+        present = [v for v in st.cols[h].to_numpy(dtype=object) if not _is_missing(v)]
+        if not present:
+            st.check.append(f"column {h!r} is empty: left out of the draft")
+            continue
+        fname = identifier(h) or "factor"
+        if not _IDENT.fullmatch(fname):
+            fname = f"f_{fname}"
+        while fname in used or fname in _RESERVED:
+            fname = f"{fname}_"
+        table = _draft_factor(st, h, fname, present)
+        if table is None:
+            continue
+        used.add(fname)
+        at = _draft_at(st, h, chain, roles)
+        if at != "row":
+            table["at"] = at
+        kind = table["kind"]
+        wave = (kind in ("categorical", "ordered") and not any(f.wave for f in out)
+                and bool(set(_words(h)) & set(_WAVE_HINTS)))
+        if wave:
+            st.guesses.append(f"wave: factor {fname!r} (column {h!r})")
+        st.guesses.append(f"factor {fname!r}: {kind}" + (f", measured at {at} level (never "
+                          f"varies within a {at})" if at != "row" else "") + f" (column {h!r})")
+        out.append(_DraftFactor(fname, h, table, wave))
+    return out
+
+
+def _draft_factor(st: _DraftState, h: str, fname: str, present: list) -> dict | None:
+    """The table of one factor (kind, levels or centring), or None (not a factor)."""
+    col = st.cols[h]
+    values = list(dict.fromkeys(str(v).strip() for v in present))
+    nums = [_as_number(v) for v in present]
+    words = {normalise(v) for v in values}
+    table: dict[str, Any] = {} if h == fname else {"column": h}
+    if len(values) == 2 and (words <= set(_BINARY_WORDS)
+                             or set(values) <= {"0", "1", "0.0", "1.0"}):
+        table["kind"] = "binary"
+        return table
+    if all(x is not None for x in nums) and len(values) > 5:
+        x = np.array(nums, dtype=float)
+        scale = _round_nice(float(np.std(x))) if np.std(x) > 0 else 1.0
+        table.update(kind="numeric", centre=float(round(float(np.mean(x)) / scale) * scale),
+                     scale=scale)
+        st.check.append(f"factor {fname!r}: numeric, centred at {_fmt(table['centre'])} and a "
+                        f"slope per {_fmt(scale)} (about one SD in these data); say what a unit "
+                        "is with unit = \"...\"")
+        return table
+    if len(values) > max(12, st.n // 10):
+        st.check.append(f"column {h!r} has {len(values)} different texts: not a factor; left "
+                        "out of the draft (listed in unused_columns)")
+        return None
+    levels = values if not all(x is not None for x in nums) else sorted(values, key=float)
+    table["kind"] = "categorical"
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        levels = [str(c) for c in col.cat.categories if str(c) in values]
+        table["kind"] = "ordered" if col.cat.ordered else "categorical"
+    names = [identifier(v) for v in levels]
+    if len(levels) < 2:
+        st.check.append(f"column {h!r} has one value ({levels[0]!r}): not a factor; left out "
+                        "of the draft")
+        return None
+    if len(set(names)) < len(names) or not all(names):
+        st.check.append(f"column {h!r}: levels {levels} do not make distinct names; left out "
+                        "of the draft")
+        return None
+    table["levels"] = levels
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        st.check.append(f"factor {fname!r}: levels {', '.join(levels)} in order of appearance; "
+                        "put the reference level first, and if the levels are ordered, set "
+                        "kind = \"ordered\" and order them")
+    return table
+
+
+def _draft_at(st: _DraftState, h: str, chain: list[str], roles: list[str]) -> str:
+    """The outermost of unit and worker within which a column never varies (with some group
+    holding two rows); else ``row``."""
+    col = st.cols[h]
+    ok = col.notna().to_numpy()
+    for role, idcol in reversed(list(zip(roles, chain, strict=True))[1:]):
+        if role not in LEVELS_AT:
+            continue
+        keys = st.cols[idcol].astype(str)
+        per = pd.DataFrame({"k": keys[ok], "v": col[ok].astype(str)}).groupby("k")["v"]
+        if per.nunique().max() <= 1 and per.size().max() > 1:
+            return role
+    return "row"
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:

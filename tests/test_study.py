@@ -85,6 +85,7 @@ def test_rsw2017_matches_the_schema():
             assert f.description == col.description, name
             if f.kind != "binary":
                 assert f.levels == col.levels, name
+        assert s.description_of(name) == col.description, name
     assert s.required_columns() == tuple(c for c, col in schema.COLUMNS.items() if col.required)
 
 
@@ -100,8 +101,11 @@ def test_rsw2017_canonical_dtypes_and_spellings_match_validate():
         for level in col.levels:
             for sp in (level, *col.spellings.get(level, ())):
                 assert f.parse(sp) == (level, None), (column, sp)
-    for word, value in v._BINARY_WORDS.items():
+    for word, value in {"no": 0, "yes": 1, "false": 0, "true": 1}.items():
         assert s.factors["clinician"].parse(word.upper()) == (value, None)
+    assert s.factors["clinician"].parse(2)[1] == (
+        "clinician must be 0 or 1 (also accepted: no/yes, false/true in any case; empty = not "
+        "observed)")
     # Figure 4's own axis labels are spellings too (the issue's "Other provider")
     assert s.factors["training"].parse("Other provider") == ("other", None)
     assert s.factors["training"].parse("Previous\nMLA") == ("mla", None)
