@@ -90,7 +90,6 @@ from pyramid.errors import InputError
 from pyramid.formatting import bayes_factor, interval
 from pyramid.models import generated
 from pyramid.results import load
-from pyramid.specs import DERIVED_TERMS
 
 __all__ = [
     "compare",
@@ -180,6 +179,16 @@ class _Covariate:
     kind: str  # "levels", "binary" or "numeric"
     levels: tuple[str, ...] = ()
     integrable: bool = False  # the model integrates it out where missing ("?")
+    spellings: tuple[tuple[str, str], ...] = ()  # (normalised spelling, level): the study's
+
+    def level(self, text: str) -> str | None:
+        """The level a spelling stands for (the study's spellings), or None."""
+        from pyramid.study import normalise
+
+        key = text.lower().replace(" ", "_")
+        if key in self.levels:
+            return key
+        return dict(self.spellings).get(normalise(text))
 
     def allowed(self) -> str:
         if self.kind == "levels":
@@ -198,7 +207,11 @@ def _term_column(term: str) -> str:
 
 
 def _covariates(spec: Any) -> dict[str, _Covariate]:
-    """The covariates of a model that a contrast may set, in the order the spec names them."""
+    """The covariates of a model that a contrast may set, in the order the spec names them,
+    with the levels of its study's factors (0/1 for binary factors and derived indicators)."""
+    from pyramid.study import load_study
+
+    study = load_study(getattr(spec, "study", None))
     terms = list(spec.terms)
     for part in (getattr(spec, "mediator", None), getattr(spec, "exposure", None)):
         if part is not None:
@@ -209,11 +222,12 @@ def _covariates(spec: Any) -> dict[str, _Covariate]:
         col = _term_column(t)
         if col in out:
             continue
-        info = schema.COLUMNS.get(col)
-        if col in DERIVED_TERMS or (info is not None and info.kind == "binary"):
+        f = study.factors.get(col)
+        if col in study.derived or (f is not None and f.kind == "binary"):
             cov = _Covariate(col, "binary", integrable=col in marginalised)
-        elif info is not None and info.levels:
-            cov = _Covariate(col, "levels", tuple(info.levels), integrable=col in marginalised)
+        elif f is not None and f.kind in ("categorical", "ordered"):
+            cov = _Covariate(col, "levels", tuple(f.levels), integrable=col in marginalised,
+                             spellings=tuple(f.spellings.items()))
         else:
             cov = _Covariate(col, "numeric", integrable=col in marginalised)
         out[col] = cov
@@ -307,11 +321,11 @@ def _parse_value(cov: _Covariate, raw: str, where: str) -> tuple[Any, ...] | Non
         p = part.strip()
         key = p.lower().replace(" ", "_")
         if cov.kind == "levels":
-            if key not in cov.levels:
+            v: Any = cov.level(p)
+            if v is None:
                 raise InputError(
                     f"{where}: unknown level {p!r} of {cov.name!r}; allowed: {cov.allowed()}"
                 )
-            v: Any = key
         elif cov.kind == "binary":
             if key not in _BINARY_WORDS:
                 raise InputError(
@@ -444,29 +458,52 @@ def parse_contrast(text: str, covariates: Mapping[str, Any] | Any) -> Contrast:
 # --------------------------------------------------------------------------------------------
 # default contrasts
 # --------------------------------------------------------------------------------------------
-def _s(**items: Any) -> _Setting:
+def _sd(items: dict[str, Any]) -> _Setting:
     return _Setting(tuple((k, v if v is None or isinstance(v, tuple) else (v,))
                           for k, v in items.items()))
 
 
-_TRAINING_WORDS = {"other": "other systemic training", "mla": "MLA systemic training",
-                   "programme": "worker on CSW programme"}
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
 
 
-def default_contrasts(spec: Any) -> tuple[list[Contrast], list[str]]:
-    """The contrasts a reader of Part 4 asks for, for one model.
+def default_contrasts(spec: Any, data: pd.DataFrame | None = None
+                      ) -> tuple[list[Contrast], list[str]]:
+    """The default contrasts of a model, generated from its study's factors, in its words.
 
-    Each training level against none; the programme against every other level (weighted as in
-    the data, the report's Table 14 test); green shoots and systemic discussions against
-    non-systemic, and systemic against green shoots; a clinician present against absent; the
-    complete pyramid (trained CSW lead, systemic discussion, clinician) against none of it; and
-    for a path model the direct, indirect (through discussion and clinician presence) and
-    total effects of clinician presence and of a trained CSW lead (``csw``). A contrast whose
-    covariates the model lacks is left out, with a note.
+    For each factor of the study that is a covariate of the model, in the study's order:
+
+    * categorical and ordered: each level against the reference level (with three levels,
+      also the two others against each other), then each level of ``versus_rest`` against
+      all the others as mixed in the data;
+    * binary: 1 against 0; for a path model whose mediator is integrated out, its direct,
+      indirect (through the mediator) and total effects;
+    * numeric: ``scale`` units more against the centre (``centre`` + ``scale`` vs
+      ``centre``; the data's mean when the centre is ``"mean"``);
+
+    then, for a path model, each derived indicator's direct, indirect and total effects; then
+    the study's ``[[contrasts]]``. A study factor among the model terms of the study
+    (``[models] terms``) that the model lacks is noted as left out.
+
+    Labels: ``"<contrast_prefix>: <level> vs <level>"`` with the factor's ``contrast_labels``
+    (else ``labels``); keys ``<level>_vs_<level>`` (the factor's name first when another
+    factor has a level of the same name), ``<factor>_yes_vs_no`` for binary factors.
+
+    For RSW 2017 (the ``rsw2017`` study's factors, words and its ``[[contrasts]]``) these
+    are the contrasts a reader of Part 4 asks for: each training level against none; the
+    programme against every other level (weighted as in the data, the report's Table 14
+    test); green shoots and systemic discussions against non-systemic, and systemic against
+    green shoots; a clinician present against absent; the complete pyramid (trained CSW lead,
+    systemic discussion, clinician) against none of it; and for a path model the direct,
+    indirect (through discussion and clinician presence) and total effects of clinician
+    presence and of a trained CSW lead (``csw``).
 
     Parameters
     ----------
     spec : ModelSpec
+        The model (its study is ``spec.the_study``).
+    data : pandas.DataFrame, optional
+        The model's rows: the mean of a numeric factor centred at ``"mean"``.
 
     Returns
     -------
@@ -483,101 +520,116 @@ def default_contrasts(spec: Any) -> tuple[list[Contrast], list[str]]:
     >>> [c.key for c in cs if c.effect != "direct"]
     ['clinician_indirect', 'clinician_total', 'csw_indirect', 'csw_total']
     """
+    from pyramid.study import load_study
+
+    study = load_study(getattr(spec, "study", None))
     covs = _covariates(spec)
     out: list[Contrast] = []
     notes: list[str] = []
     path = getattr(spec, "family", "") == "path"
+    outcome_terms = [_term_column(t) for t in spec.terms]
+    mediator = spec.mediator.outcome if getattr(spec, "mediator", None) is not None else None
+    exposure = spec.exposure.outcome if getattr(spec, "exposure", None) is not None else None
+    expected = [_term_column(t) for t in (study.model_terms or ())]
+    level_owner: dict[str, list[str]] = {}
+    for f in study.factors.values():
+        for lv in f.levels if f.kind in ("categorical", "ordered") else ():
+            level_owner.setdefault(lv, []).append(f.name)
 
-    def missing(*cols: str) -> list[str]:
-        return [c for c in cols if c not in covs]
+    def key_of(f, lv: str) -> str:
+        return f"{f.name}_{lv}" if len(level_owner.get(lv, [])) > 1 else lv
 
-    def lacks(what: str, cols: list[str]) -> None:
-        notes.append(f"left out {what}: model {spec.name!r} has no term "
-                     f"{' or '.join(repr(c) for c in cols)}")
+    def label(f, text: str) -> str:
+        return f"{f.contrast_prefix}: {text}" if f.contrast_prefix else text
 
-    # training
-    tr = covs.get("training")
-    if tr is not None and tr.kind == "levels" and tr.levels[:1] == ("none",):
-        for lev in tr.levels[1:]:
-            words = _TRAINING_WORDS.get(lev, lev)
-            out.append(Contrast(f"{words} vs none", f"{lev}_vs_none",
-                                "direct", _s(training=lev), _s(training="none")))
-        if "programme" in tr.levels:
-            rest = tuple(v for v in tr.levels if v != "programme")
-            out.append(Contrast(
-                "worker on CSW programme vs the rest (as mixed in the data)",
-                "programme_vs_others", "direct", _s(training="programme"), _s(training=rest),
-            ))
-    else:
-        lacks("the training contrasts", ["training"])
-    # discussion
-    if "discussion" in covs and covs["discussion"].kind == "levels":
-        pairs = [("green_shoots", "non_systemic"), ("systemic", "non_systemic"),
-                 ("systemic", "green_shoots")]
-        words = {"non_systemic": "non-systemic", "green_shoots": "green shoots",
-                 "systemic": "systemic"}
-        for hi, lo in pairs:
-            out.append(Contrast(
-                f"discussion: {words[hi]} vs {words[lo]}",
-                f"{hi}_vs_{lo}", "direct", _s(discussion=hi), _s(discussion=lo),
-            ))
-    else:
-        lacks("the discussion contrasts", ["discussion"])
-    # clinician
-    if "clinician" in covs:
-        if path and covs["clinician"].integrable and "discussion" in covs \
-                and covs["discussion"].integrable:
+    for f in study.factors.values():
+        cov = covs.get(f.name)
+        if cov is None:
+            if f.name in expected:
+                what = "contrast" if f.kind in ("binary", "numeric") else "contrasts"
+                notes.append(f"left out the {f.name} {what}: model {spec.name!r} has no term "
+                             f"{f.name!r}")
+            continue
+        words = lambda lv, f=f: f.level_label(lv, "contrast")  # noqa: E731
+        if f.kind in ("categorical", "ordered"):
+            lv = f.ordered_levels
+            ref = lv[0]
+            pairs = [(hi, ref) for hi in lv[1:]]
+            if len(lv) == 3:  # three levels: every pair (the later level first)
+                lo, hi = sorted(lv[1:], key=f.levels.index)
+                pairs.append((hi, lo))
+            for hi, lo in pairs:
+                out.append(Contrast(label(f, f"{words(hi)} vs {words(lo)}"),
+                                    f"{key_of(f, hi)}_vs_{key_of(f, lo)}", "direct",
+                                    _sd({f.name: hi}), _sd({f.name: lo})))
+            for hi in f.versus_rest:
+                rest = tuple(v for v in f.levels if v != hi)
+                out.append(Contrast(label(f, f"{words(hi)} vs the rest (as mixed in the data)"),
+                                    f"{key_of(f, hi)}_vs_others", "direct",
+                                    _sd({f.name: hi}), _sd({f.name: rest})))
+        elif f.kind == "binary":
+            text = label(f, f"{words(1)} vs {words(0)}")
+            key = f"{f.name}_yes_vs_no"
+            if path and cov.integrable and mediator in covs and covs[mediator].integrable:
+                out += [
+                    Contrast(f"{text}: direct", key, "direct", _sd({f.name: 1}), _sd({f.name: 0})),
+                    Contrast(f"{text}: indirect (via {mediator})", f"{f.name}_indirect",
+                             "indirect", parts=(f"{f.name}_total", key)),
+                    Contrast(f"{text}: total", f"{f.name}_total", "total",
+                             _sd({f.name: 1, mediator: None}), _sd({f.name: 0, mediator: None})),
+                ]
+            else:
+                out.append(Contrast(text, key, "direct", _sd({f.name: 1}), _sd({f.name: 0})))
+        else:
+            centre = f.centre
+            if not isinstance(centre, int | float):
+                centre = (float(pd.to_numeric(data[f.name], errors="coerce").mean())
+                          if data is not None and f.name in data.columns else 0.0)
+                if not math.isfinite(centre):
+                    centre = 0.0
+                centre = float(np.round(centre, 3))
+            hi = centre + f.scale
+            unit = f" {f.unit}" if f.unit else ""
+            out.append(Contrast(label(f, f"{_fmt(f.scale)}{unit} more ({_fmt(hi)} vs "
+                                         f"{_fmt(centre)})"),
+                                f"{f.name}_plus_{_fmt(f.scale)}", "direct",
+                                _sd({f.name: hi}), _sd({f.name: centre})))
+    if path:
+        for name, d in study.derived.items():
+            if name not in covs:
+                continue
+            integrate = {c: None for c in (mediator, exposure)
+                         if c is not None and c in covs and covs[c].integrable}
+            via = ", ".join(c for c in (exposure, mediator) if c is not None and c in integrate)
+            note = "" if name in outcome_terms else (
+                f"{name} is not a term of the {spec.outcome} equation: its direct effect is 0 "
+                f"by construction and all of it runs through "
+                f"{' and '.join(study.label_of(c) if c == exposure else c for c in integrate)}")
+            text = f"{d.label} vs not"
             out += [
-                Contrast("clinician present vs absent: direct",
-                         "clinician_yes_vs_no", "direct", _s(clinician=1), _s(clinician=0)),
-                Contrast("clinician present vs absent: indirect (via discussion)",
-                         "clinician_indirect", "indirect",
-                         parts=("clinician_total", "clinician_yes_vs_no")),
-                Contrast("clinician present vs absent: total", "clinician_total", "total",
-                         _s(clinician=1, discussion=None), _s(clinician=0, discussion=None)),
+                Contrast(f"{text}: direct", f"{name}_direct", "direct", _sd({name: 1}),
+                         _sd({name: 0}), note=note),
+                Contrast(f"{text}: indirect (via {via})", f"{name}_indirect", "indirect",
+                         parts=(f"{name}_total", f"{name}_direct")),
+                Contrast(f"{text}: total", f"{name}_total", "total",
+                         _sd({name: 1, **integrate}), _sd({name: 0, **integrate})),
             ]
-        else:
-            out.append(Contrast("clinician present vs absent", "clinician_yes_vs_no", "direct",
-                                _s(clinician=1), _s(clinician=0)))
-    else:
-        lacks("the clinician contrast", ["clinician"])
-    # trained CSW lead: path effects
-    if path and "csw" in covs:
-        integrate = {c: None for c in ("discussion", "clinician")
-                     if c in covs and covs[c].integrable}
-        in_skill = "csw" in [_term_column(t) for t in spec.terms]
-        note = "" if in_skill else (
-            "csw is not a term of the skill equation: its direct effect is 0 by construction "
-            "and all of it runs through discussion and clinician presence")
-        out += [
-            Contrast("trained CSW lead vs not: direct",
-                     "csw_direct", "direct", _s(csw=1), _s(csw=0), note=note),
-            Contrast("trained CSW lead vs not: indirect (via clinician, discussion)",
-                     "csw_indirect", "indirect", parts=("csw_total", "csw_direct")),
-            Contrast("trained CSW lead vs not: total", "csw_total", "total",
-                     _s(csw=1, **integrate), _s(csw=0, **integrate)),
-        ]
-    # the complete pyramid
-    need = missing("discussion", "clinician")
-    if need:
-        lacks("the complete pyramid", need)
-    else:
-        hi = {"discussion": "systemic", "clinician": 1}
-        lo = {"discussion": "non_systemic", "clinician": 0}
-        note = ""
-        if "csw" in covs:
-            hi = {"csw": 1, **hi}
-            lo = {"csw": 0, **lo}
-            if "csw" not in [_term_column(t) for t in spec.terms]:
-                note = ("the trained CSW lead acts only through discussion and clinician "
-                        "presence in this model, which the contrast sets")
-        else:
-            note = (f"model {spec.name!r} has no trained-CSW-lead term (csw): the contrast is "
-                    "systemic discussion with a clinician against a non-systemic one without")
-        out.append(Contrast(
-            "complete pyramid (CSW lead, systemic discussion, clinician) vs none",
-            "pyramid_vs_none", "direct", _s(**hi), _s(**lo), note=note,
-        ))
+    for c in study.contrasts:
+        need = [col for col in c.a if col not in covs and col not in c.optional]
+        if need:
+            notes.append(f"left out {c.what}: model {spec.name!r} has no term "
+                         f"{' or '.join(repr(x) for x in need)}")
+            continue
+        drop = [col for col in c.optional if col not in covs]
+        a = {k: v for k, v in c.a.items() if k not in drop}
+        b = {k: v for k, v in c.b.items() if k not in drop}
+        note = c.note
+        if drop and c.note_without:
+            note = c.note_without.format(model=spec.name)
+        elif any(col in covs and col not in outcome_terms for col in c.optional) \
+                and c.note_not_in_outcome:
+            note = c.note_not_in_outcome
+        out.append(Contrast(c.label, c.key, "direct", _sd(a), _sd(b), note=note))
     return out, notes
 
 
@@ -594,16 +646,20 @@ class _Evaluator:
         if len(data) == 0:
             raise InputError("the fitted result has no data rows to average over")
         pop = pd.DataFrame(index=range(len(data)))
+        study = result.spec.the_study
         for col in covs:
-            if col == "csw":
+            if col in study.derived:
                 continue
             if col not in data.columns:
                 raise InputError(f"the fitted result's data have no column {col!r}, which "
                                  f"model {result.spec.name!r} uses")
             pop[col] = data[col].astype(object).where(data[col].notna(), None)
-        if "csw" in covs:
-            pop["csw"] = schema.derive_csw(data).astype(int)
+        for col in covs:
+            if col in study.derived:
+                pop[col] = (schema.derive_csw(data) if study.is_default() and col == "csw"
+                            else study.derive(col, data)).astype(int)
         pop["_w"] = 1.0 / len(pop)
+        self.derived = [c for c in covs if c in study.derived]  # csw: matched when holding
         self.pop = pop
         self.dtypes = {c: data[c].dtype for c in covs if c in data.columns}
         self._cache: dict[tuple, np.ndarray] = {}
@@ -629,8 +685,7 @@ class _Evaluator:
             )
         pieces = [pop.loc[~miss]]
         inc = pop.loc[miss]
-        match_csw = "csw" in pop.columns
-        keys = [c for c in cols] + (["csw"] if match_csw else [])
+        keys = [c for c in cols] + self.derived
         pattern = inc[keys].astype(object).where(inc[keys].notna(), "\0NA")
         for _, grp in inc.groupby([pattern[k] for k in keys], sort=False, dropna=False):
             first = grp.iloc[0]
@@ -639,8 +694,9 @@ class _Evaluator:
             cand = complete
             for c in observed:
                 cand = cand[cand[c] == first[c]]
-            if match_csw and len(cand[cand["csw"] == first["csw"]]):
-                cand = cand[cand["csw"] == first["csw"]]
+            for d in self.derived:
+                if len(cand[cand[d] == first[d]]):
+                    cand = cand[cand[d] == first[d]]
             if cand.empty:  # the observed part never occurs complete: use the columns' margins
                 cand = complete
             freq = cand.groupby(absent, sort=True).size()
@@ -1336,7 +1392,7 @@ def compare(
     sd_total, es_note = _total_sd(result, effect_sizes)
     spec = result.spec
     covs = _covariates(spec)
-    todo, notes = _contrasts_to_run(contrasts, spec, covs)
+    todo, notes = _contrasts_to_run(contrasts, spec, covs, result.data)
     ev = _Evaluator(result, covs)
     rows, prior_n = _evaluate(todo, ev, result, rope=rope, ci_prob=ci_prob, sd_total=sd_total)
     table = pd.DataFrame(rows).reindex(columns=[c for c in COLUMNS_DOC
@@ -1358,8 +1414,8 @@ def compare(
     return table
 
 
-def _contrasts_to_run(contrasts: Any, spec: Any, covs: Mapping[str, _Covariate]
-                      ) -> tuple[list[Contrast], list[str]]:
+def _contrasts_to_run(contrasts: Any, spec: Any, covs: Mapping[str, _Covariate],
+                      data: pd.DataFrame | None = None) -> tuple[list[Contrast], list[str]]:
     """The contrasts :func:`compare` was asked for, parsed (``"default"`` expanded), and the
     notes on default contrasts the model cannot give."""
     notes: list[str] = []
@@ -1380,7 +1436,7 @@ def _contrasts_to_run(contrasts: Any, spec: Any, covs: Mapping[str, _Covariate]
         if isinstance(w, Contrast):
             todo.append(w)
         elif isinstance(w, str) and w.strip().lower() == "default":
-            standard, left_out = default_contrasts(spec)
+            standard, left_out = default_contrasts(spec, data=data)
             todo += standard
             notes += left_out
         else:

@@ -73,10 +73,12 @@ def unadjusted_fit(result: Any, *, draws: int | None = None, tune: int | None = 
     from pyramid.specs import spec_from_text
 
     spec = result.spec
-    groups = ", ".join(f'"{g}"' for g in spec.groups)
+    study = spec.the_study
+    overall = study.overall.name
+    groups = ", ".join(f'"{g}"' for g in spec.groups if g != "observation")
     text = (f'name = "unadjusted"\ndescription = "Overall skill on an intercept alone, with the '
             f'group levels of {spec.name}: the unconditional model of the EEF convention."\n'
-            f'family = "gaussian"\noutcome = "skill"\nterms = []\ngroups = [{groups}]\n'
+            f'family = "gaussian"\noutcome = "{overall}"\nterms = []\ngroups = [{groups}]\n'
             'parametrisation = "marginal"\ndrop_aliased = true\n')
     info = result.info
     post = result.idata["posterior"]
@@ -86,15 +88,15 @@ def unadjusted_fit(result: Any, *, draws: int | None = None, tune: int | None = 
           "random_seed": random_seed if random_seed is not None else info.get("seed"),
           "progressbar": False, "verbose": False, "log_likelihood": False}
     data = result.data.copy()
-    if data["skill"].isna().any():
+    if data[overall].isna().any():
         raise InputError("the unconditional model needs the skill score on every row the "
-                         f"model used; {int(data['skill'].isna().sum())} rows lack it")
+                         f"model used; {int(data[overall].isna().sum())} rows lack it")
     with warnings.catch_warnings():
         # the data's design notes (few groups, one observation per worker) were said when the
         # result was fitted; the same rows say them again here
         warnings.simplefilter("ignore", DataWarning)
-        return fit(data, model=spec_from_text(text, "<unadjusted>"), priors=result.priors,
-                   **kw)
+        return fit(data, model=spec_from_text(text, "<unadjusted>", study), priors=result.priors,
+                   study=study, **kw)
 
 
 def total_sd(unadjusted: Any) -> np.ndarray:

@@ -37,6 +37,7 @@ from pyramid.models import generated, sampling
 from pyramid.models.coding import ModelData, prepare
 from pyramid.results import FitResult, data_hash, frame_to_dataset, versions
 from pyramid.specs import ModelSpec, PriorSet, load_priors, load_spec
+from pyramid.study import load_study
 
 __all__ = ["fit", "prior_check", "DEFAULT_MODEL"]
 
@@ -111,7 +112,7 @@ def _settings(spec: ModelSpec, *, draws: Any, tune: Any, chains: Any, cores: Any
 def _as_canonical(data: pd.DataFrame, spec: ModelSpec, validate: bool) -> pd.DataFrame:
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    return validate_frame(data, model=spec) if validate else data
+    return validate_frame(data, model=spec, study=spec.the_study) if validate else data
 
 
 @dataclass
@@ -281,7 +282,7 @@ def _posterior_groups(dt: xr.DataTree, m: _Model, seed: int, *, kernels: bool,
     groups["sample_stats"] = dt["sample_stats"].to_dataset()
     row_coord = {"row": np.arange(md.n_rows)}
     if md.spec.family == "cumulative_probit":
-        obs = xr.Dataset({"ratings": (("rating",), md.y + schema.SCORE_MIN),
+        obs = xr.Dataset({"ratings": (("rating",), md.y + md.spec.the_study.scale_min),
                           "rating_row": (("rating",), md.rating_row),
                           "rating_domain": (("rating",), np.asarray(md.domains)[md.rating_domain].astype(object))})
     else:
@@ -351,6 +352,8 @@ def _info(spec: ModelSpec, prior_set: PriorSet, s: _Settings, m: _Model, *,
         "coefs": json.dumps(m.layout.coefs),
         "derived": list(m.layout.derived),
         "notes": list(m.md.notes),
+        "study": m.md.spec.the_study.name,
+        "centring": m.md.centring,
         "versions": versions(),
         "timings": timings,
         "e_bfmi": bfmi or [],
@@ -420,6 +423,7 @@ def fit(
     backend: str = "numba",
     validate: bool = True,
     verbose: bool = True,
+    study: Any = None,
 ) -> FitResult:
     """Fit a model to coded observations of practice.
 
@@ -481,6 +485,12 @@ def fit(
         Run :func:`pyramid.validate` first (turn off only for frames it already returned).
     verbose : bool, default True
         Print the rows left out, the sampler used and the convergence checks (to stderr).
+    study : str, path or Study, optional
+        The study of the data (:func:`pyramid.study.load_study`): its columns, levels, scale
+        and words; default the study a validated ``data`` frame records, else ``rsw2017``.
+        The shipped ``skill`` and ``domains`` models take the study's ``[models] terms``;
+        prior sets are put on its rating scale (:func:`pyramid.specs.for_scale`). The result
+        stores the study, so later stages need not be told it again.
 
     Returns
     -------
@@ -501,8 +511,11 @@ def fit(
     FitResult(model='skill', priors='default', rows=48, dropped=0, chains=4, draws=200, ...)
     """
     t_start = time.perf_counter()
-    spec = load_spec(model)
-    prior_set = load_priors(priors)
+    if study is None and isinstance(data, pd.DataFrame) and isinstance(data.attrs, dict):
+        study = data.attrs.get("study")
+    the_study = load_study(study)
+    spec = load_spec(model, study=the_study)
+    prior_set = load_priors(priors, study=the_study)
     s = _settings(spec, draws=draws, tune=tune, chains=chains, cores=cores,
                   prior_draws=prior_draws, random_seed=random_seed, sampler=sampler,
                   adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend,

@@ -23,7 +23,6 @@ import pandas as pd
 import xarray as xr
 
 from pyramid import defaults, mcmc_stats
-from pyramid.data import schema
 from pyramid.diagnostics import per_element
 from pyramid.errors import InputError, PyramidError
 from pyramid.models import generated
@@ -93,7 +92,8 @@ class FitResult:
     diagnostics : pandas.DataFrame
         See :func:`diagnose`.
     info : dict
-        Provenance: seed, sampler, data hash, versions, timings, notes.
+        Provenance: seed, sampler, data hash, versions, timings, notes, the study's name
+        (``study``) and how numeric factors were centred (``centring``).
     """
 
     idata: xr.DataTree
@@ -224,8 +224,15 @@ class FitResult:
         return pd.DataFrame(rows)
 
     # ---------------------------------------------------------------- expected skill
+    @property
+    def study(self):
+        """The study of the data and model (:class:`pyramid.study.Study`; ``rsw2017`` unless
+        the fit was given another)."""
+        return self.spec.the_study
+
     def expected_skill(self, newdata: pd.DataFrame, group: str = "posterior") -> xr.DataArray:
-        """Draws of the expected overall skill (1-5 scale, group effects at zero) per row.
+        """Draws of the expected overall skill (the study's scale, 1-5 for rsw2017; group
+        effects at zero) per row.
 
         Parameters
         ----------
@@ -255,6 +262,7 @@ class FitResult:
             self.spec, draws, newdata, groups=self.groups_kept,
             domains=list(self.info.get("domains", [])),
             occasion=generated.occasion_level(self.data, self.groups_kept),
+            centring=self.info.get("centring") or None,
         )
         arr = generated.unstack(values, shape)
         return xr.DataArray(
@@ -314,6 +322,9 @@ class FitResult:
             "dropped": json.dumps(self.dropped),
             "diagnostics": self.diagnostics.to_json(orient="records"),
         })
+        if self.spec.study is not None:  # a study other than rsw2017: its text, so that
+            attrs["study_text"] = self.spec.study.text  # compare, report ... need no --study
+            attrs["study_source"] = self.spec.study.source
         dt.attrs = attrs
         dt["constant_data"] = xr.DataTree(frame_to_dataset(self.data))
         return dt
@@ -411,24 +422,29 @@ def frame_to_dataset(frame: pd.DataFrame) -> xr.Dataset:
     return ds
 
 
-def dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
-    """The rows of a results file's ``constant_data`` group (:func:`frame_to_dataset`)."""
+def dataset_to_frame(ds: xr.Dataset, study: Any = None) -> pd.DataFrame:
+    """The rows of a results file's ``constant_data`` group (:func:`frame_to_dataset`), typed
+    by the study (default ``rsw2017``)."""
+    from pyramid.study import load_study
+
+    study = load_study(study)
     cols = json.loads(ds.attrs.get("columns", "[]")) or list(ds.data_vars)
     names = json.loads(ds.attrs.get("variables", "[]")) or cols
     dtypes = json.loads(ds.attrs.get("dtypes", "{}"))
     frame = {}
     for c, name in zip(cols, names, strict=True):
         vals = ds[name].values
-        info = schema.COLUMNS.get(c)
+        kind = study.kind_of(c)
         if vals.dtype.kind in "OUS":
             s = pd.Series(vals.astype(str), dtype=object).replace("", np.nan)
-            if info is not None and info.kind in ("ordered", "category"):
-                frame[c] = pd.Categorical(s, categories=list(info.levels), ordered=info.kind == "ordered")
+            if kind in ("ordered", "categorical"):
+                frame[c] = pd.Categorical(s, categories=list(study.factors[c].levels),
+                                          ordered=kind == "ordered")
             else:
                 frame[c] = s.astype("str")
         else:
             dt = dtypes.get(c, "float64")
-            if dt == "Int8" or (info is not None and info.kind in ("binary", "score")):
+            if dt == "Int8" or kind in ("binary", "score"):
                 frame[c] = pd.array(np.where(np.isnan(vals), np.nan, vals), dtype="Float64").astype("Int8")
             elif dt.startswith("int"):
                 frame[c] = vals.astype(dt)
@@ -478,10 +494,14 @@ def load(path: str | Path) -> FitResult:
     attrs = _checked_attrs(dict(dt.attrs), path)
     _check_groups(dt, attrs, path)
     try:
-        spec = spec_from_text(attrs["spec_text"], attrs.get("spec_source", str(path)))
+        from pyramid.study import study_from_text
+
+        study = (study_from_text(attrs["study_text"], attrs.get("study_source", str(path)))
+                 if attrs.get("study_text") else None)  # none: an rsw2017 fit
+        spec = spec_from_text(attrs["spec_text"], attrs.get("spec_source", str(path)), study)
         priors = priors_from_dict(attrs["priors_json"], attrs.get("priors_text", ""),
                                   attrs.get("priors_source", ""))
-        frame = dataset_to_frame(dt["constant_data"].to_dataset())
+        frame = dataset_to_frame(dt["constant_data"].to_dataset(), study)
         diag = pd.DataFrame(attrs["diagnostics"])
     except (KeyError, ValueError, TypeError, IndexError, AttributeError, PyramidError) as exc:
         raise InputError(f"results file {str(path)!r} has damaged attributes: "
@@ -489,7 +509,7 @@ def load(path: str | Path) -> FitResult:
     if len(frame) != dt["constant_data"].sizes.get("row", -1):
         raise InputError(f"results file {str(path)!r}: its rows do not match their count")
     skip = {"pyramid_result", "spec_text", "spec_source", "priors_text", "priors_source",
-            "priors_json", "dropped", "diagnostics"}
+            "priors_json", "dropped", "diagnostics", "study_text", "study_source"}
     info = {k: v for k, v in attrs.items() if k not in skip}
     info["coefs"] = json.dumps(info["coefs"])
     info["path"] = str(path)
@@ -523,7 +543,8 @@ _ATTRS: dict[str, tuple[str, bool]] = {  # name -> (kind, required)
     "domains": ("list of text", False), "scale": (_STR, False), "derived": ("list", False),
     "notes": ("list of text", False), "versions": ("object", False),
     "timings": ("object of numbers", False), "e_bfmi": ("list of numbers", False),
-    "created": (_STR, False),
+    "created": (_STR, False), "study": (_STR, False), "study_text": (_STR, False),
+    "study_source": (_STR, False), "centring": ("object", False),
 }
 _JSON_KINDS = {"object", "object of whole numbers", "object of numbers", "list of objects",
                "list of text", "list", "list of numbers"}

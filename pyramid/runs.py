@@ -20,20 +20,33 @@ from pyramid.errors import PyramidError
 from pyramid.executor import RunReport, RunStore, Task, run_tasks
 from pyramid.specs import ModelSpec, PriorSet, priors_from_dict, priors_to_dict, spec_from_text
 
-__all__ = ["spec_payload", "spec_from_payload", "identity_hash", "fit_summary", "quiet",
-           "jsonable", "run_seed", "sampling_args", "failures", "run_fits", "OutputFolder"]
+__all__ = ["spec_payload", "spec_from_payload", "study_from_payload", "identity_hash",
+           "fit_summary", "quiet", "jsonable", "run_seed", "sampling_args", "failures",
+           "run_fits", "OutputFolder"]
 
 
 def spec_payload(spec: ModelSpec, priors: PriorSet) -> dict:
-    """A spec and prior set as plain data for a task (:func:`spec_from_payload` reverses it)."""
+    """A spec, its study and a prior set as plain data for a task (:func:`spec_from_payload`
+    reverses it)."""
+    study = spec.study  # None for rsw2017
     return {"spec_text": spec.text, "spec_source": spec.source,
             "priors": priors_to_dict(priors), "priors_text": priors.text,
-            "priors_source": priors.source}
+            "priors_source": priors.source,
+            "study_text": study.text if study is not None else None,
+            "study_source": study.source if study is not None else None}
+
+
+def study_from_payload(p: dict):
+    """The study of :func:`spec_payload`'s data (None for rsw2017)."""
+    from pyramid.study import study_from_text
+
+    return (study_from_text(p["study_text"], p["study_source"]) if p.get("study_text")
+            else None)
 
 
 def spec_from_payload(p: dict) -> tuple[ModelSpec, PriorSet]:
     """The spec and prior set of :func:`spec_payload`'s data."""
-    spec = spec_from_text(p["spec_text"], p["spec_source"])
+    spec = spec_from_text(p["spec_text"], p["spec_source"], study_from_payload(p))
     priors = priors_from_dict(p["priors"], p["priors_text"], p["priors_source"])
     return spec, priors
 

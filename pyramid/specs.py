@@ -93,6 +93,9 @@ __all__ = [
     "rsw2017_prior_values",
     "LATENT_PREFIX",
     "RSW2017_LATENT_UNIT",
+    "for_scale",
+    "SKILL_SCALE_CLASSES",
+    "coef_support",
 ]
 
 #: Model families pyramid can build.
@@ -162,18 +165,28 @@ def coef_name(column: str, level: str | None = None) -> str:
     return column if level is None else f"{column}[{level}]"
 
 
-def _coef_support() -> dict[str, str]:
+def coef_support(study: Any = None) -> dict[str, str]:
+    """Coefficient names a prior set may override in ``[coef."<name>"]`` for a study, with
+    their support (:data:`COEF_SUPPORT` for rsw2017).
+
+    Examples
+    --------
+    >>> "training[mla]" in coef_support()
+    True
+    """
+    from pyramid.study import load_study
+
+    study = load_study(study)
     names: dict[str, str] = {"intercept": "real"}
-    single = ["csw"]
-    for c in schema.COLUMNS.values():
-        if c.kind in ("ordered", "category"):
-            names.update({coef_name(c.name, lvl): "real" for lvl in c.levels[1:]})
-            single.append(c.name)  # as mo(col)
-        elif c.kind in ("binary", "score", "float"):
-            single.append(c.name)
+    single = list(study.derived)
+    for f in study.factors.values():
+        if f.kind in ("ordered", "categorical"):
+            names.update({coef_name(f.name, lvl): "real" for lvl in f.ordered_levels[1:]})
+        single.append(f.name)  # categorical and ordered: as mo(col)
+    single += [d.name for d in study.all_domains] + [study.overall.name]
     for s in single:
         names[s] = "real"
-    for med in [c.name for c in schema.COLUMNS.values() if c.kind == "ordered"]:
+    for med in [f.name for f in study.factors.values() if f.kind == "ordered"]:
         for s in single:
             if s != med:
                 names[f"{med}_{s}"] = "real"
@@ -181,7 +194,7 @@ def _coef_support() -> dict[str, str]:
 
 
 #: Coefficient names a prior set may override in ``[coef."<name>"]``, with their support.
-COEF_SUPPORT: dict[str, str] = _coef_support()
+COEF_SUPPORT: dict[str, str] = coef_support()
 
 
 _GROUPS_WITH_OVERRIDES = ("authority", "unit", "worker", "observation")
@@ -401,6 +414,9 @@ class ModelSpec:
         Sampler hint: the longest NUTS trajectory is ``2**max_tree_depth`` steps.
     text, source : str
         The file's text and where it came from (stored in results files).
+    study : Study or None
+        The study the spec was checked against (:func:`load_spec`'s ``study``); ``None``
+        means the default, ``rsw2017`` (:attr:`the_study` resolves it).
     """
 
     name: str
@@ -420,6 +436,25 @@ class ModelSpec:
     max_tree_depth: int | None = None
     text: str = field(default="", repr=False, compare=False)
     source: str = field(default="", repr=False, compare=False)
+    study: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def the_study(self) -> Any:
+        """The study of the spec (``rsw2017`` when it was loaded without one).
+
+        Examples
+        --------
+        >>> load_spec("skill").the_study.name
+        'rsw2017'
+        """
+        from pyramid.study import load_study
+
+        return load_study(self.study)
+
+    @property
+    def derived_terms(self) -> tuple[str, ...]:
+        """Terms computed from other columns: the study's derived indicators (``csw``)."""
+        return tuple(self.the_study.derived)
 
     @property
     def monotonic(self) -> list[str]:
@@ -441,7 +476,8 @@ class ModelSpec:
         >>> load_spec("skill").term_columns
         ['training', 'clinician', 'discussion']
         """
-        return [_term_column(t) for t in self.terms if _term_column(t) not in DERIVED_TERMS]
+        derived = self.derived_terms
+        return [_term_column(t) for t in self.terms if _term_column(t) not in derived]
 
     @property
     def outcome_columns(self) -> list[str]:
@@ -452,7 +488,9 @@ class ModelSpec:
         >>> load_spec("domains").outcome_columns
         ['collaboration', 'empathy', 'purposefulness', 'clarity', 'child_focus']
         """
-        return list(schema.DOMAINS) if self.outcome == "domains" else [self.outcome]
+        if self.outcome == "domains":
+            return list(self.the_study.domain_names)
+        return [self.outcome]
 
     @property
     def marginalised_columns(self) -> list[str]:
@@ -491,13 +529,14 @@ class ModelSpec:
         ['training']
         """
         cols: list[str] = []
+        derived = self.derived_terms
         for t in self.term_columns:
             if t not in cols and t not in self.marginalised_columns:
                 cols.append(t)
         for part in (self.mediator, self.exposure):
             for t in part.terms if part else []:
                 c = _term_column(t)
-                if c not in cols and c not in DERIVED_TERMS and c not in self.marginalised_columns:
+                if c not in cols and c not in derived and c not in self.marginalised_columns:
                     cols.append(c)
         return cols
 
@@ -513,8 +552,9 @@ class ModelSpec:
         out: list[str] = []
         parts = [self.mediator, self.exposure]
         extra = [_term_column(t) for p in parts if p for t in p.terms]
+        derived = self.derived_terms
         for c in [*self.groups, *self.outcome_columns, *self.term_columns, *extra]:
-            if c not in out and c not in DERIVED_TERMS:
+            if c not in out and c not in derived:
                 out.append(c)
         return out
 
@@ -526,34 +566,34 @@ def _term_column(term: str) -> str:
     return t
 
 
-def _check_terms(source: str, key: str, terms: list, outcome_cols: list[str]) -> list[str]:
+def _check_terms(source: str, key: str, terms: list, outcome_cols: list[str],
+                 study: Any) -> list[str]:
     out = []
+    derived = list(study.derived)
+    allowed_cols = [*study.factors, *(d.name for d in study.all_domains), study.overall.name]
+    ordered = [f.name for f in study.factors.values() if f.kind == "ordered"]
     for i, term in enumerate(terms):
         if not isinstance(term, str):
             raise InputError(f"{source}: key '{key}[{i}]' must be a string, got {term!r}")
         col = _term_column(term)
         is_mo = col != term.strip()
-        allowed_cols = [
-            c.name for c in schema.COLUMNS.values()
-            if c.kind in ("ordered", "category", "binary", "score", "float")
-        ]
-        if col in DERIVED_TERMS:
+        if col in derived:
             if is_mo:
                 raise InputError(
                     f"{source}: key '{key}': mo() needs an ordered categorical column, "
                     f"got derived binary term {col!r}"
                 )
         elif col not in allowed_cols:
+            where = "" if study.is_default() else f" of study {study.name!r}"
             raise InputError(
-                f"{source}: key '{key}': unknown term {term!r}; allowed are columns "
-                f"{', '.join(allowed_cols)}, derived terms {', '.join(DERIVED_TERMS)}, "
+                f"{source}: key '{key}': unknown term {term!r}; allowed are columns{where} "
+                f"{', '.join(allowed_cols)}, derived terms {', '.join(derived) or 'none'}, "
                 "or mo(<ordered column>)"
             )
-        if is_mo and schema.COLUMNS[col].kind != "ordered":
-            ordered = [c.name for c in schema.COLUMNS.values() if c.kind == "ordered"]
+        if is_mo and col not in ordered:
             raise InputError(
                 f"{source}: key '{key}': mo() needs an ordered categorical column "
-                f"({', '.join(ordered)}), got {term!r}"
+                f"({', '.join(ordered) or 'the study has none'}), got {term!r}"
             )
         if col in outcome_cols:
             raise InputError(f"{source}: key '{key}': term {term!r} is also the outcome")
@@ -563,7 +603,7 @@ def _check_terms(source: str, key: str, terms: list, outcome_cols: list[str]) ->
     return out
 
 
-def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
+def spec_from_text(text: str, source: str = "<string>", study: Any = None) -> ModelSpec:
     """Parse and check a model spec from TOML text.
 
     Parameters
@@ -572,6 +612,8 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
         The TOML text.
     source : str
         Where it came from, used in error messages.
+    study : str, path or Study, optional
+        The study whose columns the terms, outcome and groups name; default ``rsw2017``.
 
     Returns
     -------
@@ -594,6 +636,9 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
     >>> s.terms, s.parametrisation
     (['training'], {'authority': 'non_centred'})
     """
+    from pyramid.study import load_study
+
+    the_study = load_study(study)
     raw = _parse_toml(text, source)
     _unknown(source, "", set(raw), _SPEC_KEYS)
     for key in _SPEC_REQUIRED:
@@ -602,16 +647,16 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
     for key, typ in _SPEC_KEYS.items():
         if key in raw:
             _check_type(source, key, raw[key], typ)
-    family, outcome, outcome_cols = _spec_outcome(raw, source)
-    terms = _check_terms(source, "terms", raw["terms"], outcome_cols)
-    groups = _spec_groups(raw, source, outcome)
+    family, outcome, outcome_cols = _spec_outcome(raw, source, the_study)
+    terms = _check_terms(source, "terms", raw["terms"], outcome_cols, the_study)
+    groups = _spec_groups(raw, source, outcome, the_study)
     par = _spec_parametrisation(raw, source, groups, family)
     domain_effects = raw.get("domain_effects", False)
     if domain_effects and outcome != "domains":
         raise InputError(
             f"{source}: key 'domain_effects' needs outcome = \"domains\", got {outcome!r}"
         )
-    mediator, exposure, path_level = _spec_path(raw, source, family, terms, par)
+    mediator, exposure, path_level = _spec_path(raw, source, family, terms, par, the_study)
     target_accept, adaptation, max_tree_depth = _spec_sampling(raw, source)
     return ModelSpec(
         name=raw["name"],
@@ -631,10 +676,11 @@ def spec_from_text(text: str, source: str = "<string>") -> ModelSpec:
         max_tree_depth=max_tree_depth,
         text=text,
         source=source,
+        study=None if the_study.is_default() else the_study,
     )
 
 
-def _spec_outcome(raw: dict, source: str) -> tuple[str, str, list[str]]:
+def _spec_outcome(raw: dict, source: str, the_study: Any) -> tuple[str, str, list[str]]:
     """The family, the outcome (allowed for the family) and the outcome's columns."""
     family = raw["family"]
     if family not in FAMILIES:
@@ -642,35 +688,37 @@ def _spec_outcome(raw: dict, source: str) -> tuple[str, str, list[str]]:
             f"{source}: key 'family' must be one of {', '.join(FAMILIES)}, got {family!r}"
         )
     outcome = raw["outcome"]
-    scores = [c.name for c in schema.COLUMNS.values() if c.kind == "score"]
+    scores = [d.name for d in the_study.all_domains]
+    overall = the_study.overall.name
     allowed_outcomes = {
-        "gaussian": ["skill", *scores],
+        "gaussian": [overall, *scores],
         "cumulative_probit": ["domains", *scores],
-        "path": ["skill", *scores],
+        "path": [overall, *scores],
     }[family]
     if outcome not in allowed_outcomes:
         raise InputError(
             f"{source}: key 'outcome' for family {family!r} must be one of "
             f"{', '.join(allowed_outcomes)}, got {outcome!r}"
         )
-    outcome_cols = list(schema.DOMAINS) if outcome == "domains" else [outcome]
+    outcome_cols = list(the_study.domain_names) if outcome == "domains" else [outcome]
     return family, outcome, outcome_cols
 
 
-def _spec_groups(raw: dict, source: str, outcome: str) -> list[str]:
+def _spec_groups(raw: dict, source: str, outcome: str, the_study: Any) -> list[str]:
     """The group levels, outermost first."""
     groups = []
+    roles = the_study.roles
     for i, g in enumerate(raw["groups"]):
-        if g not in schema.ID_COLUMNS:
+        if g not in roles:
             raise InputError(
                 f"{source}: key 'groups[{i}]': unknown group column {g!r}; allowed are "
-                f"{', '.join(schema.ID_COLUMNS)}"
+                f"{', '.join(roles)}"
             )
         if g in groups:
             raise InputError(f"{source}: key 'groups': {g!r} appears twice")
         groups.append(g)
     # outermost first, whatever order the file used
-    order = {c: i for i, c in enumerate(reversed(schema.ID_COLUMNS))}
+    order = {c: i for i, c in enumerate(reversed(roles))}
     groups.sort(key=order.__getitem__)
     if "observation" in groups and outcome != "domains":
         raise InputError(
@@ -715,8 +763,8 @@ def _spec_parametrisation(raw: dict, source: str, groups: list[str],
     return par
 
 
-def _spec_path(raw: dict, source: str, family: str, terms: list[str], par: dict[str, str]
-               ) -> tuple[PathPart | None, PathPart | None, str | None]:
+def _spec_path(raw: dict, source: str, family: str, terms: list[str], par: dict[str, str],
+               the_study: Any) -> tuple[PathPart | None, PathPart | None, str | None]:
     """The path model's mediator and exposure equations and its level (None otherwise)."""
     mediator = exposure = None
     path_level = None
@@ -751,15 +799,16 @@ def _spec_path(raw: dict, source: str, family: str, terms: list[str], par: dict[
                 f"{source}: key 'path.mediator': {med!r} must appear in 'terms' "
                 f"(as mo({med}) or {med}), got terms {terms}"
             )
-        if schema.COLUMNS[med].kind != "ordered":
+        if the_study.kind_of(med) != "ordered":
             raise InputError(
                 f"{source}: key 'path.mediator' must be an ordered categorical column, got {med!r}"
             )
-        mterms = _check_terms(source, "path.mediator_terms", p["mediator_terms"], [med])
+        mterms = _check_terms(source, "path.mediator_terms", p["mediator_terms"], [med],
+                              the_study)
         mediator = PathPart(med, "cumulative_probit", mterms)
         if "exposure" in p:
             exp = p["exposure"]
-            if exp not in schema.COLUMNS or schema.COLUMNS[exp].kind != "binary":
+            if the_study.kind_of(exp) != "binary":
                 raise InputError(
                     f"{source}: key 'path.exposure' must be a binary (0/1) column, got {exp!r}"
                 )
@@ -768,9 +817,10 @@ def _spec_path(raw: dict, source: str, family: str, terms: list[str], par: dict[
                     f"{source}: key 'path.exposure': {exp!r} must appear in both 'terms' and "
                     "'path.mediator_terms'"
                 )
-            eterms = _check_terms(source, "path.exposure_terms", p.get("exposure_terms", []), [exp])
+            eterms = _check_terms(source, "path.exposure_terms", p.get("exposure_terms", []),
+                                  [exp], the_study)
             for t in eterms:
-                if _term_column(t) not in DERIVED_TERMS and schema.COLUMNS[t].kind != "binary":
+                if the_study.kind_of(_term_column(t)) not in ("derived", "binary"):
                     raise InputError(
                         f"{source}: key 'path.exposure_terms': only binary terms are supported "
                         f"(one probability per combination), got {t!r}"
@@ -816,13 +866,19 @@ def _spec_sampling(raw: dict, source: str) -> tuple[float | None, str | None, in
             max_tree_depth = int(depth)
     return target_accept, adaptation, max_tree_depth
 
-def load_spec(name_or_path: str | Path | ModelSpec) -> ModelSpec:
+def load_spec(name_or_path: str | Path | ModelSpec, study: Any = None) -> ModelSpec:
     """Load a model spec by name (``skill``, ``domains``, ``pyramid``) or from a TOML file.
 
     Parameters
     ----------
     name_or_path : str, Path or ModelSpec
-        A shipped name, a path to a ``.toml`` file, or a spec (returned as is).
+        A shipped name, a path to a ``.toml`` file, or a spec (returned as is when it was
+        checked against the same study, else checked again against ``study``).
+    study : str, path or Study, optional
+        The study whose columns the spec names (:func:`pyramid.study.load_study`); default
+        ``rsw2017``. A shipped ``gaussian`` or ``cumulative_probit`` spec takes its terms from
+        the study's ``[models] terms`` where the study gives them (so ``skill`` and ``domains``
+        fit any study), and keeps only the group levels the study has.
 
     Returns
     -------
@@ -839,10 +895,56 @@ def load_spec(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     >>> spec.family, spec.terms, spec.groups
     ('gaussian', ['training', 'clinician', 'mo(discussion)'], ['authority', 'unit', 'worker'])
     """
+    from pyramid.study import load_study
+
     if isinstance(name_or_path, ModelSpec):
-        return name_or_path
+        if study is None or load_study(study) == name_or_path.the_study:
+            return name_or_path
+        return spec_from_text(name_or_path.text, name_or_path.source, study)
     text, source = _resolve(name_or_path, "models")
-    return spec_from_text(text, source)
+    the_study = load_study(study)
+    if Path(source).parent == specs_dir("models") and not the_study.is_default():
+        text = _for_study(text, source, the_study)
+    return spec_from_text(text, source, the_study)
+
+
+def _for_study(text: str, source: str, study: Any) -> str:
+    """A shipped spec's text for another study: its terms from the study's ``[models]
+    terms``, its groups the study's roles, its description saying so."""
+    raw = _parse_toml(text, source)
+    if raw.get("family") not in ("gaussian", "cumulative_probit"):
+        return text
+    lines = []
+    groups = [g for g in raw.get("groups", []) if g in study.roles]
+    terms = list(study.model_terms) if study.model_terms is not None else raw["terms"]
+    what = (f"the {len(study.domains)} analysed domain ratings ({study.scale_min}-"
+            f"{study.scale_max}) in long format" if raw.get("outcome") == "domains"
+            else f"{study.overall.label} ({study.scale_min}-{study.scale_max})")
+    kind = {"gaussian": "Gaussian", "cumulative_probit": "Cumulative-probit"}[raw["family"]]
+    description = (f"{kind} model of {what} on {', '.join(terms) or 'no terms'} (the terms "
+                   f"of study {study.name}), with group effects for {', '.join(groups)}.")
+    skip = False
+    for line in text.splitlines():
+        if skip:
+            skip = not line.rstrip().endswith('"""')
+            continue
+        if line.startswith("description"):
+            lines.append(f"description = {_toml_string(description)}")
+            skip = line.count('"""') == 1
+        elif line.startswith("terms ="):
+            lines.append(f"terms = [{', '.join(_toml_string(t) for t in terms)}]")
+        elif line.startswith("groups ="):
+            lines.append(f"groups = [{', '.join(_toml_string(g) for g in groups)}]")
+        else:
+            lines.append(line)
+    return (f"# {Path(source).name}, shipped with pyramid, for study {study.name} "
+            "(its [models] terms and roles)\n" + "\n".join(lines) + "\n")
+
+
+def _toml_string(value: str) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -997,7 +1099,8 @@ def _parse_dist(source: str, key: str, table: Any, support: str) -> PriorDist:
     return PriorDist(dist, params)
 
 
-def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = ()) -> PriorSet:
+def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = (),
+                     study: Any = None) -> PriorSet:
     """Parse and check a prior set from TOML text.
 
     Parameters
@@ -1006,6 +1109,8 @@ def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = ()) 
         The TOML text.
     source : str
         Where it came from, used in error messages.
+    study : str, path or Study, optional
+        The study whose coefficient names ``[coef."<name>"]`` may use; default ``rsw2017``.
 
     Returns
     -------
@@ -1041,7 +1146,7 @@ def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = ()) 
         if raw["extends"] in _seen:
             raise InputError(f"{source}: key 'extends': circular extension via {raw['extends']!r}")
         btext, bsource = _resolve(raw["extends"], "priors")
-        base = priors_from_text(btext, bsource, _seen=(*_seen, raw["extends"]))
+        base = priors_from_text(btext, bsource, _seen=(*_seen, raw["extends"]), study=study)
         classes.update(base.classes)
         coef.update(base.coef)
         full_text = f"{text}\n\n# ---- extends {bsource} ----\n{base.text}"
@@ -1062,19 +1167,34 @@ def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = ()) 
             f"{source}: missing key '{missing[0]}' (every class needs a prior: "
             f"{', '.join(missing)} missing; or add extends = \"default\")"
         )
+    support = coef_support(study)
+    rsw = COEF_SUPPORT if study is not None else support
+    left_out = []
     for name, table in raw.get("coef", {}).items():
         base_name = name.removeprefix(LATENT_PREFIX)
-        if base_name not in COEF_SUPPORT or name == LATENT_PREFIX + "intercept":
+        if base_name not in support and base_name in rsw:
+            # a coefficient of RSW 2017 (the rsw2017 set's) that this study lacks: it informs
+            # only the terms the study has, and says which it left out
+            _parse_dist(source, f"coef.{name}", table, rsw[base_name])
+            left_out.append(name)
+            continue
+        if base_name not in support or name == LATENT_PREFIX + "intercept":
             raise InputError(
                 f"{source}: unknown key 'coef.{name}'; allowed coefficient names are "
-                f"{', '.join(COEF_SUPPORT)} (skill points) and each of them but intercept "
+                f"{', '.join(support)} (skill points) and each of them but intercept "
                 f"with the prefix {LATENT_PREFIX!r} (the domains model's probit scale)"
             )
-        coef[name] = _parse_dist(source, f"coef.{name}", table, COEF_SUPPORT[base_name])
+        coef[name] = _parse_dist(source, f"coef.{name}", table, support[base_name])
+    for name in left_out:
+        coef.pop(name, None)  # also one inherited through 'extends'
+    description = " ".join(raw.get("description", "").split())
+    if left_out:
+        description += (f" (coefficients of RSW 2017 that this study lacks left out: "
+                        f"{', '.join(left_out)})")
 
     return PriorSet(
         name=raw["name"],
-        description=" ".join(raw.get("description", "").split()),
+        description=description,
         classes=MappingProxyType(classes),
         coef=MappingProxyType(coef),
         text=full_text,
@@ -1082,13 +1202,18 @@ def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = ()) 
     )
 
 
-def load_priors(name_or_path: str | Path | PriorSet) -> PriorSet:
+def load_priors(name_or_path: str | Path | PriorSet, study: Any = None) -> PriorSet:
     """Load a prior set by name (``default``, ``sceptical``, ``rsw2017``) or from a TOML file.
 
     Parameters
     ----------
     name_or_path : str, Path or PriorSet
-        A shipped name, a path to a ``.toml`` file, or a prior set (returned as is).
+        A shipped name, a path to a ``.toml`` file, or a prior set (returned as is: a prior
+        set object is taken to be on the study's scale already).
+    study : str, path or Study, optional
+        The study whose coefficients a ``[coef."<name>"]`` table may name, and whose rating
+        scale the skill-scale classes of a set loaded by name or path are put on
+        (:func:`for_scale`); default ``rsw2017``.
 
     Returns
     -------
@@ -1106,9 +1231,94 @@ def load_priors(name_or_path: str | Path | PriorSet) -> PriorSet:
     Normal(mu=2.5, sigma=0.75)
     """
     if isinstance(name_or_path, PriorSet):
-        return name_or_path
+        return name_or_path  # a prior set object is taken as it is (on the study's scale)
     text, source = _resolve(name_or_path, "priors")
-    return priors_from_text(text, source)
+    return for_scale(priors_from_text(text, source, study=study), study)
+
+
+#: Prior classes in skill points (on the study's rating scale), which :func:`for_scale` maps.
+SKILL_SCALE_CLASSES: tuple[str, ...] = ("intercept", "b", "b_mo", "sd", "sigma")
+
+# how each distribution's parameters move when the scale is multiplied by k (location m -> the
+# new location): scale parameters times k, rates over k, a log-normal's mu plus log k
+_SCALE_PARAMS = {"sigma": "scale", "beta": "scale", "lam": "rate"}
+
+
+def _scaled(prior: PriorDist, k: float, location) -> PriorDist:
+    params = dict(prior.params)
+    for p, v in prior.params.items():
+        role = _SCALE_PARAMS.get(p)
+        if prior.dist == "Gamma" and p == "beta":
+            params[p] = v / k
+        elif prior.dist == "LogNormal" and p == "mu":
+            params[p] = v + math.log(k)
+        elif prior.dist == "LogNormal" and p == "sigma":
+            continue
+        elif role == "scale":
+            params[p] = v * k
+        elif role == "rate":
+            params[p] = v / k
+        elif (p == "mu" and prior.dist in ("Normal", "StudentT")) or (
+                p == "alpha" and prior.dist == "Cauchy"):
+            params[p] = location(v)
+    return PriorDist(prior.dist, params)
+
+
+def for_scale(priors: PriorSet, study: Any = None) -> PriorSet:
+    """A prior set written for the 1-5 scale, put on a study's rating scale.
+
+    Prior sets are written in skill points of RSW 2017's 1-5 scale. For a study rated
+    ``min``-``max`` the classes in skill points (:data:`SKILL_SCALE_CLASSES`, their per-level
+    overrides and the coefficients' overrides) are mapped linearly by ``k = (max - min) / 4``:
+    a location ``m`` of the intercept becomes ``min + (m - 1) k``, of an effect ``m k``, and
+    every scale parameter is multiplied by ``k`` (a rate divided). Classes on a probit scale
+    (``latent_*``, ``cutpoints``, ``domain``, ``mediator_*``) and probabilities are left as
+    they are. On a 1-5 scale the set is returned unchanged.
+
+    Examples
+    --------
+    >>> from pyramid.study import load_study
+    >>> p = for_scale(load_priors("default"), load_study())
+    >>> p is load_priors("default") or p == load_priors("default")
+    True
+    """
+    from pyramid.study import load_study
+
+    study = load_study(study)
+    lo, hi = study.scale_min, study.scale_max
+    if (lo, hi) == (1, 5):
+        return priors
+    k = (hi - lo) / 4.0
+
+    def effect(m: float) -> float:
+        return m * k
+
+    def intercept(m: float) -> float:
+        return lo + (m - 1.0) * k
+
+    classes = {}
+    for name, prior in priors.classes.items():
+        base = _SD_OVERRIDES.get(name, name)
+        if base in SKILL_SCALE_CLASSES:
+            classes[name] = _scaled(prior, k, intercept if base == "intercept" else effect)
+        else:
+            classes[name] = prior
+    coef = {}
+    for name, prior in priors.coef.items():
+        latent = name.startswith(tuple(f"{f}_" for f in study.factors
+                                       if study.factors[f].kind == "ordered"))
+        coef[name] = prior if latent else _scaled(
+            prior, k, intercept if name == "intercept" else effect)
+    note = (f"(put on the {lo}-{hi} scale of study {study.name}: skill-point classes "
+            f"times {k:g}, the intercept's location moved to match)")
+    return PriorSet(
+        name=priors.name,
+        description=f"{priors.description} {note}".strip(),
+        classes=MappingProxyType(classes),
+        coef=MappingProxyType(coef),
+        text=f"# {note}\n{priors.text}",
+        source=priors.source,
+    )
 
 
 def rsw2017_prior_values(inflate: float = 2.0, *, adjusted: bool = True,

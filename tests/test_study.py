@@ -609,3 +609,113 @@ def test_simulate_study_ordered_and_errors():
         simulate_study(s, (2, 2, 2, 1), mix={"supervision": 2})
     with pytest.raises(InputError, match="unknown group SD 'sd_team'"):
         simulate_study(s, (2, 2, 2, 1), group_sds={"sd_team": 1})
+
+
+# --------------------------------------------------------------------------------------------
+# reading and validating data in a study's terms
+# --------------------------------------------------------------------------------------------
+def _problems(df, study):
+    from pyramid.data.validate import validate
+    from pyramid.errors import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        validate(df, study=study)
+    return err.value.problems
+
+
+def test_validate_the_made_up_project():
+    from pyramid.data.validate import summarise, validate
+
+    raw = future_project()
+    s = _future_study()
+    df = validate(raw, study=s, source="future.csv")
+    assert list(df.columns) == [*s.columns, "Notes"]
+    assert df.attrs["study"] is s and df.attrs["validation"]["study"] == "future"
+    assert str(df["wave"].dtype) == "category" and df["caseload"].dtype == "float64"
+    assert df["wave"].cat.categories.tolist() == ["baseline", "follow_up"]
+    status = {h: (st, c) for h, st, c in df.attrs["validation"]["columns"]}
+    assert status["Practice Model"] == ("mapped", "practice_model")
+    assert status["Notes"] == ("ignored", "")
+    assert df["skill"].between(1, 7).all()
+    # validating again keeps the study, and so does a copy
+    again = validate(df.copy())
+    assert again.attrs["study"] == s and list(again.columns) == list(df.columns)
+    table = summarise(df).set_index(["quantity", "level"])
+    assert table.loc[("workers by waves seen", "2"), "n"] == 42
+    assert table.loc[("practice_model", "signs_of_safety"), "n"] == 33
+    assert table.loc[("caseload", "max"), "value"] == 35
+
+
+def test_validate_in_the_study_terms():
+    raw = future_project().head(12).copy()
+    s = _future_study()
+    raw["Empathy"] = raw["Empathy"].astype(object)
+    raw.loc[2, "Empathy"] = 8
+    raw.loc[3, "Wave"] = "Wave 3"
+    raw["Caseload"] = raw["Caseload"].astype(object)
+    raw.loc[4, "Caseload"] = "many"
+    (p1, p2, p3) = _problems(raw, s)
+    assert (p1.row, p1.column, p1.value) == (3, "Empathy", 8)
+    assert p1.rule == ("out of range: domain scores must be whole numbers from 1 to 7 (empty = "
+                       "not scored)")
+    assert (p2.row, p2.column) == (4, "Wave")
+    assert p2.rule == "unknown wave level: allowed are baseline, follow_up (empty = not observed)"
+    assert (p3.row, p3.column, p3.rule) == (5, "Caseload", "caseload must be a number")
+
+
+def test_validate_unit_level_factor_that_varies():
+    raw = future_project()
+    s = _future_study()
+    team = raw.loc[0, "Team"]
+    rows = raw.index[(raw["Team"] == team) & (raw["Wave"] == "Baseline")]
+    was = raw.loc[rows[1], "Reflective Supervision"]
+    raw.loc[rows[1], "Reflective Supervision"] = "No" if was == "Yes" else "Yes"
+    (p,) = _problems(raw, s)
+    assert p.row == rows[1] + 1 and p.column == "Reflective Supervision"
+    assert (f"factor 'reflective_supervision' is declared at unit level (one value per unit and "
+            f"wave) but differs within unit {team!r} at wave 'baseline'") in p.rule
+
+
+def test_validate_close_but_unmapped_and_missing_columns():
+    raw = future_project().rename(columns={"Wave": "Wave No", "Practitioner": "Staff"})
+    problems = _problems(raw, _future_study())
+    text = [str(p) for p in problems]
+    assert any("required column 'Practitioner' is missing" in t for t in text), text
+    # the canonical name of a role is a header the study accepts too
+    from pyramid.data.validate import validate
+
+    ok = future_project().rename(columns={"Practitioner": "Worker"})
+    assert validate(ok, study=_future_study())["worker"].iloc[0] == "P001"
+    assert any("column 'Wave No'" in t and "looks like 'Wave' (factor 'wave', wave)" in t
+               for t in text), text
+
+
+def test_read_with_a_study(tmp_path):
+    from pyramid.data.readers import read, write
+    from pyramid.data.validate import validate
+
+    raw = future_project().head(10)
+    raw = raw.assign(Practitioner=[f"{i:03d}" for i in range(10)])  # ids with leading zeros
+    path = tmp_path / "future.csv"
+    raw.to_csv(path, index=False)
+    back = read(path, study=_future_study())
+    assert back["Practitioner"].tolist()[:2] == ["000", "001"]
+    df = validate(back, study=_future_study())
+    sav = write(df, tmp_path / "future.sav")
+    again = read(sav, study=_future_study())
+    assert again["wave"].tolist() == df["wave"].astype(str).tolist()
+    assert again["practice_model"].tolist() == df["practice_model"].astype(str).tolist()
+    assert validate(again, study=_future_study())["worker"].tolist() == df["worker"].tolist()
+
+
+def test_prior_sets_on_a_study_scale_once():
+    from pyramid.specs import load_priors
+
+    s = _future_study()
+    scaled = load_priors("default", study=s)
+    assert scaled.get("b").params["sigma"] == pytest.approx(0.5 * 1.5)
+    assert scaled.get("intercept").params["mu"] == pytest.approx(1 + (2.5 - 1) * 1.5)
+    # a prior set object is taken as it is: passing it on (fit, compare_project) never
+    # stretches it twice
+    assert load_priors(scaled, study=s) is scaled
+    assert load_priors("default", study="rsw2017") == load_priors("default")

@@ -566,14 +566,19 @@ def test_absent_domain_column_is_the_first_message(raw):
     assert (p.row, p.column) == (None, "empathy")
     assert p.rule.startswith("analysed domain column 'empathy' is missing: skill is the mean")
     assert "Add the column (empty cells = not scored), or leave skill empty" in p.rule
-    # a header that is nearly the column's name is suggested
-    p = problems_of(raw.rename(columns={"empathy": "Empathy score"}))[0]
+    # a header that is nearly the column's name is an error naming both (issue 18: never a
+    # silently unused column), and the absent column's message suggests it
+    found = problems_of(raw.rename(columns={"empathy": "Empathy score"}))
+    assert found[0].column == "Empathy score"
+    assert "looks like 'empathy' (domain 'empathy'), which the data lack" in found[0].rule
+    p = next(p for p in found if p.column == "empathy")
     assert "is 'Empathy score' it? Then rename it to 'empathy'" in p.rule
     # without skill, the domains present give it: no problem, and the absence is noted
     out = validate(raw.drop(columns=["empathy", "skill"]))
     assert "empathy" in out.attrs["validation"]["absent_columns"]
     # a missing required column gets the same hint
-    p = problems_of(raw.rename(columns={"training": "systemic training"}))[0]
+    found = problems_of(raw.rename(columns={"training": "systemic training"}))
+    p = next(p for p in found if p.column == "training")
     assert "required column 'training' is missing; is 'systemic training' it?" in p.rule
 
 

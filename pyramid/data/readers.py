@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pyramid.data import schema
-from pyramid.data.validate import canonical_column_name, is_missing, parse_id
+from pyramid.data.validate import is_missing, parse_id
 from pyramid.errors import DataWarning, InputError
+from pyramid.study import Study, load_study, map_columns
 
 __all__ = ["SUPPORTED_EXTENSIONS", "read", "write"]
 
@@ -51,8 +51,6 @@ _MAGIC = [
     (b"%PDF", "a PDF document"),
 ]
 
-#: Columns whose SPSS value labels are applied (their codes are levels, not numbers).
-_LABELLED = ("group", "training", "discussion")
 _YES_NO = {"0", "1", "no", "yes", "false", "true"}
 
 
@@ -126,6 +124,7 @@ def read(
     *,
     sheet: str | int | None = None,
     encoding: str | None = None,
+    study: Any = None,
 ) -> pd.DataFrame:
     """Read observation data from a CSV, Parquet, Excel (.xlsx) or SPSS (.sav) file.
 
@@ -143,6 +142,9 @@ def read(
         UTF-16 with a byte-order mark is recognised too). A CSV saved by Excel on Windows may
         need ``"cp1252"``; UTF-16 text without a byte-order mark needs ``"utf-16-le"`` (or
         ``"utf-16-be"``), which the error message suggests.
+    study : str, path or Study, optional
+        The study whose id columns are read as text and whose categorical factors' SPSS
+        value labels are applied (:func:`pyramid.study.load_study`); default ``rsw2017``.
 
     Returns
     -------
@@ -190,37 +192,46 @@ def read(
         raise InputError(f"{path}: is a directory, expected a data file ({_supported()})")
     ext = _extension(path)
     head = _check_file(path)
+    study = load_study(study)
     if ext == ".csv":
-        df, info = _read_csv(path, head, encoding)
+        df, info = _read_csv(path, head, encoding, study)
     elif ext == ".parquet":
         df, info = _read_parquet(path, head)
     elif ext == ".xlsx":
-        df, info = _read_excel(path, head, sheet)
+        df, info = _read_excel(path, head, sheet, study)
     else:
-        df, info = _read_sav(path, head)
+        df, info = _read_sav(path, head, study)
     if df.shape[1] == 0:
         raise InputError(f"{path}: the file has no columns")
     if len(df) == 0:
         raise InputError(
             f"{path}: the file has a header ({', '.join(map(str, df.columns))}) but no data rows"
         )
-    df = _ids_as_text(df)
+    df = _ids_as_text(df, study)
     df.attrs = {"read": {"path": str(path), **info}}
     return df
 
 
-def _id_headers(columns: Any) -> list[Any]:
-    return [h for h in columns if canonical_column_name(h) in schema.ID_COLUMNS]
+def _canonical(study: Study, columns: Any) -> dict[Any, str]:
+    """Header -> the study column it stands for (headers that stand for none left out)."""
+    found = map_columns(study, list(columns)).found
+    headers = list(columns)
+    return {headers[p]: c for c, p in found.items()}
 
 
-def _ids_as_text(df: pd.DataFrame) -> pd.DataFrame:
+def _id_headers(columns: Any, study: Study | None = None) -> list[Any]:
+    study = load_study(study)
+    return [h for h, c in _canonical(study, columns).items() if c in study.roles]
+
+
+def _ids_as_text(df: pd.DataFrame, study: Study | None = None) -> pd.DataFrame:
     """Whole numbers in identifier columns (Parquet, SPSS, Excel) as text: 7.0 -> '7'.
 
     Anything else that is not text (a fraction such as 0.5, a date, true/false) is kept as it
     is, for :func:`pyramid.validate` to refuse with its row: turned into text here, it would
     pass as an id.
     """
-    for h in _id_headers(df.columns):
+    for h in _id_headers(df.columns, study):
         col = df[h]
         if pd.api.types.is_bool_dtype(col.dtype) or isinstance(col.dtype, pd.StringDtype):
             continue
@@ -239,7 +250,8 @@ def _id_as_text(v: Any) -> Any:
     return v
 
 
-def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFrame, dict]:
+def _read_csv(path: Path, head: bytes, encoding: str | None,
+              study: Study | None = None) -> tuple[pd.DataFrame, dict]:
     seen = _looks_like(head)
     enc = encoding or "utf-8-sig"
     bom16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
@@ -277,9 +289,9 @@ def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFra
             path,
             sep=sep,
             encoding=enc,
-            dtype={h: "str" for h in _id_headers(header)},
+            dtype={h: "str" for h in _id_headers(header, study)},
             keep_default_na=False,
-            na_values=_na_values(header),
+            na_values=_na_values(header, study),
         )
     except UnicodeDecodeError:
         raise _undecodable(path, enc) from None
@@ -290,10 +302,10 @@ def _read_csv(path: Path, head: bytes, encoding: str | None) -> tuple[pd.DataFra
     return df, {"format": "csv", "delimiter": sep, "encoding": enc}
 
 
-def _na_values(header: Any) -> dict[Any, list[str]]:
+def _na_values(header: Any, study: Study | None = None) -> dict[Any, list[str]]:
     """The texts read as missing, per column: none in identifier columns, whose cells are read
     as typed (an authority written ``NA`` reaches :func:`pyramid.validate` as ``"NA"``)."""
-    ids = set(_id_headers(header))
+    ids = set(_id_headers(header, study))
     return {h: ([""] if h in ids else _NA_TEXT) for h in header}
 
 
@@ -359,7 +371,8 @@ def _read_parquet(path: Path, head: bytes) -> tuple[pd.DataFrame, dict]:
     return df, {"format": "parquet"}
 
 
-def _read_excel(path: Path, head: bytes, sheet: str | int | None) -> tuple[pd.DataFrame, dict]:
+def _read_excel(path: Path, head: bytes, sheet: str | int | None,
+                study: Study | None = None) -> tuple[pd.DataFrame, dict]:
     if not head.startswith(b"PK\x03\x04"):
         raise _not_a(path, "an Excel workbook (.xlsx)", head)
     from openpyxl.utils.exceptions import InvalidFileException
@@ -406,9 +419,9 @@ def _read_excel(path: Path, head: bytes, sheet: str | int | None) -> tuple[pd.Da
             df = pd.read_excel(  # ids as the cells hold them: a date stays a date
                 book,
                 sheet_name=chosen,
-                dtype={h: object for h in _id_headers(header)},
+                dtype={h: object for h in _id_headers(header, study)},
                 keep_default_na=False,
-                na_values=_na_values(header),
+                na_values=_na_values(header, study),
             )
         except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
             raise InputError(f"{path}: sheet {chosen!r} cannot be read: {exc}") from None
@@ -457,7 +470,7 @@ def _check_formulas(path: Path, sheet: str) -> None:
             f"replace the formulas by their values")
 
 
-def _read_sav(path: Path, head: bytes) -> tuple[pd.DataFrame, dict]:
+def _read_sav(path: Path, head: bytes, study: Study | None = None) -> tuple[pd.DataFrame, dict]:
     if not head.startswith((b"$FL2", b"$FL3")):
         raise _not_a(path, "an SPSS data file (.sav)", head)
     import pyreadstat
@@ -471,13 +484,15 @@ def _read_sav(path: Path, head: bytes) -> tuple[pd.DataFrame, dict]:
             text = df[column].astype(object)
             df[column] = text.where(~text.map(lambda v: isinstance(v, str) and not v.strip()))
     applied = []
+    study = load_study(study)
+    canonical = _canonical(study, df.columns)
     for column, labels in (meta.variable_value_labels or {}).items():
-        canon = canonical_column_name(column)
-        if canon in schema.COLUMNS and canon not in _LABELLED:
-            if canon != "clinician" or not {str(v).strip().lower() for v in labels.values()} <= (
+        kind = study.kind_of(canonical.get(column, ""))
+        if kind is not None and kind not in ("categorical", "ordered"):
+            if kind != "binary" or not {str(v).strip().lower() for v in labels.values()} <= (
                 _YES_NO
             ):
-                continue  # ids, scores, skill: the codes are the data
+                continue  # ids, scores, skill, numbers: the codes are the data
         df[column] = _apply_labels(df[column], labels)
         applied.append(str(column))
     return df, {"format": "sav", "labels_applied": applied}
@@ -532,7 +547,8 @@ def write(
     columns become numeric codes 1, 2, ... in level order with the level names as value labels
     (measure "ordinal" for ordered levels such as ``training``, else "nominal"), nullable
     integers become numeric with system-missing values, text stays text (ids keep their
-    leading zeros), and schema columns get their description as the variable label;
+    leading zeros), and the columns of the frame's study (``rsw2017`` unless the frame was
+    validated with another) get their description as the variable label;
     :func:`read` turns the codes back into level names.
 
     Raises
@@ -567,6 +583,7 @@ def write(
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a file name")
     check_output(path, (ext,), "data file")
+    study = df.attrs.get("study") if isinstance(df.attrs, dict) else None
     data = df.reset_index(drop=True)
     data.attrs = {}
     with atomic_path(path, "data file") as tmp:
@@ -577,13 +594,14 @@ def write(
         elif ext == ".xlsx":
             data.to_excel(tmp, index=False, sheet_name=sheet_name, engine="openpyxl")
         else:
-            _write_sav(data, tmp)
+            _write_sav(data, tmp, load_study(study))
     return path
 
 
-def _write_sav(df: pd.DataFrame, path: Path) -> None:
+def _write_sav(df: pd.DataFrame, path: Path, study: Study) -> None:
     import pyreadstat
 
+    canonical = _canonical(study, df.columns)
     out = {}
     value_labels: dict[str, dict[float, str]] = {}
     measure: dict[str, str] = {}
@@ -591,8 +609,8 @@ def _write_sav(df: pd.DataFrame, path: Path) -> None:
     for name in df.columns:
         col = df[name]
         key = str(name)
-        canon = canonical_column_name(name)
-        labels[key] = schema.COLUMNS[canon].description if canon in schema.COLUMNS else None
+        canon = canonical.get(name)
+        labels[key] = study.description_of(canon) if canon is not None else None
         if isinstance(col.dtype, pd.CategoricalDtype):
             cats = list(col.cat.categories)
             codes = col.cat.codes.to_numpy().astype("float64")

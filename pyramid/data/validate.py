@@ -45,6 +45,7 @@ from pyramid.data import schema
 from pyramid.errors import DataWarning, InputError, Problem, ValidationError
 from pyramid.models.coding import prepare
 from pyramid.specs import load_spec
+from pyramid.study import Study, level_problems, load_study, map_columns
 
 __all__ = [
     "CANONICAL_DTYPES",
@@ -206,51 +207,31 @@ def parse_id(v: Any) -> tuple[str | None, str | None]:
     return None, f"{_ID_RULE}; got a value of type {type(v).__name__}"
 
 
-_SCORE_RULE = (
-    f"domain scores must be whole numbers from {schema.SCORE_MIN} to {schema.SCORE_MAX} "
-    "(empty = not scored)"
-)
-
-
-def _parse_score(v: Any) -> tuple[int | None, str | None]:
-    if is_missing(v):
-        return None, None
-    f = _as_number(v)
-    if f is None:
-        return None, f"not a number: {_SCORE_RULE}"
-    if not f.is_integer():
-        return None, f"not a whole number: {_SCORE_RULE}"
-    if not schema.SCORE_MIN <= f <= schema.SCORE_MAX:
-        return None, f"out of range: {_SCORE_RULE}"
-    return int(f), None
-
-
-_BINARY_WORDS = {"no": 0, "yes": 1, "false": 0, "true": 1}
-
-
 @cache
-def _binary_parser(column: str) -> Callable[[Any], tuple[int | None, str | None]]:
-    rule = (f"{column} must be 0 or 1 (also accepted: no/yes, false/true in any case; empty = "
-            "not observed)")
+def _score_parser(lo: int, hi: int) -> Callable[[Any], tuple[int | None, str | None]]:
+    """Domain scores: whole numbers from ``lo`` to ``hi`` (the study's scale)."""
+    rule = f"domain scores must be whole numbers from {lo} to {hi} (empty = not scored)"
 
     def parse(v: Any) -> tuple[int | None, str | None]:
         if is_missing(v):
             return None, None
-        if isinstance(v, bool | np.bool_):
-            return int(v), None
-        if isinstance(v, str) and v.strip().lower() in _BINARY_WORDS:
-            return _BINARY_WORDS[v.strip().lower()], None
         f = _as_number(v)
-        if f in (0.0, 1.0):
-            return int(f), None
-        return None, rule
+        if f is None:
+            return None, f"not a number: {rule}"
+        if not f.is_integer():
+            return None, f"not a whole number: {rule}"
+        if not lo <= f <= hi:
+            return None, f"out of range: {rule}"
+        return int(f), None
 
     return parse
 
 
+
+
 @cache
-def _mean_parser(column: str) -> Callable[[Any], tuple[float | None, str | None]]:
-    lo, hi = schema.SCORE_MIN, schema.SCORE_MAX
+def _mean_parser(column: str, lo: int = schema.SCORE_MIN,
+                 hi: int = schema.SCORE_MAX) -> Callable[[Any], tuple[float | None, str | None]]:
 
     def parse(v: Any) -> tuple[float | None, str | None]:
         if is_missing(v):
@@ -266,36 +247,18 @@ def _mean_parser(column: str) -> Callable[[Any], tuple[float | None, str | None]
     return parse
 
 
-@cache
-def _level_parser(column: str) -> Callable[[Any], tuple[str | None, str | None]]:
-    col = schema.COLUMNS[column]
-    levels = {_key(level): level for level in col.levels}
-    levels.update({_key(s): level for level, ss in col.spellings.items() for s in ss})
-    rule = f"unknown {column} level: allowed are {', '.join(col.levels)}"
-    if not col.required:
-        rule += " (empty = not observed)"
-
-    def parse(v: Any) -> tuple[str | None, str | None]:
-        if is_missing(v):
-            return None, None
-        if isinstance(v, str) and _key(v) in levels:
-            return levels[_key(v)], None
-        if _as_number(v) is not None:
-            return None, f"{rule}; numeric codes are not accepted, use the level names"
-        return None, rule
-
-    return parse
-
-
-def _parser(column: schema.Column) -> Callable[[Any], tuple[Any, str | None]]:
-    """The cell parser of a schema column, by its kind."""
-    if column.kind in ("category", "ordered"):
-        return _level_parser(column.name)
-    if column.kind == "binary":
-        return _binary_parser(column.name)
-    if column.kind == "float":
-        return _mean_parser(column.name)
-    return {"id": parse_id, "score": _parse_score}[column.kind]
+def _parser(study: Study, column: str) -> Callable[[Any], tuple[Any, str | None]]:
+    """The cell parser of a study's column, by its kind: ids, a factor's own parser (levels
+    and their spellings, 0/1 and words, numbers within bounds), scores on the study's scale,
+    the overall score."""
+    kind = study.kind_of(column)
+    if kind == "id":
+        return parse_id
+    if kind == "score":
+        return _score_parser(study.scale_min, study.scale_max)
+    if kind == "overall":
+        return _mean_parser(column, study.scale_min, study.scale_max)
+    return study.factors[column].parse
 
 
 def _rows_text(rows: Sequence[int], limit: int = 6) -> str:
@@ -347,12 +310,13 @@ class _Table:
     source: str | None
     allow: frozenset[str]
     record: dict[str, Any]
+    study: Study
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     headers: list[Any] = field(default_factory=list)
-    found: dict[str, int] = field(default_factory=dict)  # schema column -> position in df
-    extra: list[int] = field(default_factory=list)  # positions of columns outside the schema
-    shown: dict[str, str] = field(default_factory=dict)  # schema column -> the file's header
+    found: dict[str, int] = field(default_factory=dict)  # study column -> position in df
+    extra: list[int] = field(default_factory=list)  # positions of columns outside the study
+    shown: dict[str, str] = field(default_factory=dict)  # study column -> the file's header
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # 1 = first row
     raw: dict[str, np.ndarray] = field(default_factory=dict)  # cells as read
     parsed: dict[str, list[Any]] = field(default_factory=dict)  # cells parsed, None = missing
@@ -380,8 +344,9 @@ def validate(
     *,
     source: str | None = None,
     allow: str | Iterable[str] = (),
+    study: Any = None,
 ) -> pd.DataFrame:
-    """Check observation data against the schema and return the canonical, typed copy.
+    """Check observation data against a study and return the canonical, typed copy.
 
     The input is never modified. Every problem is collected and reported at once.
 
@@ -427,6 +392,14 @@ def validate(
         Judgements (:data:`JUDGEMENTS`) not to warn about: ``"case-ids"`` (ids that differ
         only in case), ``"worker-training"`` (a worker with more than one training level).
         A frame that :func:`validate` returned keeps its allowances when validated again.
+    study : str, path or Study, optional
+        The study whose columns, levels, scale and rules the data follow
+        (:func:`pyramid.study.load_study`); default ``rsw2017`` (the columns above). With
+        another study the same rules apply in its terms: its id columns and their nesting,
+        its factors (levels and their spellings, 0/1, numbers within bounds; a factor
+        declared at worker or unit level must not differ within a worker or unit, within a
+        wave where the study has one), its domains on its scale, its overall score. A frame
+        that :func:`validate` returned with a study keeps it when validated again.
 
     Returns
     -------
@@ -438,7 +411,9 @@ def validate(
         ``blank_rows`` (row numbers), ``renamed`` ({header: column}), ``extra_columns``,
         ``absent_columns``, ``numeric_ids`` ({column: count}), ``composed_ids`` ({column:
         count of ids stored in composed Unicode form}), ``skill_derived`` (count),
-        ``allowed`` (the judgements allowed) and ``notes`` (the same in words).
+        ``allowed`` (the judgements allowed), ``study`` (the study's name), ``columns``
+        (every header: ``used`` under its own name, ``mapped`` to a study column, or
+        ``unused``/``ignored`` and kept as it is) and ``notes`` (the same in words).
 
     Raises
     ------
@@ -472,7 +447,7 @@ def validate(
       - row 2, column 'empathy': value 2.5: not a whole number: domain scores must be whole numbers from 1 to 5 (empty = not scored)
       - row 3, column 'empathy': value 6.0: out of range: domain scores must be whole numbers from 1 to 5 (empty = not scored)
     """
-    t = _start(df, source, allow)
+    t = _start(df, source, allow, study)
     _match_headers(t)
     errors = _parse_cells(t)
     _drop_blank_rows(t, errors)
@@ -481,6 +456,7 @@ def validate(
     _check_ids(t)
     _check_skill(t)
     _check_nesting(t)
+    _check_levels_at(t)
     _check_constant_within(t)
     if t.problems:
         raise ValidationError(_sorted(t.problems, t.headers), source)
@@ -488,23 +464,33 @@ def validate(
     for message in t.warnings:
         warnings.warn(message, DataWarning, stacklevel=2)
     if model is not None:
-        _check_model(result, model, source)
+        _check_model(result, model, source, t.study)
     return result
 
 
-def _start(df: pd.DataFrame, source: str | None, allow: str | Iterable[str]) -> _Table:
-    """The input is a non-empty frame; the judgements allowed are known ones."""
+def _study_of(df: pd.DataFrame, study: Any) -> Study:
+    """The study given, else the one a validated frame records, else rsw2017."""
+    if study is None and isinstance(df, pd.DataFrame) and isinstance(df.attrs, dict):
+        study = df.attrs.get("study")
+    return load_study(study)
+
+
+def _start(df: pd.DataFrame, source: str | None, allow: str | Iterable[str],
+           study: Any = None) -> _Table:
+    """The input is a non-empty frame; the study loads; the judgements allowed are known."""
     if not isinstance(df, pd.DataFrame):
         raise InputError(
             f"validate needs a pandas DataFrame (one row per observation), got "
             f"{type(df).__name__}"
         )
+    study = _study_of(df, study)
+    judgements = study.judgements()
     names = [allow] if isinstance(allow, str) else list(allow)
-    unknown = [a for a in names if a not in JUDGEMENTS]
+    unknown = [a for a in names if a not in judgements]
     if unknown:
         raise InputError(
             f"allow: unknown judgement(s) {', '.join(map(repr, unknown))}; allowed: "
-            + "; ".join(f"{k} ({v})" for k, v in JUDGEMENTS.items())
+            + "; ".join(f"{k} ({v})" for k, v in judgements.items())
         )
     before = df.attrs.get("validation", {}) if isinstance(df.attrs, dict) else {}
     allowed = frozenset(names) | frozenset(before.get("allowed", ()))
@@ -517,66 +503,59 @@ def _start(df: pd.DataFrame, source: str | None, allow: str | Iterable[str]) -> 
     record: dict[str, Any] = {
         "source": source, "rows_in": len(df), "blank_rows": [], "renamed": {},
         "extra_columns": [], "absent_columns": [], "numeric_ids": {}, "composed_ids": {},
-        "skill_derived": 0, "allowed": sorted(allowed), "notes": [],
+        "skill_derived": 0, "allowed": sorted(allowed), "study": study.name,
+        "overall": study.overall.name, "columns": [], "notes": [],
     }
-    return _Table(df, source, allowed, record, rows=np.arange(1, len(df) + 1))
+    return _Table(df, source, allowed, record, study, rows=np.arange(1, len(df) + 1))
 
 
 def _match_headers(t: _Table) -> None:
-    """Each header to its schema column (or an extra column); required columns present."""
+    """Each header to its study column (or an extra column, kept as it is); required columns
+    present; a header close to a column the data lack but not mapped to it is an error
+    (:func:`pyramid.study.map_columns`)."""
     t.headers = headers = list(t.df.columns)
-    names: set[str] = set()
-    for pos, h in enumerate(headers):
-        canon = canonical_column_name(h)
-        duplicate = str(h) in names
-        names.add(str(h))
-        if duplicate:
-            t.problem(None, str(h), None, (
-                f"column name {str(h)!r} appears more than once; column names must be unique"
-            ))
-        elif canon is None:
-            t.extra.append(pos)
-        elif canon in t.found:
-            first = headers[t.found[canon]]
-            t.problem(None, str(h), None, (
-                f"columns {str(first)!r} and {str(h)!r} both stand for '{canon}'; keep one"
-            ))
-        else:
-            t.found[canon] = pos
-            if h != canon:
-                t.record["renamed"][str(h)] = canon
+    cmap = map_columns(t.study, headers)
+    t.problems.extend(cmap.problems)
+    t.found = dict(cmap.found)
+    t.extra = [p for p, (_, status, _) in enumerate(cmap.status)
+               if status in ("unused", "ignored")]
+    t.record["renamed"] = cmap.renamed
+    t.record["columns"] = [list(x) for x in cmap.status]
     t.record["extra_columns"] = [str(headers[p]) for p in t.extra]
     t.shown = {c: str(headers[p]) for c, p in t.found.items()}
-    required = [c for c, col in schema.COLUMNS.items() if col.required]
+    required = list(t.study.required_columns())
     for c in required:
         if c not in t.found:
             t.problem(None, c, None, (
-                f"required column '{c}' is missing{_renaming_hint(t, c)} (required: "
-                f"{', '.join(required)}; found: {', '.join(map(str, headers))})"
+                f"required column '{t.study.data_column(c)}' is missing{_renaming_hint(t, c)} "
+                f"(required: {', '.join(t.study.data_column(r) for r in required)}; found: "
+                f"{', '.join(map(str, headers))})"
             ))
+    overall = t.study.overall.name
     t.record["absent_columns"] = [
-        c for c, col in schema.COLUMNS.items()
-        if not col.required and c not in t.found and c != _SKILL
+        c for c in t.study.columns
+        if c not in required and c not in t.found and c != overall
     ]
 
 
 def _renaming_hint(t: _Table, column: str) -> str:
     """'; is 'Empathy score' it? Rename it to 'empathy'' for a close extra header."""
     extra = {_key(t.headers[p]): str(t.headers[p]) for p in t.extra}
-    key = _key(column)
+    wanted = t.study.data_column(column)
+    key = _key(wanted)
     close = [h for k, h in extra.items() if key in k] or [
         extra[k] for k in difflib.get_close_matches(key, list(extra), n=1, cutoff=0.75)
     ]
-    return f"; is {close[0]!r} it? Then rename it to '{column}'" if close else ""
+    return f"; is {close[0]!r} it? Then rename it to '{wanted}'" if close else ""
 
 
 def _parse_cells(t: _Table) -> dict[str, dict[int, str]]:
     """Parse every cell of the schema columns; return {column: {row index: rule broken}}."""
     errors: dict[str, dict[int, str]] = {}
-    for c, col in schema.COLUMNS.items():  # schema order: problems come out in a stable order
+    for c in t.study.columns:  # the study's order: problems come out in a stable order
         if c in t.found:
             t.raw[c] = t.df.iloc[:, t.found[c]].to_numpy(dtype=object)
-            t.parsed[c], errors[c] = _parse_column(t.raw[c], _parser(col))
+            t.parsed[c], errors[c] = _parse_column(t.raw[c], _parser(t.study, c))
     return errors
 
 
@@ -612,7 +591,7 @@ def _drop_blank_rows(t: _Table, errors: dict[str, dict[int, str]]) -> None:
 
 
 def _report_cell_errors(t: _Table, errors: dict[str, dict[int, str]]) -> None:
-    t.bad = {c: np.zeros(len(t.rows), dtype=bool) for c in schema.COLUMNS}
+    t.bad = {c: np.zeros(len(t.rows), dtype=bool) for c in t.study.columns}
     for c, errs in errors.items():
         for i, rule in errs.items():
             t.problem(i, c, t.raw[c][i], rule)
@@ -621,14 +600,16 @@ def _report_cell_errors(t: _Table, errors: dict[str, dict[int, str]]) -> None:
 
 def _check_required_values(t: _Table) -> None:
     """Every row has a value in each required column; a text read as missing is named."""
-    for c, col in schema.COLUMNS.items():
-        if not col.required or c not in t.found:
+    for c in t.study.required_columns():
+        if c not in t.found:
             continue
-        if col.kind == "id":
+        kind = t.study.kind_of(c)
+        if kind == "id":
             rule = f"missing {c} id: every row needs one (non-empty text or a whole number)"
         else:
-            rule = (f"missing {c}: required on every row ({', '.join(col.levels)}); the models "
-                    "need it")
+            f = t.study.factors[c]
+            allowed = {"binary": "0 or 1", "numeric": "a number"}.get(kind) or ", ".join(f.levels)
+            rule = f"missing {c}: required on every row ({allowed}); the models need it"
         for i, v in enumerate(t.parsed[c]):
             if v is not None or t.bad[c][i]:
                 continue
@@ -648,7 +629,7 @@ def _check_required_values(t: _Table) -> None:
 def _check_ids(t: _Table) -> None:
     """Numbers as ids recorded; one number written two ways is an error; Unicode forms
     recorded; ids that differ only in case are a judgement."""
-    for c in schema.ID_COLUMNS:
+    for c in t.study.roles:
         if c not in t.found:
             continue
         raw = t.raw[c]
@@ -710,8 +691,10 @@ def _check_skill(t: _Table) -> None:
     """Skill agrees with the mean of the analysed domains where given, is derived where not,
     and every row has something to analyse; an absent domain column is named first."""
     n = len(t.rows)
-    domains = [d for d in schema.DOMAINS if d in t.found]
-    absent = [d for d in schema.DOMAINS if d not in t.found]
+    analysed = t.study.domain_names
+    skill_, tolerance = t.study.overall.name, t.study.overall.tolerance
+    domains = [d for d in analysed if d in t.found]
+    absent = [d for d in analysed if d not in t.found]
     scores = np.full((n, len(domains)), np.nan)
     for j, d in enumerate(domains):
         scores[:, j] = [np.nan if v is None else v for v in t.parsed[d]]
@@ -719,15 +702,15 @@ def _check_skill(t: _Table) -> None:
     mean = np.full(n, np.nan)
     np.divide(np.nansum(scores, axis=1), n_scored, out=mean, where=n_scored > 0)
     given = np.array(
-        [np.nan if v is None else v for v in t.parsed.get(_SKILL, [None] * n)], dtype=float
+        [np.nan if v is None else v for v in t.parsed.get(skill_, [None] * n)], dtype=float
     )
     has_given = ~np.isnan(given)
     t.skill = np.where(has_given, given, mean)
     t.record["skill_derived"] = int((~has_given & (n_scored > 0)).sum())
-    if not domains and _SKILL not in t.found:
+    if not domains and skill_ not in t.found:
         t.problem(None, None, None, (
             "nothing to analyse: no analysed domain column ("
-            f"{', '.join(schema.DOMAINS)}) and no {_SKILL} column"
+            f"{', '.join(_domain_headers(t.study))}) and no {skill_} column"
         ))
         return
     domain_bad = np.zeros(n, dtype=bool)
@@ -735,44 +718,51 @@ def _check_skill(t: _Table) -> None:
         domain_bad |= t.bad[d]
     with np.errstate(invalid="ignore"):
         disagree = has_given & (n_scored > 0) & ~domain_bad & (
-            np.abs(given - mean) > schema.SKILL_TOLERANCE
+            np.abs(given - mean) > tolerance
         )
     checked = int((has_given & (n_scored > 0) & ~domain_bad).sum())
     if absent and disagree.any():
         _absent_domains(t, absent, domains, np.flatnonzero(disagree), checked)
     if not absent or 2 * disagree.sum() < checked:  # else the absent column explains them
         for i in np.flatnonzero(disagree):
-            t.problem(i, _SKILL, t.raw[_SKILL][i], (
-                f"{_SKILL} differs from the mean {mean[i]:.4g} of the {n_scored[i]} analysed "
-                f"domain score(s) given by more than {schema.SKILL_TOLERANCE}; correct it or "
-                "leave it empty to derive it"
+            t.problem(i, skill_, t.raw[skill_][i], (
+                f"{skill_} differs from the mean {mean[i]:.4g} of the {n_scored[i]} analysed "
+                f"domain score(s) given by more than {tolerance}; correct it or leave it "
+                "empty to derive it"
             ))
-    nothing = ~has_given & (n_scored == 0) & ~domain_bad & ~t.bad[_SKILL]
+    nothing = ~has_given & (n_scored == 0) & ~domain_bad & ~t.bad[skill_]
     for i in np.flatnonzero(nothing):
         t.problem(i, None, None, (
-            f"nothing to analyse: no analysed domain score ({', '.join(schema.DOMAINS)}) and "
-            f"no {_SKILL}"
+            f"nothing to analyse: no analysed domain score "
+            f"({', '.join(_domain_headers(t.study))}) and no {skill_}"
         ))
+
+
+def _domain_headers(study: Study) -> list[str]:
+    """The analysed domains as the data name them."""
+    return [d.column for d in study.domains]
 
 
 def _absent_domains(
     t: _Table, absent: list[str], present: list[str], disagree: np.ndarray, checked: int
 ) -> None:
-    names = ", ".join(f"'{d}'" for d in absent)
+    names = ", ".join(f"'{t.study.data_column(d)}'" for d in absent)
     s = "s" if len(absent) > 1 else ""
+    skill_ = t.study.overall.name
     t.problem(None, absent[0], None, (
         f"analysed domain column{s} {names} {'are' if s else 'is'} missing"
-        f"{_renaming_hint(t, absent[0])}: {_SKILL} is the mean of the analysed domains "
-        f"({', '.join(schema.DOMAINS)}), and the {_SKILL} given differs from the mean of the "
-        f"{len(present)} present on {len(disagree)} of {checked} rows "
+        f"{_renaming_hint(t, absent[0])}: {skill_} is the mean of the analysed domains "
+        f"({', '.join(_domain_headers(t.study))}), and the {skill_} given differs from the "
+        f"mean of the {len(present)} present on {len(disagree)} of {checked} rows "
         f"({_rows_text(t.rows[disagree])}). Add the column{s} (empty cells = not scored), or "
-        f"leave {_SKILL} empty to derive it from the domains present"
+        f"leave {skill_} empty to derive it from the domains present"
     ))
 
 
 def _check_nesting(t: _Table) -> None:
-    """Observation ids are unique; each inner id lies in one outer id (schema.ID_COLUMNS)."""
-    first = schema.ID_COLUMNS[0]
+    """Observation ids are unique; each inner id lies in one outer id (the study's roles)."""
+    roles = t.study.roles
+    first = roles[0]
     if first in t.found:
         where: dict[str, list[int]] = defaultdict(list)
         for i, v in enumerate(t.parsed[first]):
@@ -783,9 +773,26 @@ def _check_nesting(t: _Table) -> None:
                 t.problem(at[1], first, t.raw[first][at[1]], (
                     f"{first} ids must be unique: {v!r} appears in {_rows_text(t.rows[at])}"
                 ))
-    for inner, outer in _ID_OUTER.items():
+    for inner, outer in zip(roles[1:-1], roles[2:], strict=True):
         if inner in t.found and outer in t.found:
             _nesting(t, inner, outer)
+
+
+def _check_levels_at(t: _Table) -> None:
+    """A factor declared at worker or unit level (``at``) takes one value per worker or unit
+    (per wave, where the study has one): a rule, so an error naming the rows."""
+    study = t.study
+    columns = [r for r in study.roles if r in t.found]
+    columns += [f.name for f in study.factors.values()
+                if f.name in t.found and (f.at != "row" or f.name == study.wave)]
+    if not any(study.factors[c].at != "row" for c in columns if c in study.factors):
+        return
+    frame = pd.DataFrame({c: t.parsed[c] for c in columns})
+    for c in columns:
+        if c in study.factors:
+            frame.loc[t.bad[c], c] = None
+    for p in level_problems(study, frame, rows=t.rows):
+        t.problems.append(p)
 
 
 def _nesting(t: _Table, inner: str, outer: str) -> None:
@@ -809,7 +816,7 @@ def _nesting(t: _Table, inner: str, outer: str) -> None:
 def _check_constant_within(t: _Table) -> None:
     """Judgements '<id>-<column>': a column that should stay the same within an id (a
     worker's training) takes more than one value."""
-    for c, col in schema.COLUMNS.items():
+    for c, col in t.study.factors.items():
         within = col.constant_within
         if within is None or c not in t.found or within not in t.found:
             continue
@@ -850,17 +857,20 @@ def _canonical_frame(t: _Table) -> pd.DataFrame:
     """Schema columns in schema order with their canonical dtypes, then the extra columns."""
     n = len(t.rows)
     out: dict[str, Any] = {}
-    for c in schema.COLUMNS:
-        if c == _SKILL:
+    dtypes = t.study.canonical_dtypes()
+    for c in t.study.columns:
+        if c == t.study.overall.name:
             values = pd.array(t.skill, dtype="float64")
         else:
             values = pd.array(t.parsed.get(c, [None] * n), dtype=object)
-        out[c] = pd.Series(values).astype(CANONICAL_DTYPES[c]).array
+        out[c] = pd.Series(values).astype(dtypes[c]).array
     result = pd.DataFrame(out, index=t.df.index[t.rows - 1])
     for p in t.extra:
         result[t.headers[p]] = t.df.iloc[t.rows - 1, p].array
     t.record["notes"] = _notes(t.record)
     result.attrs = {"validation": t.record}
+    if not t.study.is_default():
+        result.attrs["study"] = t.study
     return result
 
 
@@ -876,7 +886,8 @@ def _notes(record: dict[str, Any]) -> list[str]:
         notes.append(f"columns renamed: {pairs}")
     if record["extra_columns"]:
         notes.append(
-            "columns outside the schema kept as they are: " + ", ".join(record["extra_columns"])
+            f"columns outside the {'schema' if record.get('study', 'rsw2017') == 'rsw2017' else 'study'} "
+            "kept as they are: " + ", ".join(record["extra_columns"])
         )
     if record["absent_columns"]:
         notes.append(
@@ -889,7 +900,8 @@ def _notes(record: dict[str, Any]) -> list[str]:
                      "form (NFC), so that an id typed two ways is one id")
     if record["skill_derived"]:
         notes.append(
-            f"{_SKILL} derived from the domain scores on {record['skill_derived']} row(s)"
+            f"{record.get('overall', _SKILL)} derived from the domain scores on "
+            f"{record['skill_derived']} row(s)"
         )
     if record["allowed"]:
         notes.append(f"judgements allowed (not warned about): {', '.join(record['allowed'])}")
@@ -899,9 +911,11 @@ def _notes(record: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # the checks for a model: everything pyramid.fit checks of the data
 # --------------------------------------------------------------------------------------------
-def _load_spec(model: Any) -> Any:
+def _load_spec(model: Any, study: Any = None) -> Any:
     if isinstance(model, str) or hasattr(model, "__fspath__"):
-        return load_spec(model)
+        return load_spec(model, study=study)
+    if hasattr(model, "the_study") and study is not None:
+        return load_spec(model, study=study)
     if all(hasattr(model, a) for a in ("groups", "terms", "outcome")):
         return model
     raise InputError(
@@ -910,12 +924,13 @@ def _load_spec(model: Any) -> Any:
     )
 
 
-def _check_model(frame: pd.DataFrame, model: Any, source: str | None) -> None:
+def _check_model(frame: pd.DataFrame, model: Any, source: str | None,
+                 study: Study | None = None) -> None:
     """The data suit the model: enough groups and levels, one value per unit where the model
     takes one, and the model's own coding of the data (the same code :func:`pyramid.fit`
     runs) succeeds."""
-    spec = _load_spec(model)
-    problems = check_suitability(frame, **suitability_terms(spec))
+    spec = _load_spec(model, study)
+    problems = check_suitability(frame, **suitability_terms(spec), study=study)
     if not problems:
         problems = _unit_level_problems(frame, spec)
     if not problems:
@@ -934,7 +949,7 @@ def _unit_level_problems(frame: pd.DataFrame, spec: Any) -> list[Problem]:
         if part is not None:
             columns += [part.outcome, *(c for t in part.terms for c in _term_columns(t))]
     rows = np.arange(1, len(frame) + 1)
-    unit = frame[_ID_OUTER["worker"]].to_numpy(dtype=object)
+    unit = frame["unit"].to_numpy(dtype=object)
     problems = []
     for c in dict.fromkeys(columns):
         if c not in frame.columns:
@@ -1023,6 +1038,7 @@ def check_suitability(
     *,
     outcome: str = "skill",
     missing_ok: Iterable[str] = (),
+    study: Any = None,
 ) -> list[Problem]:
     """Check that a validated frame has enough groups and observed levels for a model.
 
@@ -1052,6 +1068,9 @@ def check_suitability(
         ``"skill"``, ``"domains"`` (rows with at least one analysed domain score) or a column.
     missing_ok : iterable of str, default ()
         Columns whose missing values the model integrates out instead of leaving the row out.
+    study : str, path or Study, optional
+        The study of the data (its analysed domains, derived indicators); default the one the
+        frame was validated with, else ``rsw2017``.
 
     Returns
     -------
@@ -1073,12 +1092,13 @@ def check_suitability(
     column 'clinician': value [1]: term 'clinician' needs at least 2 observed levels of 'clinician' among the 4 rows the model uses; found 1: [1]
     """
     groups, missing_ok = list(groups), set(missing_ok)
+    study = _study_of(df, study)
     columns_of = {t: _term_columns(t) for t in terms}
-    data = _with_derived(df, columns_of)
-    problems = _absent_design_columns(data, groups, columns_of, outcome)
+    data = _with_derived(df, columns_of, study)
+    problems = _absent_design_columns(data, groups, columns_of, outcome, study)
     if problems:
         return problems
-    used, left_out = _rows_used(data, columns_of, missing_ok, outcome)
+    used, left_out = _rows_used(data, columns_of, missing_ok, outcome, study)
     k = int(used.sum())
     if k == 0:
         return [Problem(None, None, None, (
@@ -1097,38 +1117,45 @@ def check_suitability(
     rows = data.loc[used]
     problems, few = _group_problems(rows, groups, k)
     problems += _level_problems(rows, columns_of, k)
-    if "worker" in groups and outcome == "skill" and rows.groupby("worker").size().max() == 1:
+    if "worker" in groups and outcome == study.overall.name \
+            and rows.groupby("worker").size().max() == 1:
         few.append(
             f"every worker has only one observation among the {k} rows the model uses: the "
-            "worker effect is not separately identified from the residual in a model of skill"
+            f"worker effect is not separately identified from the residual in a model of "
+            f"{outcome}"
         )
     for message in few:
         warnings.warn(message, DataWarning, stacklevel=2)
     return problems
 
 
-def _with_derived(df: pd.DataFrame, columns_of: dict[str, list[str]]) -> pd.DataFrame:
-    """The frame with ``csw`` derived when a term needs it and the frame lacks it."""
+def _with_derived(df: pd.DataFrame, columns_of: dict[str, list[str]],
+                  study: Study) -> pd.DataFrame:
+    """The frame with the study's derived indicators (``csw``) a term needs and the frame
+    lacks, when the frame has the factors they are derived from."""
     needed = {c for cols in columns_of.values() for c in cols}
-    if "csw" in needed and "csw" not in df.columns and {"group", "training", "unit"} <= set(
-        df.columns
-    ):
-        return df.assign(csw=schema.csw_column(df))
-    return df
+    out = df
+    for name, d in study.derived.items():
+        sources = {c.factor for c in d.when_any} | {c.over for c in d.when_any if c.over != "row"}
+        if name in needed and name not in df.columns and sources <= set(df.columns):
+            out = out.assign(**{name: pd.Series(study.derive(name, df), index=df.index,
+                                                dtype="Int8")})
+    return out
 
 
-def _outcome_rows(data: pd.DataFrame, outcome: str) -> pd.Series | None:
+def _outcome_rows(data: pd.DataFrame, outcome: str, study: Study) -> pd.Series | None:
     """Rows with the outcome observed; None when the data have no such outcome."""
     if outcome == "domains":
-        present = [d for d in schema.DOMAINS if d in data.columns]
+        present = [d for d in study.domain_names if d in data.columns]
         return data[present].notna().any(axis=1) if present else None
     return data[outcome].notna() if outcome in data.columns else None
 
 
 def _absent_design_columns(
-    data: pd.DataFrame, groups: list[str], columns_of: dict[str, list[str]], outcome: str
+    data: pd.DataFrame, groups: list[str], columns_of: dict[str, list[str]], outcome: str,
+    study: Study,
 ) -> list[Problem]:
-    columns = ", ".join(map(str, data.columns.drop("csw", errors="ignore")))
+    columns = ", ".join(map(str, data.columns.drop(list(study.derived), errors="ignore")))
     problems = [
         Problem(None, c, None, (
             f"term {term!r} needs column '{c}', which the data lack (columns: {columns})"
@@ -1139,19 +1166,20 @@ def _absent_design_columns(
         Problem(None, g, None, f"grouping column '{g}' is missing (columns: {columns})")
         for g in groups if g not in data.columns
     ]
-    if _outcome_rows(data, outcome) is None:
+    if _outcome_rows(data, outcome, study) is None:
         problems.append(Problem(None, outcome, None, (
-            f"outcome {outcome!r} is not in the data (an outcome is 'skill', 'domains' or a "
-            "column)"
+            f"outcome {outcome!r} is not in the data (an outcome is "
+            f"'{study.overall.name}', 'domains' or a column)"
         )))
     return problems
 
 
 def _rows_used(
-    data: pd.DataFrame, columns_of: dict[str, list[str]], missing_ok: set[str], outcome: str
+    data: pd.DataFrame, columns_of: dict[str, list[str]], missing_ok: set[str], outcome: str,
+    study: Study,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Rows the model uses, and per column the rows it leaves out for that column."""
-    has_outcome = _outcome_rows(data, outcome).to_numpy(dtype=bool)
+    has_outcome = _outcome_rows(data, outcome, study).to_numpy(dtype=bool)
     used = has_outcome.copy()
     left_out: dict[str, int] = {}
     for c in dict.fromkeys(c for cols in columns_of.values() for c in cols):
@@ -1208,13 +1236,16 @@ def _plain(v: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 # summary
 # --------------------------------------------------------------------------------------------
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
+def summarise(df: pd.DataFrame, study: Any = None) -> pd.DataFrame:
     """A one-table summary of observation data (validated first if it is not canonical).
 
     Parameters
     ----------
     df : pandas.DataFrame
         A frame returned by :func:`validate`, or raw data (then validated here).
+    study : str, path or Study, optional
+        The study of the data; default the one the frame was validated with, else
+        ``rsw2017``. Its id roles, factors, domains and overall score are what is counted.
 
     Returns
     -------
@@ -1222,10 +1253,12 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         One row per quantity, with columns:
 
         ========== ================================================================
-        quantity   what is counted: ``rows``, ``authorities``, ``units``, ``workers``,
-                   ``observations per worker``, ``group``, ``training``,
-                   ``discussion``, ``clinician``, ``missing score``, ``skill``, and
-                   from the validation record ``blank rows dropped``,
+        quantity   what is counted: ``rows``, ``authorities``, ``units``, ``workers``
+                   (the study's id roles), ``observations per worker``, each factor
+                   (``group``, ``training``, ``discussion``, ``clinician`` for
+                   rsw2017; a numeric factor's statistics), ``workers by waves seen``
+                   (a study with a wave), ``missing score``, ``skill`` (the overall
+                   score), and from the validation record ``blank rows dropped``,
                    ``renamed column``, ``extra column``
         level      the level counted (``missing`` for missing values), the statistic
                    (``min``, ``median``, ``max``, ``mean``, ``sd``, ``derived``) or
@@ -1252,8 +1285,9 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     >>> s.query("quantity == 'skill' and level == 'mean'")["value"].item()
     3.0
     """
-    if not is_canonical(df):
-        df = validate(df)
+    study = _study_of(df, study)
+    if not is_canonical(df, study):
+        df = validate(df, study=study)
     n = len(df)
     out: list[tuple[str, str, Any, float, float]] = []
 
@@ -1267,30 +1301,40 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     count("rows", "", n)
     if record.get("blank_rows"):
         count("blank rows dropped", "", len(record["blank_rows"]))
-    count("authorities", "", df["authority"].nunique())
-    count("units", "", df["unit"].nunique())
-    count("workers", "", df["worker"].nunique())
+    for role in reversed(study.roles[1:]):
+        count("authorities" if role == "authority" else f"{role}s", "", df[role].nunique())
     per_worker = df.groupby("worker", sort=False).size()
     for name, value in (("min", per_worker.min()), ("median", per_worker.median()),
                         ("max", per_worker.max())):
         stat("observations per worker", name, value)
-    for c in ("group", "training", "discussion"):
-        counts = df[c].value_counts(dropna=False, sort=False)
-        for level in df[c].cat.categories:
-            count(c, str(level), counts.get(level, 0), pct=True)
+    for c, f in study.factors.items():
+        if f.kind in ("categorical", "ordered"):
+            counts = df[c].value_counts(dropna=False, sort=False)
+            for level in df[c].cat.categories:
+                count(c, str(level), counts.get(level, 0), pct=True)
+        elif f.kind == "binary":
+            for level in (0, 1):
+                count(c, str(level), (df[c] == level).sum(), pct=True)
+        else:
+            x = df[c]
+            for name, value in (("min", x.min()), ("median", x.median()), ("max", x.max()),
+                                ("mean", x.mean()), ("sd", x.std())):
+                stat(c, name, value)
         count(c, "missing", df[c].isna().sum(), pct=True)
-    for level in (0, 1):
-        count("clinician", str(level), (df["clinician"] == level).sum(), pct=True)
-    count("clinician", "missing", df["clinician"].isna().sum(), pct=True)
-    for d in schema.DOMAINS:
+    if study.wave is not None:
+        waves = df.dropna(subset=[study.wave]).groupby("worker")[study.wave].nunique()
+        for k, m in waves.value_counts().sort_index().items():
+            count("workers by waves seen", str(k), m)
+    for d in study.domain_names:
         count("missing score", d, df[d].isna().sum(), pct=True)
-    skill = df["skill"]
-    stat("skill", "mean", skill.mean())
-    stat("skill", "sd", skill.std())
-    stat("skill", "min", skill.min())
-    stat("skill", "max", skill.max())
+    name_ = study.overall.name
+    skill = df[name_]
+    stat(name_, "mean", skill.mean())
+    stat(name_, "sd", skill.std())
+    stat(name_, "min", skill.min())
+    stat(name_, "max", skill.max())
     if record:
-        count("skill", "derived", record.get("skill_derived", 0), pct=True)
+        count(name_, "derived", record.get("skill_derived", 0), pct=True)
     for h, c in record.get("renamed", {}).items():
         out.append(("renamed column", f"{h} -> {c}", pd.NA, np.nan, np.nan))
     for h in record.get("extra_columns", []):
@@ -1300,11 +1344,13 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def is_canonical(df: pd.DataFrame) -> bool:
-    """Whether ``df`` already is a frame :func:`validate` returned (its columns and dtypes)."""
+def is_canonical(df: pd.DataFrame, study: Any = None) -> bool:
+    """Whether ``df`` already is a frame :func:`validate` returned (its columns and dtypes;
+    the study's, default ``rsw2017``)."""
     if not isinstance(df, pd.DataFrame):
         return False
-    for c, dtype in CANONICAL_DTYPES.items():
+    dtypes = CANONICAL_DTYPES if study is None else load_study(study).canonical_dtypes()
+    for c, dtype in dtypes.items():
         if c not in df.columns:
             return False
         have = df[c].dtype

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from pyramid.data import schema
 from pyramid.data.schema import derive_csw
 from pyramid.errors import DataWarning, InputError
-from pyramid.specs import DERIVED_TERMS, ModelSpec
+from pyramid.specs import ModelSpec
+from pyramid.study import load_study
 
 __all__ = ["GroupLevel", "Term", "ModelData", "prepare", "term_values"]
 
@@ -58,14 +58,18 @@ class Term:
     """One term of an equation, coded for the model.
 
     ``kind`` is ``categorical`` (integer codes 0..L-1, one coefficient per level after the
-    first), ``mo`` (monotonic: integer codes, brms parametrisation) or ``numeric`` (a slope on a
-    float value). Missing values are -1 (codes) or NaN (numeric).
+    first, the reference level), ``mo`` (monotonic: integer codes, brms parametrisation) or
+    ``numeric`` (a slope on a float value). Missing values are -1 (codes) or NaN (numeric).
+    A numeric factor of the study is coded as ``(x - centre) / scale`` (its slope is per
+    ``scale`` units); ``centre`` and ``scale`` record what was used (0 and 1 otherwise).
     """
 
     column: str
     kind: str
     levels: tuple = ()
     values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    centre: float = 0.0
+    scale: float = 1.0
 
     @property
     def coef_levels(self) -> list[str]:
@@ -144,6 +148,16 @@ class ModelData:
         return len(self.frame)
 
     @property
+    def centring(self) -> dict[str, tuple[float, float]]:
+        """Numeric factor -> ``(centre, scale)`` used to code it (new data are coded the same
+        way: stored with a fit as ``info["centring"]``)."""
+        out = {}
+        for t in [*self.terms, *self.mediator_terms, *self.exposure_terms]:
+            if t.kind == "numeric" and (t.centre != 0.0 or t.scale != 1.0):
+                out[t.column] = (float(t.centre), float(t.scale))
+        return out
+
+    @property
     def n_dropped(self) -> int:
         """Rows of the input left out."""
         return self.n_input - self.n_rows
@@ -208,7 +222,8 @@ def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     return vals.astype("float64").to_numpy(dtype=float, na_value=np.nan)
 
 
-def term_values(term: str, frame: pd.DataFrame, csw: np.ndarray | None = None) -> Term:
+def term_values(term: str, frame: pd.DataFrame, csw: np.ndarray | None = None, *,
+                study=None, centring: dict | None = None) -> Term:
     """Code one term (``training``, ``clinician``, ``mo(discussion)``, ``csw``) on a frame.
 
     Parameters
@@ -218,7 +233,13 @@ def term_values(term: str, frame: pd.DataFrame, csw: np.ndarray | None = None) -
     frame : pandas.DataFrame
         Canonical rows (or new data with the term's column).
     csw : numpy.ndarray, optional
-        The derived ``csw`` values, when already computed on a larger frame.
+        The values of a derived term (``csw``), when already computed on a larger frame.
+    study : str, path or Study, optional
+        The study whose factor the term is (its kind, levels, reference, centring and
+        scaling); default ``rsw2017``.
+    centring : dict, optional
+        Numeric factor -> ``(centre, scale)`` to use (those of a fit, for new data); else the
+        study's centre (its number, or the mean of ``frame`` for ``"mean"``) and scale.
 
     Returns
     -------
@@ -231,26 +252,44 @@ def term_values(term: str, frame: pd.DataFrame, csw: np.ndarray | None = None) -
     >>> t.kind, t.values.tolist()
     ('mo', [2, -1])
     """
+    study = load_study(study)
     col = term[3:-1] if term.startswith("mo(") else term
-    if col in DERIVED_TERMS:
-        values = derive_csw(frame) if csw is None else np.asarray(csw, dtype=int)
+    if col in study.derived:
+        if csw is not None:
+            values = np.asarray(csw, dtype=int)
+        elif study.is_default() and col == "csw":
+            values = derive_csw(frame)
+        else:
+            values = study.derive(col, frame)
         return Term(col, "numeric", (), values.astype(float))
     if col not in frame.columns:
         raise InputError(
             f"the data have no column {col!r}, which the model's term {term!r} needs; "
             f"columns: {', '.join(map(str, frame.columns))}"
         )
-    info = schema.COLUMNS.get(col)
+    info = study.factors.get(col)
     kind = info.kind if info else "float"
     if term.startswith("mo("):
         return Term(col, "mo", tuple(info.levels), _codes(frame, col, info.levels))
-    if kind in ("ordered", "category"):
-        return Term(col, "categorical", tuple(info.levels), _codes(frame, col, info.levels))
+    if kind in ("ordered", "categorical"):
+        levels = info.ordered_levels  # the reference level first
+        return Term(col, "categorical", tuple(levels), _codes(frame, col, levels))
     values = _numeric(frame, col)
     if kind == "binary":
         ok = np.isnan(values) | np.isin(values, [0.0, 1.0])
         if not ok.all():
             raise InputError(f"column {col!r} must be 0, 1 or missing, got {sorted(set(values[~ok]))}")
+    if kind == "numeric":
+        if centring and col in centring:
+            centre, scale = (float(v) for v in centring[col])
+        else:
+            scale = float(info.scale)
+            if isinstance(info.centre, int | float):
+                centre = float(info.centre)
+            else:  # "mean": of the rows coded (recorded, so new data are coded the same way)
+                ok = ~np.isnan(values)
+                centre = float(values[ok].mean()) if ok.any() else 0.0
+        return Term(col, "numeric", (), (values - centre) / scale, centre=centre, scale=scale)
     return Term(col, "numeric", (), values)
 
 
@@ -366,12 +405,19 @@ def prepare(spec: ModelSpec, data: pd.DataFrame, *, warn: bool = True) -> ModelD
         )
     n_input = len(data)
     frame = data.reset_index(drop=True)
-    needs_csw = any(
-        t in DERIVED_TERMS
-        for part in (spec.terms, spec.mediator_terms, spec.exposure.terms if spec.exposure else [])
-        for t in part
-    )
-    csw = derive_csw(frame) if needs_csw else None
+    study = spec.the_study
+    derived_used = [
+        t for part in (spec.terms, spec.mediator_terms, spec.exposure.terms if spec.exposure else [])
+        for t in part if t in study.derived
+    ]
+    if len(set(derived_used)) > 1:  # pragma: no cover - one derived term is all path models use
+        raise InputError(f"model {spec.name!r}: at most one derived term is supported, got "
+                         f"{sorted(set(derived_used))}")
+    derived_name = derived_used[0] if derived_used else None
+    csw = None
+    if derived_name is not None:
+        csw = (derive_csw(frame) if study.is_default() and derived_name == "csw"
+               else study.derive(derived_name, frame))
 
     keep = np.ones(n_input, dtype=bool)
     dropped: dict[str, int] = {}
@@ -386,7 +432,7 @@ def prepare(spec: ModelSpec, data: pd.DataFrame, *, warn: bool = True) -> ModelD
     for g in spec.groups:
         leave_out(frame[g].isna().to_numpy(), g)
     if spec.outcome == "domains":
-        ratings = frame[list(schema.DOMAINS)]
+        ratings = frame[list(study.domain_names)]
         leave_out(ratings.isna().all(axis=1).to_numpy(), "domains")
     else:
         leave_out(pd.to_numeric(frame[spec.outcome], errors="coerce").isna().to_numpy(), spec.outcome)
@@ -406,27 +452,32 @@ def prepare(spec: ModelSpec, data: pd.DataFrame, *, warn: bool = True) -> ModelD
     frame = frame.loc[keep].reset_index(drop=True)
     if csw is not None:
         csw = csw[keep]
-        frame["csw"] = csw
+        frame[derived_name] = csw
 
-    terms = [term_values(t, frame, csw) for t in spec.terms]
+    def code(t: str) -> Term:
+        col = t[3:-1] if t.startswith("mo(") else t
+        return term_values(t, frame, csw if col == derived_name else None, study=study)
+
+    terms = [code(t) for t in spec.terms]
     md = ModelData(spec=spec, frame=frame, y=np.zeros(0), terms=terms, groups=[],
                    dropped=dropped, n_input=n_input, notes=notes)
 
     n_below = None
     if spec.family == "cumulative_probit":
-        md.categories = tuple(range(schema.SCORE_MIN, schema.SCORE_MAX + 1))
-        cols = list(schema.DOMAINS) if spec.outcome == "domains" else [spec.outcome]
+        lo, hi = study.scale_min, study.scale_max
+        md.categories = study.categories
+        cols = list(study.domain_names) if spec.outcome == "domains" else [spec.outcome]
         scores = np.column_stack([_numeric(frame, c) for c in cols])
         observed = ~np.isnan(scores)
         rows, dom = np.nonzero(observed)
         y = scores[rows, dom]
-        bad = (y < schema.SCORE_MIN) | (y > schema.SCORE_MAX) | (y != np.round(y))
+        bad = (y < lo) | (y > hi) | (y != np.round(y))
         if bad.any():
             raise InputError(
-                f"ratings must be whole numbers {schema.SCORE_MIN}-{schema.SCORE_MAX}, got "
+                f"ratings must be whole numbers {lo}-{hi}, got "
                 f"{sorted(set(y[bad].tolist()))[:5]}"
             )
-        md.y = (y - schema.SCORE_MIN).astype(np.int64)
+        md.y = (y - lo).astype(np.int64)
         md.rating_row = rows.astype(np.int64)
         md.rating_domain = dom.astype(np.int64)
         md.domains = cols
@@ -435,12 +486,12 @@ def prepare(spec: ModelSpec, data: pd.DataFrame, *, warn: bool = True) -> ModelD
         md.y = _numeric(frame, spec.outcome)
 
     if spec.mediator is not None:
-        md.mediator = term_values(f"mo({spec.mediator.outcome})", frame)
+        md.mediator = term_values(f"mo({spec.mediator.outcome})", frame, study=study)
         md.mediator.kind = "categorical"
-        md.mediator_terms = [term_values(t, frame, csw) for t in spec.mediator.terms]
+        md.mediator_terms = [code(t) for t in spec.mediator.terms]
     if spec.exposure is not None:
-        md.exposure = term_values(spec.exposure.outcome, frame)
-        md.exposure_terms = [term_values(t, frame, csw) for t in spec.exposure.terms]
+        md.exposure = term_values(spec.exposure.outcome, frame, study=study)
+        md.exposure_terms = [code(t) for t in spec.exposure.terms]
         for t in md.mediator_terms + md.exposure_terms:
             if t.column != spec.exposure.outcome and t.missing.any():
                 raise InputError(f"column {t.column!r} has missing values the model cannot use")

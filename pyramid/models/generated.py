@@ -23,7 +23,7 @@ from scipy import sparse, special
 from pyramid.data.schema import derive_csw
 from pyramid.errors import InputError
 from pyramid.models.coding import ModelData, Term, term_values
-from pyramid.specs import DERIVED_TERMS, ModelSpec
+from pyramid.specs import ModelSpec
 
 __all__ = [
     "stack_draws",
@@ -194,20 +194,23 @@ def ordinal_logp_all(eta: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 # expected skill
 # --------------------------------------------------------------------------------------------
 def _newdata_terms(spec: ModelSpec, newdata: pd.DataFrame, csw: np.ndarray | None,
-                   terms: list[str], optional: tuple[str, ...] = ()) -> list[Term]:
+                   terms: list[str], optional: tuple[str, ...] = (),
+                   centring: dict | None = None) -> list[Term]:
     out = []
+    study = spec.the_study
     for t in terms:
         col = t[3:-1] if t.startswith("mo(") else t
-        if col not in DERIVED_TERMS and col not in newdata.columns:
+        if col not in study.derived and col not in newdata.columns:
             if col in optional:
                 blank = pd.DataFrame({col: pd.Series([pd.NA] * len(newdata), dtype=object)})
-                out.append(term_values(t, blank))
+                out.append(term_values(t, blank, study=study))
                 continue
             raise InputError(
                 f"newdata needs a column {col!r} (term {t!r} of model {spec.name!r}); "
                 f"got columns {list(newdata.columns)}"
             )
-        term = term_values(t, newdata if col in newdata.columns else newdata, csw)
+        term = term_values(t, newdata, csw if col in study.derived else None, study=study,
+                           centring=centring)
         if col not in optional and term.missing.any():
             raise InputError(
                 f"newdata column {col!r} is missing on {int(term.missing.sum())} row(s); model "
@@ -219,20 +222,28 @@ def _newdata_terms(spec: ModelSpec, newdata: pd.DataFrame, csw: np.ndarray | Non
     return out
 
 
-def _csw_for(newdata: pd.DataFrame) -> np.ndarray:
-    if "csw" in newdata.columns:
-        return derive_csw(newdata)
+def _csw_for(newdata: pd.DataFrame, spec: ModelSpec | None = None,
+             name: str = "csw") -> np.ndarray:
+    """A derived term's values (``csw``) on new data: each row its own unit unless the
+    data say which unit a row is in."""
+    study = spec.the_study if spec is not None else None
+    derive = derive_csw if study is None or study.is_default() else (
+        lambda frame: study.derive(name, frame))
+    if name in newdata.columns:
+        return derive(newdata)
     if "unit" not in newdata.columns:
         frame = newdata.copy()
         frame["unit"] = np.arange(len(newdata)).astype(str)  # each row its own unit
-        return derive_csw(frame)
-    return derive_csw(newdata)
+        return derive(frame)
+    return derive(newdata)
 
 
 def expected_skill(spec: ModelSpec, draws: dict, newdata: pd.DataFrame, *,
                    groups: list[str], domains: list[str],
-                   occasion: str | None = None) -> np.ndarray:
-    """Expected overall skill (1-5 scale) per draw and row of ``newdata``, group effects at 0.
+                   occasion: str | None = None,
+                   centring: dict | None = None) -> np.ndarray:
+    """Expected overall skill (the study's scale, 1-5 for rsw2017) per draw and row of
+    ``newdata``, group effects at 0.
 
     Parameters
     ----------
@@ -250,6 +261,9 @@ def expected_skill(spec: ModelSpec, draws: dict, newdata: pd.DataFrame, *,
         The kept group level that holds the occasion effect (``r_obs``) of the cumulative
         probit: the innermost level each of whose groups is one observation (see
         :func:`occasion_level`). Default: ``observation`` where it is kept.
+    centring : dict, optional
+        Numeric factor -> ``(centre, scale)`` of the fit (``info["centring"]``), so that new
+        data are coded as the fitted data were.
 
     Returns
     -------
@@ -277,19 +291,19 @@ def expected_skill(spec: ModelSpec, draws: dict, newdata: pd.DataFrame, *,
     if len(newdata) == 0:
         raise InputError("newdata has no rows")
     newdata = newdata.reset_index(drop=True)
-    needs_csw = any(
-        (t[3:-1] if t.startswith("mo(") else t) in DERIVED_TERMS
-        for t in [*spec.terms, *spec.mediator_terms, *(spec.exposure.terms if spec.exposure else [])]
-    )
-    csw = _csw_for(newdata) if needs_csw else None
+    derived = [
+        c for t in [*spec.terms, *spec.mediator_terms, *(spec.exposure.terms if spec.exposure else [])]
+        if (c := t[3:-1] if t.startswith("mo(") else t) in spec.derived_terms
+    ]
+    csw = _csw_for(newdata, spec, derived[0]) if derived else None
 
     if spec.family == "gaussian":
-        terms = _newdata_terms(spec, newdata, csw, spec.terms)
+        terms = _newdata_terms(spec, newdata, csw, spec.terms, centring=centring)
         eta = fixed_part(draws, terms)
         return np.broadcast_to(eta, (eta.shape[0], len(newdata))).copy()
 
     if spec.family == "cumulative_probit":
-        terms = _newdata_terms(spec, newdata, csw, spec.terms)
+        terms = _newdata_terms(spec, newdata, csw, spec.terms, centring=centring)
         eta = fixed_part(draws, terms, intercept=False)
         cuts = draws["cutpoints"]
         if occasion is None and "observation" in groups:
@@ -297,18 +311,21 @@ def expected_skill(spec: ModelSpec, draws: dict, newdata: pd.DataFrame, *,
         scale = np.sqrt(1.0 + draws[f"sd_{occasion}"] ** 2) if occasion else 1.0
         deltas = draws["delta"] if "delta" in draws else np.zeros((eta.shape[0], 1))
         total = np.zeros_like(eta)
+        lowest = spec.the_study.scale_min
         for j in range(deltas.shape[1]):
             p = ordinal_probs(eta + deltas[:, j:j + 1], cuts, scale)
-            total += (p * np.arange(1, p.shape[-1] + 1)).sum(axis=-1)
+            total += (p * np.arange(lowest, lowest + p.shape[-1])).sum(axis=-1)
         return total / deltas.shape[1]
 
     # path model
     med = spec.mediator.outcome
     expo = spec.exposure.outcome if spec.exposure else None
     optional = tuple(c for c in (med, expo) if c)
-    terms = _newdata_terms(spec, newdata, csw, spec.terms, optional=optional)
-    mterms = _newdata_terms(spec, newdata, csw, spec.mediator.terms, optional=optional)
-    eterms = _newdata_terms(spec, newdata, csw, spec.exposure.terms) if spec.exposure else []
+    terms = _newdata_terms(spec, newdata, csw, spec.terms, optional=optional, centring=centring)
+    mterms = _newdata_terms(spec, newdata, csw, spec.mediator.terms, optional=optional,
+                            centring=centring)
+    eterms = (_newdata_terms(spec, newdata, csw, spec.exposure.terms, centring=centring)
+              if spec.exposure else [])
     w, mu = _path_weights_and_means(spec, draws, terms, mterms, eterms)
     return (w * mu).sum(axis=(2, 3))
 

@@ -41,14 +41,14 @@ of one's own).
 
 from __future__ import annotations
 
-from pyramid.data import schema
-from pyramid.specs import COEF_SUPPORT, available_specs, coef_name, load_spec
+from pyramid.specs import COEF_SUPPORT, available_specs, coef_name, coef_support, load_spec
 
 __all__ = [
     "truth_names",
     "TRUTH_NAMES",  # noqa: F822 - built on first use by the module __getattr__
     "coef_name",
     "COEF_SUPPORT",
+    "coef_support",
     "step_labels",
     "threshold_labels",
 ]
@@ -101,6 +101,7 @@ def truth_names(spec) -> dict[str, tuple[str, dict]]:
     >>> truth_names(load_spec("pyramid"))["p_clinician_csw"]
     ('clinician_rate', {'clinician_given': 'csw=1'})
     """
+    study = spec.the_study
     latent = spec.family == "cumulative_probit"
     pre = "latent:" if latent else ""
     out: dict[str, tuple[str, dict]] = {}
@@ -108,23 +109,24 @@ def truth_names(spec) -> dict[str, tuple[str, dict]]:
         out["intercept"] = ("intercept", {})
     for term in spec.terms:
         col = term[3:-1] if term.startswith("mo(") else term
-        info = schema.COLUMNS.get(col)
+        info = study.factors.get(col)
         if term.startswith("mo("):
             out[pre + col] = (f"b_{col}", {})
+            rsw = study.is_default() and col == "discussion"  # the simulator's own name
             for k, lvl in enumerate(step_labels(list(info.levels)), start=1):
-                out[f"{pre}zeta[{k}]" if col == "discussion" else f"{pre}zeta_{col}[{k}]"] = (
+                out[f"{pre}zeta[{k}]" if rsw else f"{pre}zeta_{col}[{k}]"] = (
                     f"zeta_{col}", {f"{col}_step": lvl})
-        elif info is not None and info.kind in ("ordered", "category"):
-            for lvl in info.levels[1:]:
+        elif info is not None and info.kind in ("ordered", "categorical"):
+            for lvl in info.ordered_levels[1:]:
                 out[pre + coef_name(col, lvl)] = (f"b_{col}", {col: lvl})
         else:
             out[pre + col] = (f"b_{col}", {})
     if latent:
-        labels = threshold_labels(list(range(schema.SCORE_MIN, schema.SCORE_MAX + 1)))
+        labels = threshold_labels(list(study.categories))
         for k, lab in enumerate(labels, start=1):
             out[f"latent:kappa[{k}]"] = ("cutpoints", {"threshold": lab})
         if spec.domain_effects:
-            for d in schema.DOMAINS:
+            for d in study.domain_names:
                 out[f"latent:delta[{d}]"] = ("delta", {"domain": d})
     for g in spec.groups:
         out[f"{pre}sd_{g}"] = (f"sd_{g}", {})
@@ -132,7 +134,7 @@ def truth_names(spec) -> dict[str, tuple[str, dict]]:
         med = spec.mediator.outcome
         for t in spec.mediator.terms:
             out[f"{med}_{t}"] = (f"{med}_{t}", {})
-        levels = list(schema.COLUMNS[med].levels)
+        levels = list(study.factors[med].levels)
         for k, lab in enumerate(threshold_labels(levels), start=1):
             out[f"{med}_cutpoints[{k}]"] = (f"{med}_cutpoints", {f"{med}_threshold": lab})
     if spec.exposure is not None and spec.exposure.terms == ["csw"]:

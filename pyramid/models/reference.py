@@ -193,7 +193,9 @@ def _coef_tensor(built: Built, name: str):
 
 def add_joint_reference(built: Built, ref: ReferenceSummaries, priors: PriorSet, *,
                         concentration: float | None, cluster_sd: float | None,
-                        project_sd: float, prefix: str = "rsw2017_") -> list[str]:
+                        project_sd: float, prefix: str = "rsw2017_",
+                        mapping: dict[str, str] | None = None,
+                        scale: tuple[int, int] | None = None) -> list[str]:
     """Add the reference study to a built model of a new project, through a project level.
 
     For each compared effect ``f``, the reference's value is the new project's minus
@@ -207,6 +209,12 @@ def add_joint_reference(built: Built, ref: ReferenceSummaries, priors: PriorSet,
     set's intercept prior. The discussion simplex is the reference's own. An effect the built
     model lacks gets a free reference parameter with its prior.
 
+    For a new project of another study, ``mapping`` (reference effect -> the built model's
+    coefficient) says which coefficient stands for which effect (the others get free
+    reference parameters), and ``scale`` (its ``(min, max)``) puts the new project's
+    coefficients on the reference's 1-5 scale first: an effect times ``4 / (max - min)``, the
+    intercept as ``1 + (b - min) 4 / (max - min)``.
+
     Returns
     -------
     list of str
@@ -214,6 +222,7 @@ def add_joint_reference(built: Built, ref: ReferenceSummaries, priors: PriorSet,
         ``<prefix>effect``, ``project_difference_intercept``).
     """
     model = built.model
+    new_scale = scale  # the new project's (min, max); ``scale`` below is the effects' own
     for dim, values in _coords(ref, prefix).items():
         if dim not in model.coords:
             model.add_coord(dim, values)
@@ -230,7 +239,15 @@ def add_joint_reference(built: Built, ref: ReferenceSummaries, priors: PriorSet,
         def own(name: str, prior: PriorDist):
             return _prior_rv(f"ref_{name}", prior)
 
-        new = {name: _coef_tensor(built, name) for name in ("intercept", *EFFECTS)}
+        if mapping is None:
+            new = {name: _coef_tensor(built, name) for name in ("intercept", *EFFECTS)}
+        else:
+            k = 4.0 / (new_scale[1] - new_scale[0])
+            new = {name: (None if name not in mapping else _coef_tensor(built, mapping[name]))
+                   for name in EFFECTS}
+            new = {name: (None if t is None else t * k) for name, t in new.items()}
+            b0 = _coef_tensor(built, "intercept")
+            new["intercept"] = None if b0 is None else 1.0 + (b0 - new_scale[0]) * k
         ref_vals = {}
         for j, name in enumerate(EFFECTS):
             cls = "b_mo" if name == "discussion" else "b"
