@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
     "reanalyse": "pyramid.reanalysis:reanalyse",
     "bayes_factor_t": "pyramid.reanalysis:bayes_factor_t",
     "plot_figure4": "pyramid.plots.figure4:plot_figure4",
+    "plot_factors": "pyramid.plots.factors:plot_factors",
     # models and fitting
     "fit": "pyramid.fit:fit",
     "load": "pyramid.results:load",

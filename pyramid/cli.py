@@ -61,17 +61,24 @@ AllowOpt = Annotated[
                  "worker-training (a worker with more than one training level)."),
 ]
 
+StudyOpt = Annotated[
+    str | None,
+    typer.Option("--study", "-s", help="The study of the data: a name (rsw2017, the default) "
+                 "or a study file (.toml; 'pyramid study init' drafts one)."),
+]
+
 
 def read_data(file: str, *, sheet: str | None = None, encoding: str | None = None,
-              allow: list[str] | None = None, model: str | None = None) -> pd.DataFrame:
+              allow: list[str] | None = None, model: str | None = None,
+              study: str | None = None) -> pd.DataFrame:
     """Read and validate a data file, the same way for every command that reads one."""
     from pathlib import Path
 
     from pyramid.data.readers import read
     from pyramid.data.validate import validate
 
-    return validate(read(file, sheet=sheet, encoding=encoding), model=model,
-                    source=Path(file).name, allow=allow or ())
+    return validate(read(file, sheet=sheet, encoding=encoding, study=study), model=model,
+                    source=Path(file).name, allow=allow or (), study=study)
 
 
 def emit(df: pd.DataFrame, fmt: Format | str = Format.text, *, title: str | None = None) -> None:
@@ -180,24 +187,34 @@ def simulate_cmd(
     truth: Annotated[
         str | None, typer.Option("--truth", help="Also write the truth table here (.csv, ...).")
     ] = None,
+    study: StudyOpt = None,
 ) -> None:
-    """Simulate observation data with known true effects from the shared generative model."""
+    """Simulate observation data with known true effects from the shared generative model.
+
+    With --study FILE the data are simulated in that study's terms: --effect names its
+    factors' coefficients (e.g. 'model[systemic]=0.5', 'caseload=-0.1' per its scale units;
+    every other effect 0), --mix how its factors are drawn (e.g. 'model=usual:0.5,new:0.5',
+    'supervision=0.3'); --preset does not apply.
+    """
     from pyramid.data.readers import SUPPORTED_EXTENSIONS, write
     from pyramid.data.simulate import Layout, parse_assignments, simulate
     from pyramid.output import check_output
+    from pyramid.study import load_study
 
     for f in (out, truth):
         if f:
             check_output(f, SUPPORTED_EXTENSIONS, "data file")
     layout = Layout(authorities, units, workers_per_unit, observations)
-    sim = simulate(
-        layout,
-        effects=parse_assignments(effect or [], "effect"),
-        group_sds=parse_assignments(sd or [], "sd"),
-        mix=parse_assignments(mix or [], "mix"),
-        seed=seed,
-        preset=preset,
-    )
+    the_study = load_study(study)
+    kwargs = dict(effects=parse_assignments(effect or [], "effect"),
+                  group_sds=parse_assignments(sd or [], "sd"),
+                  mix=parse_assignments(mix or [], "mix"), seed=seed)
+    if the_study.is_default():
+        sim = simulate(layout, preset=preset, **kwargs)
+    else:
+        from pyramid.data.simulate_study import simulate_study
+
+        sim = simulate_study(the_study, layout, **kwargs)
     path = write(sim.data, out)
     info(
         f"wrote {len(sim.data)} observations ({layout.authorities} authorities x "
@@ -228,8 +245,12 @@ def validate_cmd(
     encoding: EncodingOpt = None,
     allow: AllowOpt = None,
     fmt: FormatOpt = Format.text,
+    study: StudyOpt = None,
 ) -> None:
-    """Check a data file against the observation schema: print a summary and 'valid'.
+    """Check a data file against its study (default rsw2017): print a summary and 'valid'.
+
+    Every column of the file is listed as used (under its own name), mapped (to a column of
+    the study) or unused (kept as it is).
 
     Problems go to stderr, each with row, column, value and rule; the exit code is then 2.
     Warnings (blank rows dropped, few groups for the model, the judgements --allow silences)
@@ -241,7 +262,8 @@ def validate_cmd(
 
     from pyramid.data.validate import summarise
 
-    data = read_data(file, sheet=sheet, encoding=encoding, allow=allow, model=model)
+    data = read_data(file, sheet=sheet, encoding=encoding, allow=allow, model=model,
+                     study=study)
     table = summarise(data)
     if str(fmt) == "csv":
         emit(table, fmt)
@@ -251,8 +273,16 @@ def validate_cmd(
     shown["n"] = [("" if pd.isna(v) else str(v)) for v in table["n"]]
     shown["percent"] = [("" if pd.isna(v) else f"{v:.1f}") for v in table["percent"]]
     shown["value"] = [("" if pd.isna(v) else f"{v:.3f}") for v in table["value"]]
-    emit(shown, fmt, title=f"{Path(file).name}: {len(data)} observations")
-    for note in data.attrs["validation"]["notes"]:
+    record = data.attrs["validation"]
+    emit(shown, fmt, title=f"{Path(file).name}: {len(data)} observations (study "
+         f"{record['study']})")
+    typer.echo("columns:")
+    for header, status, canonical in record["columns"]:
+        what = {"used": "used", "mapped": f"mapped to {canonical}",
+                "unused": "unused (kept as it is)",
+                "ignored": "unused (the study's unused_columns)"}[status]
+        typer.echo(f"  {header}: {what}")
+    for note in record["notes"]:
         typer.echo(f"note: {note}")
     typer.echo("valid")
 
@@ -341,12 +371,36 @@ def figure4_cmd(
     ci_prob: CiProbOpt = DEFAULT_CI_PROB,
     dpi: Annotated[int, typer.Option("--dpi", help="Resolution of a raster image.")] = 150,
 ) -> None:
-    """Redraw the report's Figure 4: what factors influence quality of observed practice."""
+    """Redraw the report's Figure 4: what factors influence quality of observed practice.
+
+    Given a fit of a study other than rsw2017, draw the same picture from that study's own
+    data and fit instead (the mean score at each level of each factor, and the model's effect
+    of each level): Figure 4's upper panel is RSW 2017's published means, which belong to
+    RSW 2017 only.
+    """
     from pyramid.output import check_output
     from pyramid.plots import save_figure4
 
     check_output(out, (Path(out).suffix.lower() or ".png",), "figure")
     fitted = _load_fit_result(result) if result else None
+    if fitted is not None and not fitted.study.is_default():
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        from pyramid.output import atomic_path
+        from pyramid.plots.factors import plot_factors
+
+        path = check_output(out, (".png", ".pdf", ".svg"), "figure")
+        fig = plot_factors(fitted, ci_prob=ci_prob)
+        try:
+            with atomic_path(path, "figure") as tmp:
+                fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix[1:].lower())
+        finally:
+            plt.close(fig)
+        info(f"wrote the factors of study {fitted.study.name!r} (Figure 4's layout) to {path}")
+        return
     path = save_figure4(out, fitted, ci_prob=ci_prob, dpi=dpi)
     info(f"wrote Figure 4 to {path}")
 
@@ -402,7 +456,7 @@ def compare_cmd(
     emit(compact(table), fmt, title=(
         f"model {res.spec.name!r}, priors {res.priors.name!r}: {len(res.data)} rows, "
         f"{post.sizes['chain']} chains x {post.sizes['draw']} draws; differences in expected "
-        "skill (1-5 scale)"))
+        f"{res.study.overall.label} ({res.study.scale_min}-{res.study.scale_max} scale)"))
     typer.echo(
         f"estimate: posterior mean [{ci_prob:.0%} equal-tailed interval]; P(dir): probability "
         f"of direction and the sign; P(ROPE): P(|effect| < {rope:g}); BF10: Savage-Dickey "
@@ -500,17 +554,23 @@ def fit_cmd(
                           "comparison) or jax (needs rsw-pyramid[jax]; a GPU with jax[cuda12]).")
     ] = "numba",
     fmt: FormatOpt = Format.text,
+    study: StudyOpt = None,
 ) -> None:
-    """Fit a model and write the results file; print the fixed effects and the diagnostics."""
+    """Fit a model and write the results file; print the fixed effects and the diagnostics.
+
+    With --study FILE the data are read and checked in that study's terms, the shipped
+    models skill and domains take the study's [models] terms, and the results file keeps the
+    study (compare, report and figure4 read it from there).
+    """
     from pyramid.fit import fit
     from pyramid.output import check_output
 
     check_output(out, (".nc",), "results file")  # before an hour of sampling, not after
-    df = read_data(data, sheet=sheet, encoding=encoding, allow=allow)
+    df = read_data(data, sheet=sheet, encoding=encoding, allow=allow, study=study)
     res = fit(df, model=model, priors=priors, draws=draws, tune=tune, chains=chains,
               random_seed=seed, target_accept=target_accept, progressbar=progress,
               adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend,
-              extend=(extend_budget if extend and extend_budget else extend))
+              extend=(extend_budget if extend and extend_budget else extend), study=study)
     path = res.save(out)
     emit(res.coefs(ci_prob).round(4), fmt,
          title=f"\nmodel {res.spec.name!r}: fixed effects (posterior means, sd and "
@@ -692,6 +752,15 @@ def compare_project_cmd(
     sheet: SheetOpt = None,
     encoding: EncodingOpt = None,
     allow: AllowOpt = None,
+    study: StudyOpt = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="With --study: which of the new project's coefficients "
+                     "stands for one of RSW 2017's effects, NEW=RSW, repeatable (e.g. "
+                     "'practice_model[systemic]=training[programme]', "
+                     "'reflective_supervision=clinician'); the others are estimated within "
+                     "the new project only."),
+    ] = None,
 ) -> None:
     """Compare a new project's coded observations with RSW 2017, factor by factor.
 
@@ -719,12 +788,13 @@ def compare_project_cmd(
         except ValueError:
             raise InputError(f"--cluster-sd must be 'default', 'unknown' or a number >= 0; got "
                              f"{cluster_sd!r}") from None
-    df = read_data(new_file, sheet=sheet, encoding=encoding, allow=allow)
+    df = read_data(new_file, sheet=sheet, encoding=encoding, allow=allow, study=study)
     info(f"comparing {Path(new_file).name} ({len(df)} rows) with RSW 2017, model {model!r} ...")
     res = compare_project(
         df, model=model, analyses=tuple(analysis) if analysis else ANALYSES,
         concentration=concentration, cluster_sd=csd, project_sd=project_sd,
         ci_prob=ci_prob, draws=draws, tune=tune, chains=chains, random_seed=seed,
+        study=study, mapping=map_ or None,
     )
     if str(fmt) == "csv":
         emit(res.table, fmt)
@@ -851,12 +921,15 @@ def design_cmd(
     no_progress: NoProgressOpt = False,
     retry_failed: RetryOpt = False,
     fmt: FormatOpt = Format.text,
+    study: StudyOpt = None,
 ) -> None:
     """Design analysis: assurance, interval width, coverage and bias of a planned study.
 
     Simulates data sets of the planned design with the planned effects, fits each, and prints
     per effect the share of fits that show it (assurance) with its Monte Carlo standard error,
-    the mean interval width, the coverage of the true value and the bias.
+    the mean interval width, the coverage of the true value and the bias. With --study FILE
+    the study's own factors are simulated and analysed: --effect names their coefficients
+    (e.g. 'model[systemic]=0.5'; every effect not given is 0) and --preset does not apply.
     """
     from pyramid.data.simulate import parse_assignments
     from pyramid.planning import design
@@ -869,6 +942,7 @@ def design_cmd(
         rope=rope, width=width, ci_prob=ci_prob, targets=target, draws=draws, tune=tune,
         chains=chains, random_seed=seed, out=out, jobs=jobs, scheduler=scheduler,
         dask_workers=dask_workers, progressbar=not no_progress, retry_failed=retry_failed,
+        study=study,
     )
     _run_summary(table)
     if str(fmt) == "csv":
@@ -947,6 +1021,111 @@ def calibrate_cmd(
         emit(shown, fmt, title=f"simulation-based calibration of {model!r} ({test} test, "
              f"alpha {alpha:g}): {len(table) - n_fail} of {len(table)} parameters pass")
     info(f"wrote calibration.csv, ranks.csv and ranks.png to {out}")
+
+
+# --------------------------------------------------------------------------------------------
+# study: init, check, example
+# --------------------------------------------------------------------------------------------
+study_app = typer.Typer(
+    help="Studies: draft a study file from data, check one, write the made-up example.",
+    no_args_is_help=True, add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("init")
+def study_init_cmd(
+    data: Annotated[str, typer.Argument(help="Data file: .csv, .parquet, .xlsx or .sav.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Study file to write (.toml).")],
+    name: Annotated[str, typer.Option("--name", help="The study's name (an identifier).")]
+    = "my_study",
+    description: Annotated[
+        str, typer.Option("--description", help="One paragraph on the study.")
+    ] = "",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Draft a study file from a data file: ids from the nesting, the scale from the scores,
+    factor kinds from the values. Prints what it guessed and what to check; read the file,
+    edit it, then run 'pyramid study check FILE DATA'."""
+    from pyramid.data.readers import read
+    from pyramid.errors import InputError
+    from pyramid.output import check_output, write_text
+    from pyramid.study import draft_study
+
+    path = check_output(out, (".toml",), "study file")
+    if path.exists() and not force:
+        raise InputError(f"{out} exists; pass --force to replace it")
+    draft = draft_study(read(data, sheet=sheet, encoding=encoding), name=name,
+                        description=description)
+    write_text(path, draft.text, "study file")
+    typer.echo(str(draft))
+    info(f"wrote the draft study to {path}")
+
+
+@study_app.command("check")
+def study_check_cmd(
+    study: Annotated[str, typer.Argument(help="Study: a file (.toml) or a name (rsw2017).")],
+    data: Annotated[
+        str | None, typer.Argument(help="Optional data file to check against the study.")
+    ] = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Check a study file (every problem named by key, exit 2) and print what it says; with a
+    data file, also how each of its columns fits the study (used, mapped, unused) and the
+    problems its values have (then exit 2)."""
+    from pathlib import Path
+
+    from pyramid.errors import InputError
+    from pyramid.study import check_study, load_study
+
+    the_study = load_study(study)
+    df = None
+    if data is not None:
+        from pyramid.data.readers import read
+
+        df = read(data, sheet=sheet, encoding=encoding, study=the_study)
+    table = check_study(the_study, df)
+    title = (f"study {the_study.name!r} ({the_study.source}): {' < '.join(the_study.roles)}; "
+             f"scale {the_study.scale_min}-{the_study.scale_max}; "
+             f"{len(the_study.domains)} analysed domains")
+    if data is not None:
+        title += f"; data {Path(data).name} ({len(df)} rows)"
+    emit(table, fmt, title=title)
+    bad = table[table["problem"].str.len() > 0]
+    if data is not None:
+        from pyramid.data.validate import validate
+        from pyramid.errors import ValidationError
+
+        try:
+            validate(df, study=the_study, source=Path(data).name)
+        except ValidationError as exc:
+            raise InputError(f"the data do not fit study {the_study.name!r}: {exc}") from None
+    if len(bad):
+        raise InputError(f"{len(bad)} column(s) with problems: "
+                         + "; ".join(f"{r.column}: {r.problem}" for r in bad.itertuples()))
+    typer.echo("study ok" + (" and the data fit it" if data is not None else ""))
+
+
+@study_app.command("example")
+def study_example_cmd(
+    out: Annotated[str, typer.Option("--out", "-o", help="Data file to write (.csv, .parquet, "
+                                     ".xlsx, .sav).")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
+) -> None:
+    """Write the made-up project of the 'Your own study' guide: a spreadsheet shaped unlike
+    RSW 2017 (its own id columns, two waves, ratings 1-7 on seven domains, a practice model,
+    caseload, reflective supervision), simulated with known effects."""
+    from pyramid.data.example import future_project
+    from pyramid.data.readers import write
+
+    df = future_project(seed)
+    path = write(df, out)
+    info(f"wrote {len(df)} rows of the made-up project to {path}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -133,8 +133,13 @@ def sd_prior_medians(priors: Any = "default") -> dict[str, float]:
     return {f"sd_{g}": _prior_median(p.get("sd", group=g)) for g in ("authority", "unit", "worker")}
 
 
-def design_defaults() -> dict[str, Any]:
+def design_defaults(study: Any = None) -> dict[str, Any]:
     """What :func:`design` simulates with when not told otherwise.
+
+    For a study other than rsw2017 (``study=``): the group SDs are the same medians of the
+    ``default`` prior set put on the study's scale (:func:`pyramid.specs.for_scale`), with the
+    study simulator's ``sd_observation`` and ``sigma_domain``, and its default mix
+    (:func:`pyramid.data.simulate_study.study_default_mix`).
 
     Returns
     -------
@@ -152,6 +157,15 @@ def design_defaults() -> dict[str, Any]:
     >>> d["mix"]["discussion_observed"], round(d["group_sds"]["sd_unit"], 2)
     (1.0, 0.27)
     """
+    from pyramid.study import load_study
+
+    the_study = load_study(study)
+    if not the_study.is_default():
+        from pyramid.data.simulate_study import study_default_group_sds
+
+        sds = study_default_group_sds(the_study)
+        sds.update(sd_prior_medians(load_priors("default", study=the_study)))
+        return {"group_sds": sds, "mix": {}}
     sds = default_group_sds()
     sds.update(sd_prior_medians("default"))
     return {"group_sds": sds, "mix": {"discussion_observed": 1.0}}
@@ -165,8 +179,14 @@ def _design_fit(p: dict) -> dict:
     spec, priors = spec_from_payload(p)
     with quiet() as caught:
         warnings.simplefilter("always")
-        sim = simulate(tuple(p["design"]), effects=p["effects"], group_sds=p["group_sds"],
-                       mix=p["mix"], seed=p["sim_seed"], preset=p["preset"])
+        if spec.study is not None:
+            from pyramid.data.simulate_study import simulate_study
+
+            sim = simulate_study(spec.study, tuple(p["design"]), effects=p["effects"],
+                                 group_sds=p["group_sds"], mix=p["mix"], seed=p["sim_seed"])
+        else:
+            sim = simulate(tuple(p["design"]), effects=p["effects"], group_sds=p["group_sds"],
+                           mix=p["mix"], seed=p["sim_seed"], preset=p["preset"])
         md = prepare(spec, sim.data, warn=False)
         km = kernel_model(md, priors)
         post, stats, info = fit_compiled(
@@ -268,6 +288,7 @@ def design(
     progressbar: bool = True,
     reuse: bool = True,
     retry_failed: bool = False,
+    study: Any = None,
 ) -> pd.DataFrame:
     """Design analysis: assurance, interval width, coverage and bias of a planned study.
 
@@ -346,6 +367,14 @@ def design(
         Fit again the simulations an earlier run into ``out`` recorded as failed. Fits that
         failed for a reason outside the model (an OS error: a full disk, a compile cache that
         could not be written; a worker that died) are fitted again without it.
+    study : str, path or Study, optional
+        The planned study (default ``rsw2017``). With another study the data sets are
+        simulated in its terms (:func:`pyramid.data.simulate_study.simulate_study`):
+        ``effects`` name its factors' coefficients (``practice_model[systemic]``,
+        ``caseload`` per its ``scale`` units, any spelling of a level), every effect not
+        given is 0 (``preset`` does not apply), ``mix`` says how its factors are drawn, the
+        group SDs are on its scale, and ``model`` (``skill``, ``domains``) takes its
+        ``[models] terms``.
 
     Returns
     -------
@@ -378,14 +407,17 @@ def design(
     >>> bool(table["assurance"].between(0, 1).all())
     True
     """
-    spec = load_spec(model)
-    prior_set = load_priors(priors)
+    from pyramid.study import load_study
+
+    the_study = load_study(study)
+    spec = load_spec(model, study=the_study)
+    prior_set = load_priors(priors, study=the_study)
     sims = positive_int("sims", sims)
     sampling = sampling_args(draws, tune, chains)
     level, ci_prob, rope = _check_criterion(criterion, level, ci_prob, rope, width)
     swept = _parse_sweep(sweep)
     points = _design_points((authorities, units, workers_per_unit, observations), swept)
-    eff, sds, mx, truth = _planned_truth(effects, group_sds, mix, preset)
+    eff, sds, mx, truth = _planned_truth(effects, group_sds, mix, preset, the_study)
     targets = _check_targets(targets, truth)
 
     folder = OutputFolder(out)
@@ -396,6 +428,8 @@ def design(
     identity = {
         "kind": "design", "points": points, "sims": sims, "random_seed": seed,
         "model": spec.name, "model_sha": identity_hash(spec.text), "priors": prior_set.name,
+        **({} if the_study.is_default() else {"study": the_study.name,
+                                               "study_sha": identity_hash(the_study.text)}),
         "priors_sha": identity_hash(json.dumps(common["priors"], sort_keys=True)),
         "truth": jsonable(truth), "group_sds": common["group_sds"], "mix": common["mix"],
         **sampling, "ci_prob": ci_prob, "rope": rope,
@@ -466,18 +500,25 @@ def _design_points(sizes: Sequence[int], swept: tuple[str, list[int]] | None) ->
     return points
 
 
-def _planned_truth(effects: Any, group_sds: Any, mix: Any, preset: str
+def _planned_truth(effects: Any, group_sds: Any, mix: Any, preset: str, the_study: Any
                    ) -> tuple[dict, dict, dict, dict]:
     """The planned effects, group SDs and mix over :func:`design_defaults`, and the truth
-    they give (checked and resolved by a tiny simulation)."""
-    planned = design_defaults()
+    they give (checked and resolved by a tiny simulation in the study's terms)."""
+    planned = design_defaults(the_study)
     sds = dict(planned["group_sds"])
     sds.update(dict(group_sds or {}))
     mx = dict(planned["mix"])
     mx.update(dict(mix or {}))
     eff = jsonable(dict(effects or {}))
     # a tiny simulation checks every effect, SD and mix name and value, and resolves them
-    probe = simulate((1, 1, 1, 1), effects=eff, group_sds=sds, mix=mx, seed=0, preset=preset)
+    if the_study.is_default():
+        probe = simulate((1, 1, 1, 1), effects=eff, group_sds=sds, mix=mx, seed=0,
+                         preset=preset)
+    else:
+        from pyramid.data.simulate_study import simulate_study
+
+        probe = simulate_study(the_study, (1, 1, 1, 1), effects=eff, group_sds=sds, mix=mx,
+                               seed=0)
     truth = {k: v for k, v in probe.truth.items() if not isinstance(v, pd.Series)}
     return eff, sds, mx, truth
 

@@ -60,6 +60,7 @@ from pyramid.models.sampling import sample_model
 from pyramid.plots.project import ANALYSIS_LABELS, plot_compare_project
 from pyramid.results import FitResult
 from pyramid.specs import ModelSpec, PriorSet, load_priors, load_spec
+from pyramid.study import load_study
 
 __all__ = [
     "ANALYSES",
@@ -154,17 +155,164 @@ def _failed_checks(diagnostics: pd.DataFrame, analysis: str) -> str:
     return "convergence checks failed: " + "; ".join(said)
 
 
-def _new_draws(result) -> dict[str, np.ndarray]:
-    """Draws of each compared quantity in the new project from a fitted result."""
-    out = {}
+def _new_draws(result, mapping: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Draws of each compared quantity in the new project from a fitted result.
+
+    For a study other than rsw2017, ``mapping`` (RSW 2017 quantity -> the new project's
+    coefficient) says which of its coefficients stands for each compared effect, and every
+    draw is put on RSW 2017's 1-5 scale (:func:`_to_rsw_scale`); the new project's other
+    coefficients come back under their own names (``own:<name>``).
+    """
+    study = result.spec.the_study
+    out: dict[str, Any] = {}
+    if study.is_default():
+        for name in EFFECTS:
+            d = _coef_draws(result, name)
+            out[name] = d if d is not None else None
+        cols = [c for c in ("training", "clinician", "discussion", "csw", "group", "unit")
+                if c in result.data.columns]
+        e = result.expected_skill(result.data[cols])
+        out["mean_skill"] = _flat(e.mean("row"))
+        return out
+    k, lo = _to_rsw_scale(study)
+    mapping = dict(mapping or {})
     for name in EFFECTS:
-        d = _coef_draws(result, name)
-        out[name] = d if d is not None else None
-    cols = [c for c in ("training", "clinician", "discussion", "csw", "group", "unit")
-            if c in result.data.columns]
+        d = _coef_draws(result, mapping[name]) if name in mapping else None
+        out[name] = None if d is None else d * k
+    cols = [c for c in study.factors if c in result.data.columns]
     e = result.expected_skill(result.data[cols])
-    out["mean_skill"] = _flat(e.mean("row"))
+    out["mean_skill"] = 1.0 + (_flat(e.mean("row")) - lo) * k
+    coefs = result.info["coefs"]
+    coefs = json.loads(coefs) if isinstance(coefs, str) else coefs
+    for name in coefs:
+        if name != "intercept" and name not in mapping.values():
+            out[f"own:{name}"] = _coef_draws(result, name) * k
     return out
+
+
+def _to_rsw_scale(study) -> tuple[float, float]:
+    """``(k, min)``: a score ``x`` of the study's ``min``-``max`` scale is ``1 + (x - min) k``
+    on RSW 2017's 1-5 scale, and an effect ``b`` is ``b k``, ``k = 4 / (max - min)``."""
+    return 4.0 / (study.scale_max - study.scale_min), float(study.scale_min)
+
+
+def parse_mapping(mapping: Any, study: Any) -> dict[str, str]:
+    """Which coefficient of a study's model stands for each of RSW 2017's compared effects.
+
+    Parameters
+    ----------
+    mapping : mapping or sequence of str
+        New coefficient -> RSW 2017 effect, e.g. ``{"practice_model[systemic]":
+        "training[programme]", "reflective_supervision": "clinician"}``, or strings
+        ``"NEW=RSW"`` (the CLI's ``--map``). A level may be written in any spelling the study
+        accepts; ``training=programme`` is read as ``training[programme]``.
+    study : Study
+
+    Returns
+    -------
+    dict
+        RSW 2017 effect (:data:`pyramid.data.published.EFFECTS`) -> new coefficient name.
+
+    Raises
+    ------
+    InputError
+        A name that is not a coefficient of the study or not a compared effect of RSW 2017,
+        or one mapped twice.
+
+    Examples
+    --------
+    >>> from pyramid.data.example import future_project
+    >>> from pyramid.study import draft_study
+    >>> s = draft_study(future_project(), name="future").study()
+    >>> parse_mapping(["practice_model[Signs of Safety]=training=programme"], s)
+    {'training[programme]': 'practice_model[signs_of_safety]'}
+    >>> parse_mapping({"caseload": "clinician"}, s)
+    {'clinician': 'caseload'}
+    """
+    from pyramid.study import normalise
+
+    if mapping is None:
+        return {}
+    if isinstance(mapping, str):
+        mapping = [mapping]
+    if isinstance(mapping, dict):
+        pairs = list(mapping.items())
+    else:
+        pairs = []
+        for item in mapping:
+            if not isinstance(item, str) or "=" not in item:
+                raise InputError(f"mapping: {item!r} must be NEW=RSW, e.g. "
+                                 "'practice_model[systemic]=training[programme]'")
+            new, _, old = item.partition("=")
+            pairs.append((new.strip(), old.strip()))
+    known: list[str] = []
+    for f in study.factors.values():
+        if f.kind in ("categorical", "ordered"):
+            known += [f"{f.name}[{lv}]" for lv in f.ordered_levels[1:]]
+            if f.kind == "ordered":
+                known.append(f.name)  # mo(): the average step
+        else:
+            known.append(f.name)
+    known += list(study.derived)
+
+    def new_name(text: str) -> str:
+        t = text.strip()
+        if "=" in t and "[" not in t:
+            f, _, lv = t.partition("=")
+            t = f"{f.strip()}[{lv.strip()}]"
+        if "[" in t and t.endswith("]"):
+            f, _, lv = t[:-1].partition("[")
+            fac = study.factors.get(f.strip())
+            if fac is not None:
+                level = fac.spellings.get(normalise(lv))
+                if level is not None:
+                    t = f"{fac.name}[{level}]"
+        if t not in known:
+            raise InputError(f"mapping: {text!r} is not a coefficient of study {study.name!r}; "
+                             f"its coefficients are {', '.join(known)}")
+        return t
+
+    out: dict[str, str] = {}
+    for new, old in pairs:
+        o = str(old).replace(" ", "")
+        if "=" in o:
+            f, _, lv = o.partition("=")
+            o = f"{f}[{lv}]"
+        if o not in EFFECTS:
+            raise InputError(f"mapping: {old!r} is not one of RSW 2017's compared effects "
+                             f"({', '.join(EFFECTS)})")
+        if o in out:
+            raise InputError(f"mapping: {o!r} is mapped twice")
+        n = new_name(str(new))
+        if n in out.values():
+            raise InputError(f"mapping: {n!r} stands for two of RSW 2017's effects")
+        out[o] = n
+    return out
+
+
+def _informed_for_study(informed_name: Any, study: Any, mapping: dict[str, str]):
+    """The informed (rsw2017) prior set for a study's model: the set on the study's scale,
+    and each mapped coefficient with the prior of the RSW 2017 effect it stands for (a
+    skill-point prior, so its location and scale times (max - min) / 4)."""
+    from types import MappingProxyType
+
+    from pyramid.specs import PriorDist, PriorSet
+
+    rsw = load_priors(informed_name)  # RSW 2017's own coefficient names
+    base = load_priors(informed_name, study=study)  # on the study's scale, RSW's left out
+    k = (study.scale_max - study.scale_min) / 4.0
+    coef = dict(base.coef)
+    for old, new in mapping.items():
+        prior = rsw.coef.get(old)
+        if prior is None:
+            continue
+        params = {p: (v * k if p in ("mu", "sigma", "alpha", "beta") and prior.dist in (
+            "Normal", "StudentT", "Cauchy") else v) for p, v in prior.params.items()}
+        coef[new] = PriorDist(prior.dist, params)
+    return PriorSet(name=base.name, description=(
+        f"{base.description} (RSW 2017's informed priors on the new project's "
+        f"{', '.join(f'{n} (as {o})' for o, n in mapping.items()) or 'no'} coefficients)"),
+        classes=base.classes, coef=MappingProxyType(coef), text=base.text, source=base.source)
 
 
 def _reference_draws(post: xr.Dataset | xr.DataTree, prefix: str = "rsw2017_") -> dict:
@@ -177,9 +325,22 @@ def _reference_draws(post: xr.Dataset | xr.DataTree, prefix: str = "rsw2017_") -
     return out
 
 
-def _n_new(data: pd.DataFrame, quantity: str) -> int:
+def _n_new(data: pd.DataFrame, quantity: str, study: Any = None) -> int:
+    """The new project's rows behind a quantity (a coefficient of its study's model when the
+    study is not rsw2017): rows at that level, rows with 1, or every row with a value."""
     if quantity == "mean_skill":
         return len(data)
+    if study is not None and not study.is_default():
+        name, _, level = quantity.partition("[")
+        if name not in data.columns:
+            return 0
+        col = data[name]
+        if level:
+            return int((col.astype(object) == level.rstrip("]")).sum())
+        f = study.factors.get(name)
+        if f is not None and f.kind == "binary":
+            return int((pd.to_numeric(col, errors="coerce") == 1).sum())
+        return int(col.notna().sum())
     if quantity.startswith("training["):
         return int((data["training"].astype(object) == quantity[9:-1]).sum())
     if quantity == "clinician":
@@ -211,6 +372,8 @@ def compare_project(
     target_accept: float = 0.9,
     progressbar: bool = False,
     verbose: bool = False,
+    study: Any = None,
+    mapping: Any = None,
 ) -> ProjectComparison:
     """Compare a new project's coded observations with RSW 2017, factor by factor.
 
@@ -304,6 +467,19 @@ def compare_project(
         so the reference's and the new project's draws pair up one to one.
     verbose : bool, default False
         Print progress and convergence checks to stderr.
+    study : str, path or Study, optional
+        The new project's study (default: the one a validated frame records, else
+        ``rsw2017``). For a study other than rsw2017 the new project is fitted in its own
+        terms (``skill`` with the study's ``[models] terms``), only the effects ``mapping``
+        names are compared with RSW 2017's, and everything is put on RSW 2017's 1-5 scale
+        first (a score ``x`` of a ``min``-``max`` scale as ``1 + (x - min) 4 / (max - min)``,
+        an effect times ``4 / (max - min)``). The new project's other coefficients are
+        estimated within it only: rows ``own:<coefficient>`` with no RSW 2017 side.
+    mapping : mapping or sequence of str, optional
+        Which of the new project's coefficients stands for which of RSW 2017's effects
+        (:func:`parse_mapping`), e.g. ``{"practice_model[systemic]": "training[programme]",
+        "reflective_supervision": "clinician"}``; an RSW 2017 effect no coefficient stands for
+        is RSW 2017's side only. For rsw2017 data the effects are matched by name.
 
     Returns
     -------
@@ -349,9 +525,19 @@ def compare_project(
     t0 = time.perf_counter()
     analyses = _check_analyses(analyses)
     ref = _reference(reference)
-    spec = _skill_model(defaults.model(model))
-    prior_set = load_priors(priors)
-    informed = load_priors(informed_priors)
+    if study is None and isinstance(new_data, pd.DataFrame) and isinstance(new_data.attrs, dict):
+        study = new_data.attrs.get("study")
+    the_study = load_study(study)
+    rsw = the_study.is_default()
+    if rsw and mapping:
+        raise InputError("mapping is for a study other than rsw2017: rsw2017 data are "
+                         "compared effect by effect under the same names")
+    mapped = {} if rsw else parse_mapping(mapping, the_study)
+    spec = _skill_model(defaults.model(model), the_study)
+    prior_set = load_priors(priors, study=the_study)
+    ref_priors = prior_set if rsw else load_priors(priors)  # RSW 2017's side: its 1-5 scale
+    informed = (load_priors(informed_priors) if rsw
+                else _informed_for_study(informed_priors, the_study, mapped))
     concentration = positive_number("concentration", concentration, allow_none=True)
     cluster_sd = _check_cluster_sd(cluster_sd)
     project_sd = positive_number("project_sd", project_sd)
@@ -366,30 +552,32 @@ def compare_project(
     if not isinstance(new_data, pd.DataFrame):
         raise InputError(f"new_data must be a pandas DataFrame, got {type(new_data).__name__}")
 
-    run = _Run(canon=validate(new_data, model=spec), spec=spec, ref=ref,
+    run = _Run(canon=validate(new_data, model=spec, study=the_study), spec=spec, ref=ref,
                sampling=dict(draws=draws, tune=tune, chains=chains, cores=cores,
                              progressbar=progressbar),
-               target_accept=target_accept, verbose=verbose)
+               target_accept=target_accept, verbose=verbose, mapping=mapped,
+               ref_priors=ref_priors)
     ref_post, ref_ok = None, True
     if "default_priors" in analyses or "rsw2017_priors" in analyses:
-        ref_post, ref_ok = run.sample_reference(prior_set, concentration, cluster_sd, seed + 3)
+        ref_post, ref_ok = run.sample_reference(ref_priors, concentration, cluster_sd, seed + 3)
     per_analysis: dict[str, tuple[dict, dict, bool]] = {}
     for label, pset, s in (("default_priors", prior_set, seed),
                            ("rsw2017_priors", informed, seed + 1)):
         if label in analyses:
             res = run.fit_new(label, pset, s)
-            per_analysis[label] = (_new_draws(res), _reference_draws(ref_post),
+            per_analysis[label] = (_new_draws(res, mapped), _reference_draws(ref_post),
                                    res.converged and ref_ok)
     if "joint" in analyses:
         res = run.fit_joint(prior_set, concentration=concentration, cluster_sd=cluster_sd,
                             project_sd=project_sd, seed=seed + 2)
-        per_analysis["joint"] = (_new_draws(res), _reference_draws(res.idata["posterior"]),
-                                 res.converged)
+        per_analysis["joint"] = (_new_draws(res, mapped),
+                                 _reference_draws(res.idata["posterior"]), res.converged)
 
     any_fit = next(iter(run.fits.values()))
     data_used = any_fit.data
-    table, ds = _tabulate(per_analysis, ref, data_used, ci_prob)
+    table, ds = _tabulate(per_analysis, ref, data_used, ci_prob, mapped, the_study)
     settings = dict(reference=ref.name, model=spec.name, priors=prior_set.name,
+                    study=the_study.name, mapping=dict(mapped),
                     informed_priors=informed.name, analyses=list(analyses),
                     concentration=concentration, cluster_sd=cluster_sd,
                     project_sd=project_sd, ci_prob=ci_prob,
@@ -400,7 +588,8 @@ def compare_project(
     diagnostics = pd.concat(run.diagnostics, ignore_index=True)
     return ProjectComparison(table=table, draws=ds, fits=run.fits, reference=ref_post,
                              diagnostics=diagnostics, settings=settings,
-                             notes=_notes(ref, spec, any_fit, per_analysis, diagnostics))
+                             notes=_notes(ref, spec, any_fit, per_analysis, diagnostics,
+                                          mapped))
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,10 +616,10 @@ def _reference(reference: Any) -> ReferenceSummaries:
                      f"holds) or a ReferenceSummaries; got {reference!r}")
 
 
-def _skill_model(model: Any) -> ModelSpec:
-    """The model's spec: a model of overall skill on the skill scale."""
-    spec = load_spec(model)
-    if spec.family not in ("gaussian", "path") or spec.outcome != "skill":
+def _skill_model(model: Any, study: Any = None) -> ModelSpec:
+    """The model's spec: a model of overall skill on the skill scale (the study's)."""
+    spec = load_spec(model, study=study)
+    if spec.family not in ("gaussian", "path") or spec.outcome != spec.the_study.overall.name:
         raise InputError(
             f"model must be a model of overall skill on the skill scale ('skill' or "
             f"'pyramid'), so that its effects are in skill points like the published means; "
@@ -460,6 +649,8 @@ class _Run:
     sampling: dict[str, Any]
     target_accept: float
     verbose: bool
+    mapping: dict[str, str] = field(default_factory=dict)  # another study's: RSW -> its own
+    ref_priors: PriorSet | None = None  # RSW 2017's side, on its 1-5 scale
     fits: dict[str, Any] = field(default_factory=dict)
     diagnostics: list[pd.DataFrame] = field(default_factory=list)
 
@@ -499,7 +690,8 @@ class _Run:
         res = _fit_joint(self.canon, self.spec, prior_set, self.ref,
                          concentration=concentration, cluster_sd=cluster_sd,
                          project_sd=project_sd, seed=seed, target_accept=self.target_accept,
-                         say=self.say, **self.sampling)
+                         say=self.say, mapping=self.mapping, ref_priors=self.ref_priors,
+                         **self.sampling)
         self.fits["joint"] = res
         self.diagnostics.append(res.diagnostics.assign(model="joint"))
         return res
@@ -507,16 +699,37 @@ class _Run:
 
 def _notes(ref: ReferenceSummaries, spec: ModelSpec, any_fit: FitResult,
            per_analysis: dict[str, tuple[dict, dict, bool]],
-           diagnostics: pd.DataFrame) -> list[str]:
-    """The assumptions, the rows left out, quantities without data and failed checks."""
+           diagnostics: pd.DataFrame, mapped: dict[str, str] | None = None) -> list[str]:
+    """The assumptions, the rows left out, quantities without data and failed checks; for
+    another study, the scale, what stands for what and what is the new project's own."""
     notes: list[str] = list(ref.notes)
     data_used = any_fit.data
+    study = spec.the_study
+    mapped = dict(mapped or {})
     if any_fit.n_dropped:
         notes.append(f"model {spec.name!r} used {len(data_used)} of {any_fit.info['rows_input']} "
                      f"rows of the new project (rows missing {', '.join(any_fit.dropped)} left "
                      "out; the pyramid model keeps them)")
+    if not study.is_default():
+        k, _ = _to_rsw_scale(study)
+        notes.append(
+            f"study {study.name!r} is rated {study.scale_min}-{study.scale_max}: its scores and "
+            f"effects are put on RSW 2017's 1-5 scale (effects times {k:.3g}) before they are "
+            "compared")
+        for q in EFFECTS:
+            notes.append(f"RSW 2017's {q} is compared with the new project's {mapped[q]}"
+                         if q in mapped else
+                         f"no coefficient of the new project stands for RSW 2017's {q} (no "
+                         "mapping): RSW 2017's side only")
+        own = sorted({key[4:] for d, _, _ in per_analysis.values() for key in d
+                      if key.startswith("own:")})
+        if own:
+            notes.append("estimated within the new project only (no RSW 2017 counterpart): "
+                         + ", ".join(own))
     for q in EFFECTS:
-        if _n_new(data_used, q) == 0:
+        if not study.is_default() and q not in mapped:
+            continue
+        if _n_new(data_used, mapped.get(q, q), study) == 0:
             notes.append(f"the new project has no rows behind {q}: its value there is its prior "
                          "(and, in the joint model, RSW 2017's through the project level)")
     for label, (_, _, ok) in per_analysis.items():
@@ -525,16 +738,22 @@ def _notes(ref: ReferenceSummaries, spec: ModelSpec, any_fit: FitResult,
                          "unreliable: rerun with more draws and tuning draws")
     return notes
 
+
 def _fit_joint(canon: pd.DataFrame, spec, prior_set, ref: ReferenceSummaries, *, concentration,
-               cluster_sd, project_sd, seed, target_accept, say, draws, tune, chains, cores, progressbar):
+               cluster_sd, project_sd, seed, target_accept, say, draws, tune, chains, cores,
+               progressbar, mapping=None, ref_priors=None):
     """The joint model: the new project's raw observations and RSW 2017's summaries."""
     say(f"(c) joint model: {spec.name!r} on the new project + RSW 2017's published summaries")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=DataWarning)
         md = prepare(spec, canon)
     built = build(md, prior_set)
-    add_joint_reference(built, ref, prior_set, concentration=concentration,
-                        cluster_sd=cluster_sd, project_sd=project_sd)
+    study = spec.the_study
+    add_joint_reference(built, ref, ref_priors or prior_set, concentration=concentration,
+                        cluster_sd=cluster_sd, project_sd=project_sd,
+                        mapping=None if study.is_default() else dict(mapping or {}),
+                        scale=None if study.is_default() else (study.scale_min,
+                                                               study.scale_max))
     t = time.perf_counter()
     idata = sample_model(built.model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                     progressbar=progressbar, target_accept=target_accept,
@@ -552,13 +771,15 @@ def _fit_joint(canon: pd.DataFrame, spec, prior_set, ref: ReferenceSummaries, *,
         "groups_kept": [g.name for g in md.groups], "domains": list(md.domains),
         "scale": built.scale, "coefs": json.dumps(built.coefs), "notes": list(md.notes),
         "joint_reference": ref.name, "timings": {"sample_s": time.perf_counter() - t},
+        "study": study.name, "centring": md.centring,
     }
     return FitResult(idata=idata, spec=spec, priors=prior_set, data=md.frame,
                      dropped=dict(md.dropped), diagnostics=diag, info=info)
 
 
 def _tabulate(per_analysis: dict, ref: ReferenceSummaries, data: pd.DataFrame,
-              ci_prob: float) -> tuple[pd.DataFrame, xr.Dataset]:
+              ci_prob: float, mapping: dict[str, str] | None = None,
+              study: Any = None) -> tuple[pd.DataFrame, xr.Dataset]:
     lo_q, hi_q = 0.5 - ci_prob / 2, 0.5 + ci_prob / 2
     bench = published.BENCHMARKS
     rows = []
@@ -573,6 +794,8 @@ def _tabulate(per_analysis: dict, ref: ReferenceSummaries, data: pd.DataFrame,
             nd = new.get(q)
             rd = refd[q]
             rec = {"analysis": label, "quantity": q, "label": QUANTITY_LABELS[q]}
+            if mapping and q in mapping:
+                rec["label"] += f" (new project: {mapping[q]})"
             if nd is None:  # the model has no such coefficient
                 nd = np.full(n_samples, np.nan)
             nd, rd = nd[:n_samples], rd[:n_samples]
@@ -584,7 +807,7 @@ def _tabulate(per_analysis: dict, ref: ReferenceSummaries, data: pd.DataFrame,
                     est, lo, hi)
             rec["prob_new_greater"] = float((diff > 0).mean()) if np.isfinite(diff).all() else (
                 np.nan)
-            rec["n_new"] = _n_new(data, q)
+            rec["n_new"] = _n_new_of(data, q, mapping, study)
             rec["n_reference"] = ref.n_for(q)
             if q == "mean_skill":
                 rec["prob_below_typical"] = float((nd < bench["typical_low"]).mean())
@@ -598,6 +821,7 @@ def _tabulate(per_analysis: dict, ref: ReferenceSummaries, data: pd.DataFrame,
                     rec[c] = np.nan
             rec["converged"] = bool(ok)
             rows.append(rec)
+        rows += _own_rows(label, new, n_samples, data, study, ok, summary)
     table = pd.DataFrame(rows)
     ds = xr.Dataset(
         {part: (("analysis", "quantity", "sample"), arr[:, :, k])
@@ -606,6 +830,27 @@ def _tabulate(per_analysis: dict, ref: ReferenceSummaries, data: pd.DataFrame,
                 "sample": np.arange(n_samples)},
     )
     return table, ds
+
+
+def _n_new_of(data: pd.DataFrame, q: str, mapping: dict[str, str] | None, study: Any) -> int:
+    """Rows behind a compared quantity: for another study, of the coefficient mapped to it."""
+    if study is None or study.is_default() or q == "mean_skill":
+        return _n_new(data, q)
+    return _n_new(data, mapping[q], study) if q in (mapping or {}) else 0
+
+
+def _own_rows(label: str, new: dict, n_samples: int, data: pd.DataFrame, study: Any,
+              ok: bool, summary) -> list[dict]:
+    """Rows of the new project's own coefficients (``own:<name>``), with no RSW 2017 side."""
+    rows = []
+    for key in [k for k in new if k.startswith("own:")]:
+        est, lo, hi = summary(new[key][:n_samples])
+        rows.append({"analysis": label, "quantity": key,
+                     "label": f"{key[4:]} (new project only)",
+                     "new_estimate": est, "new_ci_lower": lo, "new_ci_upper": hi,
+                     "n_new": _n_new(data, key[4:], study), "n_reference": 0,
+                     "converged": bool(ok)})
+    return rows
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@
 * :mod:`~pyramid.plots.planning` -- the design analysis's assurance and coverage
   (:func:`plot_assurance`);
 * :mod:`~pyramid.plots.calibration` -- SBC rank histograms (:func:`plot_ranks`);
-* :mod:`~pyramid.plots.priors` -- the prior predictive check (:func:`plot_prior_check`).
+* :mod:`~pyramid.plots.priors` -- the prior predictive check (:func:`plot_prior_check`);
+* :mod:`~pyramid.plots.factors` -- Figure 4 for any study, from its data and fit
+  (:func:`plot_factors`).
 
 matplotlib and seaborn are imported when a figure is drawn, not with this package.
 """
@@ -14,6 +16,7 @@ matplotlib and seaborn are imported when a figure is drawn, not with this packag
 from __future__ import annotations
 
 from pyramid.plots.calibration import plot_ranks
+from pyramid.plots.factors import factors_data, plot_factors
 from pyramid.plots.figure4 import (
     FACTORS,
     REFERENCE,
@@ -37,4 +40,6 @@ __all__ = [
     "plot_assurance",
     "plot_ranks",
     "plot_prior_check",
+    "factors_data",
+    "plot_factors",
 ]

@@ -111,25 +111,32 @@ def _term_column(term: str) -> str:
     return term[3:-1] if term.startswith("mo(") else term
 
 
-def _term_words(term: str) -> str:
-    from pyramid.specs import DERIVED_TERMS
+def _term_words(term: str, study: Any = None) -> str:
+    from pyramid.study import load_study
 
+    study = load_study(study)
     col = _term_column(term)
-    info = schema.COLUMNS.get(col)
-    if col in DERIVED_TERMS:
-        return (f"{col} (derived: 1 when the unit is led by a consultant social worker on the "
-                f"MLA development programme)")
-    desc = info.description if info is not None else "a numeric column"
+    if col in study.derived:
+        d = study.derived[col]
+        return f"{col} (derived: {d.description or d.label})"
+    f = study.factors.get(col)
+    desc = (f.description or f.label) if f is not None else "a numeric column"
+    if f is not None and not study.is_default():
+        desc = f"{f.label}, column '{f.column}'"
     if term.startswith("mo("):
-        levels = " < ".join(info.levels) if info is not None else ""
+        levels = " < ".join(f.levels) if f is not None else ""
         return (f"{col} as a monotonic effect ({levels}): one coefficient, the average step "
                 f"between adjacent levels, split between the steps by a simplex, so the "
                 f"effect can only move one way as the level rises ({desc})")
-    if info is not None and info.levels:
-        return (f"{col} ({' < '.join(info.levels)}): one effect for each level against "
-                f"{info.levels[0]} ({desc})")
-    if info is not None and info.kind == "binary":
+    if f is not None and f.kind in ("categorical", "ordered"):
+        sep = " < " if f.kind == "ordered" else ", "
+        return (f"{col} ({sep.join(f.levels)}): one effect for each level against "
+                f"{f.reference} ({desc})")
+    if f is not None and f.kind == "binary":
         return f"{col} (0/1: one effect of 1 against 0; {desc})"
+    if f is not None and f.kind == "numeric" and not study.is_default():
+        unit = f" {f.unit}" if f.unit else ""
+        return f"{col} (a slope per {f.scale:g}{unit}, centred; {desc})"
     return f"{col} (a slope; {desc})"
 
 
@@ -156,19 +163,23 @@ def model_description(spec: Any, info: Mapping[str, Any] | None = None) -> list[
     info = dict(info or {})
     out: list[str] = []
     fam = spec.family
+    study = spec.the_study
+    lo, hi = study.scale_min, study.scale_max
+    n_dom = len(study.domains)
+    n_words = {5: "five", 7: "seven"}.get(n_dom, str(n_dom))
     if fam == "cumulative_probit":
-        what = ("the five analysed domain ratings (whole numbers 1-5) in long format, one "
-                "row per rating" if spec.outcome == "domains" else f"the rating {spec.outcome}")
+        what = (f"the {n_words} analysed domain ratings (whole numbers {lo}-{hi}) in long "
+                "format, one row per rating" if spec.outcome == "domains"
+                else f"the rating {spec.outcome}")
         out.append(f"Outcome: {what}, as a cumulative probit (ordinal) model: each rating "
                    f"falls in the category whose thresholds bracket a latent normal score, so "
                    f"effects are on the probit scale of a rating (one unit = the residual SD "
                    f"of the latent score).")
     else:
-        info_o = schema.COLUMNS.get(spec.outcome)
-        desc = info_o.description if info_o is not None else spec.outcome
-        out.append(f"Outcome: {spec.outcome} ({desc}, 1-5), normal (Gaussian) around its "
+        desc = study.description_of(spec.outcome) or spec.outcome
+        out.append(f"Outcome: {spec.outcome} ({desc}, {lo}-{hi}), normal (Gaussian) around its "
                    f"expected value, with a residual SD sigma; effects are in skill points.")
-    out.append("Terms: " + "; ".join(_term_words(t) for t in spec.terms) + ".")
+    out.append("Terms: " + "; ".join(_term_words(t, study) for t in spec.terms) + ".")
     if spec.domain_effects:
         out.append("Domain effects: each domain shifts its ratings by a sum-to-zero effect "
                    "(some domains are rated higher than others).")
@@ -343,7 +354,7 @@ def data_origin(data: pd.DataFrame) -> str:
         raise InputError("data_origin needs a frame of observations with an 'observation' column")
     ref = load_rsw2017()
     cols = ["observation", "worker", "unit", "authority", *schema.DOMAINS]
-    if all(c in data.columns for c in cols):
+    if all(c in data.columns for c in cols) and all(c in ref.columns for c in cols):
         def key(frame: pd.DataFrame) -> pd.Series:
             parts = [frame[c].astype("string").fillna("") for c in cols]
             out = parts[0]

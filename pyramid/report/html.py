@@ -122,6 +122,8 @@ def _prior_implies(result: Any) -> list[str]:
     """What the prior set implies for expected skill, from the fit's stored prior draws."""
     if "prior" not in result.idata.children:
         return []
+    if not result.spec.the_study.is_default():
+        return _prior_implies_study(result)
     new = pd.DataFrame({
         "training": [schema.TRAINING_LEVELS[0], schema.TRAINING_LEVELS[-1]],
         "clinician": [0, 1],
@@ -149,8 +151,38 @@ def _prior_implies(result: Any) -> list[str]:
     ]
 
 
+def _prior_implies_study(result: Any) -> list[str]:
+    """For a study of one's own: the prior's expected score at the reference levels (numeric
+    factors at their centres), from the prior draws stored with the fit."""
+    study = result.spec.the_study
+    row = {}
+    for f in study.factors.values():
+        if f.kind == "numeric":
+            c = (result.info.get("centring") or {}).get(f.name)
+            row[f.name] = [float(c[0]) if c else float(
+                pd.to_numeric(result.data[f.name], errors="coerce").mean())]
+        elif f.kind == "binary":
+            row[f.name] = pd.array([0], dtype="Int8")
+        else:
+            row[f.name] = pd.Categorical([f.reference], categories=list(f.levels),
+                                         ordered=f.kind == "ordered")
+    try:
+        draws = result.expected_skill(pd.DataFrame(row), group="prior")
+    except InputError:
+        return []
+    v = np.asarray(draws.values, dtype=float).ravel()
+    lo, hi = np.quantile(v, [0.025, 0.975])
+    ref = ", ".join(f"{f.label} {f.level_label(f.reference)}" for f in study.factors.values()
+                    if f.kind in ("categorical", "ordered"))
+    return [f"expected {study.overall.label} at the reference levels ({ref}; binary factors "
+            f"0, numeric ones at their centres): 95 % between {lo:.2f} and {hi:.2f} on the "
+            f"{study.scale_min}-{study.scale_max} scale",
+            f"from {len(v)} prior draws stored with the fit"]
+
+
 def _caveats(result: Any, origin: str, tables: DataTables, draws_total: int) -> list[str]:
     spec = result.spec
+    study = spec.the_study
     m = tables.min_cell
     out = []
     if not result.converged:
@@ -158,12 +190,19 @@ def _caveats(result: Any, origin: str, tables: DataTables, draws_total: int) -> 
                    f"follow the advice in the diagnostics section and refit before relying on "
                    f"them.")
     out.append("The data are " + ORIGINS[origin])
-    out.append(
-        "The design is observational: training, discussion quality and clinician presence were "
-        "not assigned at random. Workers chose or were chosen for training, and units and "
-        "authorities with a clinician or systemic discussion differ in other ways too. The "
-        "comparisons are associations adjusted for the model's other factors, not causal "
-        "effects; differences the model does not measure can produce or hide them.")
+    if study.is_default():
+        out.append(
+            "The design is observational: training, discussion quality and clinician presence "
+            "were not assigned at random. Workers chose or were chosen for training, and units "
+            "and authorities with a clinician or systemic discussion differ in other ways too. "
+            "The comparisons are associations adjusted for the model's other factors, not "
+            "causal effects; differences the model does not measure can produce or hide them.")
+    else:
+        factors = ", ".join(study.label_of(c) for c in spec.term_columns) or "the factors"
+        out.append(
+            f"Unless the study assigned them at random, {factors} are observed, not assigned: "
+            "the comparisons are associations adjusted for the model's other factors, not "
+            "causal effects; differences the model does not measure can produce or hide them.")
     n_auth = int(result.data["authority"].nunique())
     n_unit = int(result.data["unit"].nunique())
     small = [f"{n_auth} authorities and {n_unit} units"]
@@ -180,14 +219,17 @@ def _caveats(result: Any, origin: str, tables: DataTables, draws_total: int) -> 
     out.append("The sample is small: " + "; ".join(small) + ". Intervals are wide, and a "
                "contrast can look clear in one sample and vanish in the next.")
     assume = []
+    lo, hi = study.scale_min, study.scale_max
+    n_dom = {5: "five", 7: "seven"}.get(len(study.domains), str(len(study.domains)))
     if spec.family in ("gaussian", "path"):
-        assume.append("overall skill, the mean of five whole-number ratings between 1 and 5, is "
-                      "treated as normal around its expected value with the same residual SD "
-                      "for everyone; expected values near 1 or 5 are less trustworthy")
+        assume.append(f"overall {study.overall.label}, the mean of {n_dom} whole-number ratings "
+                      f"between {lo} and {hi}, is treated as normal around its expected value "
+                      f"with the same residual SD for everyone; expected values near {lo} or "
+                      f"{hi} are less trustworthy")
         assume.append("effects add up on the skill scale (no interactions)")
     else:
-        assume.append("each rating is an ordered category of one latent score with thresholds "
-                      "shared by the five domains; effects add up on that latent scale")
+        assume.append(f"each rating is an ordered category of one latent score with thresholds "
+                      f"shared by the {n_dom} domains; effects add up on that latent scale")
     if spec.monotonic:
         assume.append(f"the effect of {', '.join(spec.monotonic)} moves one way as its level "
                       f"rises (monotonic)")
@@ -296,16 +338,16 @@ workers. &ndash;: no value.</p>
 <h3>By authority</h3>
 {{ table(tables.authorities) }}
 <h3>By factor</h3>
-<p class="muted">Observations, workers and overall skill (1-5) at each level of each factor
-(the report's Tables 14 and 15 tabulate the same).</p>
+<p class="muted">Observations, workers and overall {{ overall }} ({{ scale }}) at each level of
+each factor{% if rsw %} (the report's Tables 14 and 15 tabulate the same){% endif %}.</p>
 {{ table(tables.factors) }}
-{%- if tables.crosstab %}
+{%- if "crosstab" in tables %}
 <h3>Clinician by discussion quality</h3>
 <p class="muted">Observations at each combination (rows: clinician at the case discussion;
 columns: its quality).</p>
 {{ table(tables.crosstab) }}
 {%- endif %}
-{%- if tables.missing %}
+{%- if "missing" in tables %}
 <h3>Missing domain scores</h3>
 {{ table(tables.missing) }}
 {%- endif %}
@@ -360,7 +402,7 @@ explores the energy poorly. Any failure makes every number below suspect.</p>
 <section id="comparisons">
 <h2>4. Comparisons</h2>
 <p>What replaces the report's t-tests (<code>pyramid.compare</code>): for each contrast, the
-posterior mean difference in expected skill (1-5 scale) with its {{ ci }} equal-tailed
+posterior mean difference in expected {{ overall }} ({{ scale }} scale) with its {{ ci }} equal-tailed
 interval; P(dir), the probability that the difference has the sign shown; P(ROPE), the
 probability that it is smaller than {{ rope }} skill points either way (practically nothing);
 BF10, the Savage-Dickey Bayes factor for a difference against none ("&gt;": a lower bound;
@@ -386,6 +428,7 @@ unconditional model (intercept only){% endif %}.</p>
 </section>
 
 <section id="figure">
+{%- if rsw %}
 <h2>5. Figure 4 with the model</h2>
 <figure>
 <img src="{{ figure }}" alt="Figure 4 of the 2017 report redrawn, with the fitted model's effect of each factor level">
@@ -394,6 +437,17 @@ with exact posterior intervals from the printed summaries. Lower panel: this mod
 effect of each level against the reference level (no systemic training, non-systemic
 discussion, no clinician), the other factors held there, with {{ ci }} intervals.</figcaption>
 </figure>
+{%- else %}
+<h2>5. The factors, from these data and this model</h2>
+<figure>
+<img src="{{ figure }}" alt="Mean {{ overall }} at each level of each factor, and the fitted model's effect of each level">
+<figcaption>Upper panel: the mean {{ overall }} of these data's rows at each level of each
+factor of the model (small cells are not withheld here: see the data section), with
+{{ ci }} t intervals. Lower panel: this model's posterior effect of each level against the
+reference level (the other factors at their reference levels, numeric ones at their centres),
+with {{ ci }} intervals.</figcaption>
+</figure>
+{%- endif %}
 </section>
 
 <section id="caveats">
@@ -529,7 +583,7 @@ def report(
     """
     result, m, ci_prob = _checked(result, out, min_cell, ci_prob, data_label, title)
     tables = data_tables(result.data, min_cell=m, pseudonymise=pseudonymise,
-                         dropped=result.dropped)
+                         dropped=result.dropped, study=result.spec.the_study)
     origin = data_label or data_origin(result.data)
     unadjusted = unadjusted_fit(result) if effect_sizes else None
     cmp = _compare_table(result, contrasts, rope, ci_prob, unadjusted)
@@ -630,7 +684,14 @@ def _render(result: Any, tables: DataTables, cmp: pd.DataFrame, *, origin: str,
     notes += [f"{r['contrast']}: {r['note']}" for _, r in cmp.iterrows() if str(r["note"])]
     notes += [f"{r['contrast']}: no BF10: {r['bf10_note'].removeprefix('not defined: ')}"
               for _, r in cmp.iterrows() if str(r["bf10_note"]).startswith("not defined")]
-    figure = _figure_png(plot_figure4(result, ci_prob=ci_prob))
+    study = result.spec.the_study
+    rsw = study.is_default()
+    if rsw:
+        figure = _figure_png(plot_figure4(result, ci_prob=ci_prob))
+    else:
+        from pyramid.plots.factors import plot_factors
+
+        figure = _figure_png(plot_factors(result, ci_prob=ci_prob))
     post = result.idata["posterior"]
     n_draws = int(post.sizes["chain"]) * int(post.sizes["draw"])
     info = result.info
@@ -643,7 +704,10 @@ def _render(result: Any, tables: DataTables, cmp: pd.DataFrame, *, origin: str,
         created=str(info.get("created", "")), written=time.strftime("%Y-%m-%d %H:%M"),
         origin=origin, origin_text=ORIGINS[origin], converged=bool(result.converged),
         verdict=fit_verdict(result, where=False),
-        sections=_SECTIONS, suppression=tables.statement(), min_cell=tables.min_cell,
+        sections=_SECTIONS if rsw else [(k, "Factors" if k == "figure" else v)
+                                         for k, v in _SECTIONS],
+        rsw=rsw, overall=study.overall.label, scale=f"{study.scale_min}-{study.scale_max}",
+        suppression=tables.statement(), min_cell=tables.min_cell,
         tables={k: _table(v, text_cols=[c for c in v.columns if c in _TEXT_COLS])
                 for k, v in t.items()},
         n_units=len(t["units"]),

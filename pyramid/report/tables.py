@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pyramid.data import schema
 from pyramid.errors import InputError
 from pyramid.report.disclosure import (
     Fact,
@@ -260,7 +259,11 @@ class DataTables:
 # --------------------------------------------------------------------------------------------
 # stages
 # --------------------------------------------------------------------------------------------
-def _level_label(factor: str, level: Any) -> str:
+def _level_label(factor: str, level: Any, study: Any = None) -> str:
+    """A level as the tables print it: RSW 2017's level names (and its missing words), another
+    study's labels (:meth:`pyramid.study.Factor.level_label`)."""
+    if study is not None and not study.is_default() and factor in study.factors:
+        return study.factors[factor].level_label(level)
     if level is None:
         return _MISSING_WORD.get(factor, "missing")
     if factor == "clinician":
@@ -268,16 +271,16 @@ def _level_label(factor: str, level: Any) -> str:
     return str(level)
 
 
-def _canonical(data: pd.DataFrame) -> pd.DataFrame:
+def _canonical(data: pd.DataFrame, study: Any = None) -> pd.DataFrame:
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     from pyramid.data.validate import is_canonical, validate
 
-    if is_canonical(data):
+    if is_canonical(data, study):
         return data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a summary of rows, not a fit: the validator's notes
-        return validate(data)            # about models do not apply here
+        return validate(data, study=study)  # about models do not apply here
 
 
 def _fmt_mean(x: float) -> str:
@@ -296,7 +299,7 @@ class _Cells:
     unit_auth: pd.Series                  # unit -> authority, in printed order
 
 
-def _cells(df: pd.DataFrame, pseudonymise: bool) -> _Cells:
+def _cells(df: pd.DataFrame, pseudonymise: bool, study: Any = None) -> _Cells:
     """Stage 1: authorities and their units, factor levels, the crosstab, and their rows."""
     auth_col = df["authority"].astype(str).to_numpy()
     unit_col = df["unit"].astype(str).to_numpy()
@@ -315,7 +318,10 @@ def _cells(df: pd.DataFrame, pseudonymise: bool) -> _Cells:
     masks.update({("authority", a): auth_col == a for a in auths})
     masks.update({("unit", u): unit_col == u for u in units.index})
     levels: dict[str, list] = {}
-    for f in _FACTORS:
+    rsw = study is None or study.is_default()
+    factors = _FACTORS if rsw else tuple(
+        f.name for f in study.factors.values() if f.kind != "numeric")
+    for f in factors:
         if f not in df.columns or f == "group" and df[f].isna().all():
             continue
         s = df[f]
@@ -325,7 +331,7 @@ def _cells(df: pd.DataFrame, pseudonymise: bool) -> _Cells:
         for level in levels[f]:
             masks[("factor", f, level)] = (s.isna() if level is None else (s == level)).fillna(
                 False).to_numpy(dtype=bool)
-    cross = ("clinician" in levels and "discussion" in levels
+    cross = (rsw and "clinician" in levels and "discussion" in levels
              and df["clinician"].notna().any() and df["discussion"].notna().any())
     if cross:
         for c in levels["clinician"]:
@@ -527,7 +533,7 @@ def _crosstab(layout: Layout, s: _Shown) -> pd.DataFrame:
 
 
 def _render(df: pd.DataFrame, c: _Cells, s: _Shown, layout: Layout,
-            dropped: Mapping[str, int] | None) -> tuple[dict[str, pd.DataFrame], int]:
+            dropped: Mapping[str, int] | None, study: Any) -> tuple[dict[str, pd.DataFrame], int]:
     """Stage 4: the printed frames (and the number of small counts outside the protection)."""
     units = c.unit_auth
     tables: dict[str, pd.DataFrame] = {}
@@ -542,17 +548,20 @@ def _render(df: pd.DataFrame, c: _Cells, s: _Shown, layout: Layout,
         {"authority": c.a_name[units[u]], "unit": c.u_name[u], **s.row(("unit", u))}
         for u in units.index if units[u] not in hidden],
         columns=["authority", "unit", "workers", "observations", "mean skill", "SD"])
+    rsw = study.is_default()
     tables["factors"] = pd.DataFrame([
-        {"factor": f, "level": _level_label(f, lv), **s.row(("factor", f, lv))}
+        {"factor": f if rsw else study.label_of(f), "level": _level_label(f, lv, study),
+         **s.row(("factor", f, lv))}
         for f, lvs in layout.levels.items() for lv in lvs])
     if layout.cross is not None:
         tables["crosstab"] = _crosstab(layout, s)
     miss = []
-    for d in schema.DOMAINS:
+    for d in study.domain_names:
         if d in df.columns:
             v = int(df[d].isna().sum())
             n_small += 0 < v < s.m
-            miss.append({"domain": d, "missing scores": f"<{s.m}" if 0 < v < s.m else str(v)})
+            miss.append({"domain": d if rsw else study.label_of(d),
+                         "missing scores": f"<{s.m}" if 0 < v < s.m else str(v)})
     if miss:
         tables["missing"] = pd.DataFrame(miss)
     return tables, n_small
@@ -560,7 +569,7 @@ def _render(df: pd.DataFrame, c: _Cells, s: _Shown, layout: Layout,
 
 def data_tables(
     data: pd.DataFrame, *, min_cell: int = 5, pseudonymise: bool = False,
-    dropped: Mapping[str, int] | None = None,
+    dropped: Mapping[str, int] | None = None, study: Any = None,
 ) -> DataTables:
     """Descriptive tables of observation data with small cells suppressed.
 
@@ -584,6 +593,9 @@ def data_tables(
     dropped : mapping, optional
         Rows a model left out, by the column that was missing (``FitResult.dropped``); shown
         in the ``sample`` table, small counts suppressed.
+    study : str, path or Study, optional
+        The study of the data (its factors, words, domains and overall score); default the
+        one the frame records, else ``rsw2017``. The tables need unit and authority ids.
 
     Returns
     -------
@@ -608,13 +620,22 @@ def data_tables(
     >>> t.audit()
     {}
     """
+    from pyramid.study import load_study
+
     m = check_min_cell(min_cell)
-    df = _canonical(data)
+    if study is None and isinstance(data, pd.DataFrame) and isinstance(data.attrs, dict):
+        study = data.attrs.get("study")
+    study = load_study(study)
+    missing_roles = [r for r in ("unit", "authority") if r not in study.roles]
+    if missing_roles:
+        raise InputError(f"the report's data tables need {' and '.join(missing_roles)} ids; "
+                         f"study {study.name!r} has none")
+    df = _canonical(data, study)
     if len(df) == 0:
         raise InputError("data_tables needs at least one row, got an empty frame")
-    c = _cells(df, pseudonymise)
+    c = _cells(df, pseudonymise, study)
     worker = df["worker"].astype(str).to_numpy()
-    skill = df["skill"].to_numpy(dtype=float, na_value=np.nan)
+    skill = df[study.overall.name].to_numpy(dtype=float, na_value=np.nan)
     n_obs = {k: int(v.sum()) for k, v in c.masks.items()}
     grouped = {k: v for k, v in c.masks.items() if k[0] != "x"}
     n_wrk = {k: len(set(worker[v])) for k, v in grouped.items()}
@@ -627,7 +648,7 @@ def data_tables(
     hidden_counts = {k[1:] for k in hidden if k[1:] in grouped and n_skill[k[1:]] > 0}
     means = _protect_means(layout, n_skill, hidden_counts, m)
     s = _Shown(m, n_obs, n_wrk, hidden, primary, means, skill, c.masks)
-    tables, n_small = _render(df, c, s, layout, dropped)
+    tables, n_small = _render(df, c, s, layout, dropped, study)
     n_cross = len(layout.cross[0]) * len(layout.cross[1]) if layout.cross else 0
     counts = {
         "cells": 2 * len(layout.cells()) + n_cross + len(tables.get("missing", ()))
@@ -638,9 +659,9 @@ def data_tables(
         "means_secondary": len(means[1]),
     }
     levels = layout.levels
-    small_levels = {f: [_level_label(f, lv) for lv in lvs if lv is not None
+    small_levels = {f: [_level_label(f, lv, study) for lv in lvs if lv is not None
                         and 0 < n_obs[("factor", f, lv)] < m] for f, lvs in levels.items()}
-    empty_levels = {f: [_level_label(f, lv) for lv in lvs if lv is not None
+    empty_levels = {f: [_level_label(f, lv, study) for lv in lvs if lv is not None
                         and n_obs[("factor", f, lv)] == 0] for f, lvs in levels.items()}
     withheld = [f"the breakdown by {f}" for f in c.layout.levels if f not in levels]
     if c.layout.cross is not None and layout.cross is None:
