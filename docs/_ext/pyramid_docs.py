@@ -17,8 +17,10 @@ What it adds
   scope) at build time and shows it as a table; options ``:columns:`` (comma-separated) and ``:query:`` (a pandas query).
 * ``.. pyramid-run:: ARGS``: runs ``pyramid ARGS`` at build time and shows the command and its
   output as a literal block. A non-zero exit is a warning (so ``-W`` fails the build). The
-  commands of one page run in one scratch folder of the build (``_pyramid_run/<page>``), in
-  page order, so a page can walk a path: a file written by one command is read by the next.
+  commands of one page run in one scratch folder of the build (``_pyramid_run/<page>``,
+  emptied when the page is read), in page order, so a page can walk a path: a file written by
+  one command is read by the next. Arguments are split like a shell's (quotes group words).
+* ``.. pyramid-file:: NAME``: writes its content to a file in that folder and shows it.
 
 Both directives run the command line in a subprocess with ``TYPER_USE_RICH=0`` so the text is
 plain (no box drawing) and wrapped at a fixed width, whatever terminal the build runs in.
@@ -53,7 +55,7 @@ CLI_WIDTH = 88
 #: Section of the API reference for each module of pyramid, in page order. A module not listed
 #: here goes to "Other" (so a new module still appears; add it here to give it a heading).
 API_SECTIONS: list[tuple[str, tuple[str, ...]]] = [
-    ("Data", ("pyramid.data", "pyramid.datasets")),
+    ("Data", ("pyramid.data", "pyramid.datasets", "pyramid.study")),
     ("Defaults, model specs and prior sets", ("pyramid.defaults", "pyramid.specs")),
     ("Models and fitting", ("pyramid.models", "pyramid.fit", "pyramid.results",
                             "pyramid.diagnostics")),
@@ -263,6 +265,19 @@ def run_cli(args: list[str], cwd: str | Path | None = None) -> tuple[int, str]:
     return proc.returncode, proc.stdout + proc.stderr
 
 
+def workdir(directive: SphinxDirective) -> Path:
+    """The scratch folder of a page's commands, ``<build>/_pyramid_run/<page>``: emptied the
+    first time the page uses it while it is read, so each build walks its steps afresh."""
+    path = Path(directive.env.app.outdir).parent / "_pyramid_run" / directive.env.docname
+    seen = directive.env.temp_data.setdefault("pyramid_workdirs", set())
+    if directive.env.docname not in seen:
+        seen.add(directive.env.docname)
+        if path.exists():
+            shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _literal(text: str, language: str = "text") -> nodes.literal_block:
     text = "\n".join(line.rstrip() for line in text.rstrip().splitlines())
     block = nodes.literal_block(text, text)
@@ -310,7 +325,10 @@ class CliReference(SphinxDirective):
 class PyramidRun(SphinxDirective):
     """``.. pyramid-run:: tables --table 14``: run the command at build time, show its output.
 
-    Options: ``:head: N`` keeps the first N lines of output (the rest is summarised).
+    Options: ``:head: N`` keeps the first N lines of output (the rest is summarised). The
+    command runs in the page's scratch folder (:func:`workdir`), so that a walk-through can
+    write a file in one step and read it in the next. Arguments are split like a shell's
+    (quotes group words).
     """
 
     required_arguments = 1
@@ -318,10 +336,10 @@ class PyramidRun(SphinxDirective):
     option_spec = {"head": directives.nonnegative_int}
 
     def run(self) -> list[nodes.Node]:
-        args = self.arguments[0].split()
-        workdir = Path(self.env.app.outdir).parent / "_pyramid_run" / self.env.docname
-        workdir.mkdir(parents=True, exist_ok=True)
-        code, output = run_cli(args, cwd=workdir)
+        import shlex
+
+        args = shlex.split(self.arguments[0])
+        code, output = run_cli(args, cwd=workdir(self))
         if code != 0:
             logger.warning(
                 "pyramid-run: 'pyramid %s' exited %s:\n%s", " ".join(args), code, output,
@@ -331,8 +349,28 @@ class PyramidRun(SphinxDirective):
         head = self.options.get("head")
         if head is not None and len(lines) > head:
             lines = [*lines[:head], f"... ({len(lines) - head} more lines)"]
-        text = "$ pyramid " + " ".join(args) + "\n" + "\n".join(lines)
+        text = "$ pyramid " + self.arguments[0] + "\n" + "\n".join(lines)
         return [_literal(text, "console")]
+
+
+class PyramidFile(SphinxDirective):
+    """``.. pyramid-file:: NAME``: write the directive's content to NAME in the page's scratch
+    folder (:func:`workdir`) and show it, so the file a page shows is the file its next
+    commands read."""
+
+    required_arguments = 1
+    has_content = True
+    option_spec = {"language": directives.unchanged}
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        if "/" in name or "\\" in name:
+            raise self.error(f"pyramid-file: {name!r} must be a plain file name")
+        text = "\n".join(self.content) + "\n"
+        (workdir(self) / name).write_text(text, encoding="utf-8")
+        language = self.options.get("language") or ("toml" if name.endswith(".toml")
+                                                     else "text")
+        return [_literal(text, language)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,6 +583,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", write_api_index)
     app.add_directive("pyramid-cli-reference", CliReference)
     app.add_directive("pyramid-run", PyramidRun)
+    app.add_directive("pyramid-file", PyramidFile)
     app.add_directive("pyramid-schema", SchemaTable)
     app.add_directive("pyramid-frame", PyramidFrame)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
