@@ -109,6 +109,7 @@ __all__ = [
     "map_columns",
     "level_problems",
     "normalise",
+    "header_key",
     "identifier",
 ]
 
@@ -141,6 +142,19 @@ def normalise(text: Any) -> str:
     ('childfocus', 'greenshoots', 'observationid')
     """
     return re.sub(r"[^0-9a-z]+", "", str(text).strip().lower())
+
+
+def header_key(text: Any) -> str:
+    """The form in which headers are compared: lower case without spaces, dots, hyphens and
+    underscores (nothing else dropped: ``=empathy`` is not ``empathy``, so a formula in a
+    header is never silently read as a column).
+
+    Examples
+    --------
+    >>> header_key(" Observation ID "), header_key("case_discussion"), header_key("=empathy")
+    ('observationid', 'casediscussion', '=empathy')
+    """
+    return re.sub(r"[\s._-]+", "", str(text).strip().lower())
 
 
 def identifier(text: str) -> str:
@@ -1451,7 +1465,7 @@ def _close(header: str, candidates: Iterable[str]) -> bool:
 def map_columns(study: Study, headers: Sequence[Any]) -> ColumnMap:
     """Match a data set's headers to a study's columns.
 
-    A header stands for a column when it equals, after :func:`normalise`, the column's header
+    A header stands for a column when it equals, after :func:`header_key`, the column's header
     in the study, one of its synonyms or its canonical name. A header that stands for nothing
     but looks like a column the data lack (the column's words are among the header's, one
     contains the other, or they differ in a letter or two) is a problem naming both: a
@@ -1481,8 +1495,8 @@ def map_columns(study: Study, headers: Sequence[Any]) -> ColumnMap:
     lookup: dict[str, str] = {}
     for canon, hs in study.headers().items():
         for h in hs:
-            lookup[normalise(h)] = canon
-    ignored = {normalise(h) for h in study.unused_columns}
+            lookup[header_key(h)] = canon
+    ignored = {header_key(h) for h in study.unused_columns}
     found: dict[str, int] = {}
     status: list[tuple[str, str, str]] = []
     problems: list[Problem] = []
@@ -1490,7 +1504,7 @@ def map_columns(study: Study, headers: Sequence[Any]) -> ColumnMap:
     unmapped: list[tuple[int, str]] = []
     for pos, h in enumerate(headers):
         hs = str(h)
-        canon = lookup.get(normalise(hs))
+        canon = lookup.get(header_key(hs))
         if hs in names:
             problems.append(Problem(None, hs, None, (
                 f"column name {hs!r} appears more than once; column names must be unique")))
@@ -1498,7 +1512,7 @@ def map_columns(study: Study, headers: Sequence[Any]) -> ColumnMap:
             continue
         names.add(hs)
         if canon is None:
-            kind = "ignored" if normalise(hs) in ignored else "unused"
+            kind = "ignored" if header_key(hs) in ignored else "unused"
             status.append((hs, kind, ""))
             if kind == "unused":
                 unmapped.append((pos, hs))

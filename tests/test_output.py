@@ -248,18 +248,22 @@ def test_csv_outputs_are_spreadsheet_safe(tmp_path, capsys):
     from pyramid.data.readers import read, write
 
     path = tmp_path / "inj.csv"
-    path.write_text("observation,worker,unit,authority,training,=empathy,=notes,collaboration\n"
+    path.write_text("observation,worker,unit,authority,training,empathy,=notes,collaboration\n"
                     'o1,w1,u1,A,none,3,"=HYPERLINK(""http://x"")",4\n'
                     "o2,w2,u1,A,none,4,@SUM(1),3\n")
     assert main(["validate", str(path), "--format", "csv"]) == 0
     out = capsys.readouterr().out
-    assert "extra column,'=empathy" in out and "extra column,'=notes" in out
+    assert "extra column,'=notes" in out
     assert "\n=" not in out and ",=" not in out and ",@" not in out
-    # '=empathy' is not the empathy scores, silently renamed: it stays an extra column
-    df = read(path)
+    # '=empathy' is not the empathy scores, silently renamed, nor a silently unused column
+    # (issue 18): an error naming both
     from pyramid import validate
+    from pyramid.errors import ValidationError
 
-    v = validate(df)
-    assert "=empathy" in v.columns and v["empathy"].isna().all()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(path.read_text().replace(",empathy,", ",=empathy,", 1))
+    with pytest.raises(ValidationError, match=r"column '=empathy'.* looks like 'empathy'"):
+        validate(read(bad))
+    v = validate(read(path))
     written = write(v, tmp_path / "out.csv").read_text()
     assert "'=notes" in written and "'=HYPERLINK" in written and "'@SUM(1)" in written

@@ -45,7 +45,7 @@ from pyramid.data import schema
 from pyramid.errors import DataWarning, InputError, Problem, ValidationError
 from pyramid.models.coding import prepare
 from pyramid.specs import load_spec
-from pyramid.study import Study, level_problems, load_study, map_columns
+from pyramid.study import Study, header_key, level_problems, load_study, map_columns
 
 __all__ = [
     "CANONICAL_DTYPES",
@@ -100,13 +100,7 @@ def _key(text: Any) -> str:
     return re.sub(r"[^0-9a-z]+", "", str(text).strip().lower())
 
 
-def _header_key(text: Any) -> str:
-    """A header without case, spaces, dots, hyphens and underscores (nothing else dropped:
-    ``=empathy`` is not ``empathy``, and a formula in a header is not silently renamed)."""
-    return re.sub(r"[\s._-]+", "", str(text).strip().lower())
-
-
-_COLUMN_KEYS: dict[str, str] = {_header_key(c): c for c in schema.COLUMNS}
+_COLUMN_KEYS: dict[str, str] = {header_key(c): c for c in schema.COLUMNS}
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -134,7 +128,7 @@ def canonical_column_name(name: Any) -> str | None:
     >>> canonical_column_name("=empathy") is None  # a formula, not the empathy scores
     True
     """
-    return _COLUMN_KEYS.get(_header_key(name))
+    return _COLUMN_KEYS.get(header_key(name))
 
 
 # --------------------------------------------------------------------------------------------
