@@ -44,13 +44,14 @@ class _Named:
 
 
 class FakeResult:
-    """Stands in for a FitResult (compare may use only expected_skill, spec, data, priors and
-    whether idata has a prior group). ``expected_skill = scale_s * f(row)`` for each draw s,
+    """Stands in for a FitResult (compare may use only expected_skill, spec, study, data,
+    priors and whether idata has a prior group). ``expected_skill = scale_s * f(row)`` for each draw s,
     with ``f`` given, so every contrast is ``scale_s`` times a number computed by hand."""
 
     def __init__(self, spec, data, f, *, prior=True, seed=0, chains=2, draws=300):
         rng = np.random.default_rng(seed)
         self.spec, self.data, self.f = spec, data, f
+        self.study = spec.the_study
         self.priors = _Named("fake")
         groups = {"posterior": xr.Dataset(
             {"scale": (("chain", "draw"), rng.normal(1.0, 0.1, (chains, draws)))})}
