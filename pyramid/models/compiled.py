@@ -8,7 +8,11 @@ PyTensor's numba backend, whose compiled code is cached on disk between processe
 compile takes a few seconds), and handed to nutpie as Python callables
 (``nutpie.from_pyfunc``). The data stay outside the compiled code: every ``pm.Data``
 container is an explicit argument, so :meth:`CompiledModel.with_data` swaps data of the same
-design without compiling again (design analysis, calibration).
+design without compiling again (the models outside pyramid's families, e.g. compare_project's
+joint model: :func:`pyramid.models.sampling.compiled_for`).
+
+pyramid's own families do not come here: :class:`KernelModel` hands nutpie a coded data set's
+tables over the fixed kernels of :mod:`pyramid.models.kernels`, compiled once per installation.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pyramid.errors import InputError
 if TYPE_CHECKING:
     import pymc as pm
 
-__all__ = ["CompiledModel", "compile_model", "compile_cached", "data_vars"]
+__all__ = ["CompiledModel", "compile_model", "data_vars", "KernelModel"]
 
 #: PyTensor mode of the compiled functions: numba, cached on disk by PyTensor.
 MODE = "NUMBA"
@@ -473,44 +477,6 @@ def _finish(model, logp_pt, expand_pt, ip, init, names, free_names, slices, free
         _free_slices=slices,
         _free_shapes=free_shapes,
     )
-
-
-_CACHE: dict[tuple, CompiledModel] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def _signature(model: pm.Model, key: Any) -> tuple:
-    """What the compiled graph depends on besides data values: the caller's key (spec and
-    priors), the data containers' names, shapes and dtypes, and the dims' lengths."""
-    data = tuple(sorted((n, tuple(np.shape(v.get_value())), str(v.get_value().dtype))
-                        for n, v in data_vars(model).items()))
-    dims = tuple(sorted((k, len(v) if v is not None else -1) for k, v in model.coords.items()))
-    return (key, data, dims)
-
-
-def compile_cached(model: pm.Model, key: Any, *, initvals: dict | None = None) -> CompiledModel:
-    """:func:`compile_model`, reusing an earlier compilation of the same design in this process.
-
-    Two models with the same ``key`` (e.g. spec text and prior set) and the same data shapes
-    and dims have the same graph, so the compiled functions are reused with the new model's
-    data, coordinates and initial values (no rewriting or JIT again): what repeated fits of
-    simulated data sets of one design need.
-    """
-    from pymc.initial_point import make_initial_point_fn
-
-    sig = _signature(model, key)
-    with _CACHE_LOCK:
-        cached = _CACHE.get(sig)
-    if cached is None:
-        cm = compile_model(model, initvals=initvals)
-        with _CACHE_LOCK:
-            _CACHE[sig] = cm
-        return cm
-    data = {name: np.asarray(var.get_value()) for name, var in data_vars(model).items()}
-    init = make_initial_point_fn(model=model, overrides=initvals,
-                                 jitter_rvs=set(model.free_RVs), return_transformed=True)
-    coords = {k: (list(v) if v is not None else None) for k, v in model.coords.items()}
-    return replace(cached, data={k: data[k] for k in cached.data}, coords=coords, _init_fn=init)
 
 
 def _stateful(fn):  # pragma: no cover - only for non-numba modes
