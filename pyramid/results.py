@@ -664,7 +664,9 @@ def _check_groups(dt: xr.DataTree, attrs: dict, path: Path) -> None:
                 raise InputError(f"{where}: group {g!r} has {ds.sizes[d]} {d}(s), the "
                                  f"posterior {post.sizes[d]}")
         for name, var in ds.data_vars.items():
-            if var.dtype.kind not in "biuf":
+            # observed data may carry labels (the domains model's rating_domain), never draws
+            label = g == "observed_data" and "draw" not in var.dims and var.dtype.kind in "OSU"
+            if var.dtype.kind not in "biuf" and not label:
                 raise InputError(f"{where}: {g}/{name} is not numeric ({var.dtype})")
     rows = dt["constant_data"].sizes.get("row")
     if rows is None:

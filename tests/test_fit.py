@@ -504,3 +504,13 @@ def test_arviz_summary_agrees_with_the_checks(which, skill_fit, pyramid_fit):
     diag = res.diagnostics.set_index("check")["value"]
     assert table["r_hat"].max() == pytest.approx(diag["r_hat"], abs=1e-6)
     assert table["ess_bulk"].min() == pytest.approx(diag["ess_bulk"], rel=1e-6)
+
+
+def test_a_domains_result_saves_and_loads(tmp_path):
+    """The domains model's observed data name each rating's domain (text): load reads them."""
+    sim = simulate((3, 2, 2, 1), seed=5, mix={"discussion_observed": 1.0})
+    res = _quiet_fit(sim.data, model="domains", draws=50, tune=50, chains=2, random_seed=2)
+    back = load(res.save(tmp_path / "d.nc"))
+    obs = back.idata["observed_data"]
+    assert list(obs["rating_domain"].values) == list(
+        res.idata["observed_data"]["rating_domain"].values)
