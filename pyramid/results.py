@@ -281,7 +281,11 @@ class FitResult:
         read-only folder or Ctrl-C leaves nothing at ``path`` and an earlier file there
         untouched. A result of up to 512 MB is serialised in memory first and written by
         Python (an ``OSError`` on a full disk, never a crash inside libhdf5); a larger one
-        is written by h5netcdf after checking that the folder has room for it.
+        is written by h5netcdf after checking that the folder has room for it. The file ends
+        in a SHA-256 checksum of its contents (after the netCDF data, where HDF5 readers do
+        not look), which :func:`load` checks before libhdf5 reads anything: a file damaged
+        since it was written is refused instead of being read (libhdf5 can loop without end
+        on some damaged files).
 
         Parameters
         ----------
@@ -360,14 +364,57 @@ def _write_tree(dt: xr.DataTree, tmp: Path, path: Path) -> None:
                                                  f"{free / 2**20:.1f} MB free"), path,
                            "results file")
     if size <= IN_MEMORY_BYTES:
-        data = dt.to_netcdf(engine="h5netcdf")
+        data = bytes(dt.to_netcdf(engine="h5netcdf"))
         with open(tmp, "wb") as f:
             f.write(data)
+            f.write(_trailer(hashlib.sha256(data).hexdigest()))
     else:
         try:
             dt.to_netcdf(tmp, engine="h5netcdf")
         except ValueError as exc:
             raise InputError(f"cannot write results file {str(path)!r}: {exc}") from None
+        digest = _file_sha256(tmp, tmp.stat().st_size)
+        with open(tmp, "ab") as f:
+            f.write(_trailer(digest))
+
+
+#: A results file ends in this line, after the netCDF (HDF5) data: its SHA-256 of what comes
+#: before. HDF5 readers (xarray, h5py, arviz, netCDF) ignore bytes after the data.
+_TRAILER = re.compile(rb"\nPYRAMID-SHA256 ([0-9a-f]{64})\n")
+TRAILER_BYTES = 81
+
+
+def _trailer(hexdigest: str) -> bytes:
+    out = f"\nPYRAMID-SHA256 {hexdigest}\n".encode("ascii")
+    assert len(out) == TRAILER_BYTES
+    return out
+
+
+def _file_sha256(path: Path, n: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while n > 0:
+            block = f.read(min(n, 2**22))
+            if not block:
+                break
+            h.update(block)
+            n -= len(block)
+    return h.hexdigest()
+
+
+def _check_checksum(path: Path) -> None:
+    """Refuse a file whose checksum line does not match its contents (a file without one,
+    written by an earlier pyramid or by another program, is read as before)."""
+    size = path.stat().st_size
+    if size < TRAILER_BYTES:
+        return
+    with open(path, "rb") as f:
+        f.seek(size - TRAILER_BYTES)
+        m = _TRAILER.fullmatch(f.read())
+    if m and _file_sha256(path, size - TRAILER_BYTES) != m.group(1).decode("ascii"):
+        raise InputError(
+            f"cannot read results file {str(path)!r}: it is damaged (its contents no longer "
+            f"match the checksum pyramid wrote at its end); fit the model again or use a copy")
 
 
 # --------------------------------------------------------------------------------------------
@@ -551,8 +598,15 @@ _JSON_KINDS = {"object", "object of whole numbers", "object of numbers", "list o
 
 
 def _open_tree(path: Path) -> xr.DataTree:
+    import gc
+
     import h5py
 
+    _check_checksum(path)
+    hook, message = sys.unraisablehook, None
+    # h5netcdf's File.__del__ fails on a file it could not open, and Python prints that as
+    # "Exception ignored in ..." with a traceback: not for pyramid's users
+    sys.unraisablehook = lambda _: None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -563,10 +617,14 @@ def _open_tree(path: Path) -> xr.DataTree:
             finally:
                 dt.close()
     except Exception as exc:  # h5py/h5netcdf raise OSError, ValueError, KeyError ... on damage
-        raise InputError(
-            f"cannot read results file {str(path)!r}: it is damaged, truncated or not a netCDF "
-            f"file ({type(exc).__name__}: {str(exc)[:300]})"
-        ) from None
+        message = (f"cannot read results file {str(path)!r}: it is damaged, truncated or not "
+                   f"a netCDF file ({type(exc).__name__}: {str(exc)[:300]})")
+    finally:
+        if message:
+            gc.collect()  # the half-opened file goes now, while its complaint is silenced
+        sys.unraisablehook = hook
+    if message:
+        raise InputError(message)
     return dt
 
 

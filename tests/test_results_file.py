@@ -10,7 +10,9 @@ without a traceback.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
+import re
 import warnings
 
 import numpy as np
@@ -23,7 +25,7 @@ from pyramid.errors import InputError, OutputError
 pytest.importorskip("nutpie")
 
 from pyramid.fit import fit  # noqa: E402
-from pyramid.results import MAX_ATTRIBUTE_BYTES, load  # noqa: E402
+from pyramid.results import MAX_ATTRIBUTE_BYTES, TRAILER_BYTES, load  # noqa: E402
 
 ODD = {"date/time": "2017-03-01 10:00", "row": 7.0, "=notes": "=1+1"}
 
@@ -136,6 +138,76 @@ def test_a_file_cut_short_is_refused_quietly(good, tmp_path, capfd):
         assert "damaged, truncated" in err and "Traceback" not in err and "HDF5" not in err
 
 
+def _damaged(raw: bytes, seed: int) -> bytes:
+    """Damage that keeps the length: a zeroed block or a few changed bytes (disk or copy
+    errors; some of these made libhdf5 loop without end, or print a stray traceback)."""
+    rng = np.random.default_rng(seed)
+    b = bytearray(raw)
+    if seed % 2:
+        i = int(rng.integers(len(b) - 100))
+        j = min(len(b) - 100, i + int(rng.integers(1, 4000)))
+        b[i:j] = bytes(j - i)
+    else:
+        for i in rng.integers(len(b) - 100, size=int(rng.integers(1, 20))):
+            b[int(i)] = (b[int(i)] + 1) % 256
+    return bytes(b)
+
+
+def test_the_file_ends_in_a_checksum_that_other_readers_ignore(good):
+    raw = good.read_bytes()
+    assert re.fullmatch(rb"\nPYRAMID-SHA256 [0-9a-f]{64}\n", raw[-TRAILER_BYTES:])
+    assert hashlib.sha256(raw[:-TRAILER_BYTES]).hexdigest().encode() in raw[-TRAILER_BYTES:]
+    dt = xr.open_datatree(good, engine="h5netcdf")  # a plain netCDF reader still reads it
+    assert "posterior" in dt.children
+    dt.close()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_damaged_file_is_refused_by_its_checksum(good, tmp_path, capfd, seed):
+    path = tmp_path / "damaged.nc"
+    path.write_bytes(_damaged(good.read_bytes(), seed))
+    assert main(["compare", str(path)]) == 2
+    err = capfd.readouterr().err
+    assert "no longer match the checksum" in err and "Traceback" not in err, err
+
+
+def test_a_file_without_the_checksum_is_read_as_before(good, tmp_path, capfd):
+    # files of earlier versions have none; one cut short is refused by libhdf5, quietly
+    raw = good.read_bytes()[:-TRAILER_BYTES]
+    old = tmp_path / "old.nc"
+    old.write_bytes(raw)
+    assert load(old).data.shape == load(good).data.shape
+    for n in (6437, 10_000, len(raw) // 2):
+        cut = tmp_path / f"cut{n}.nc"
+        cut.write_bytes(raw[:n])
+        assert main(["compare", str(cut)]) == 2
+        err = capfd.readouterr().err
+        assert "damaged, truncated" in err and "Traceback" not in err, err
+
+
+def test_a_half_opened_file_prints_no_stray_traceback(good, tmp_path, monkeypatch, capfd):
+    # h5netcdf's File.__del__ raised on some damaged files ("Exception ignored in ...
+    # File.close ... AttributeError: '_writable'"), printed with a traceback when collected
+    class HalfOpened:
+        def __del__(self):
+            raise AttributeError("'File' object has no attribute '_writable'")
+
+    def damaged(path, engine):
+        half = HalfOpened()  # noqa: F841 (kept alive by the traceback, as h5netcdf's is)
+        raise OSError("Unable to synchronously open file")
+
+    path = tmp_path / "old.nc"
+    path.write_bytes(good.read_bytes()[:-TRAILER_BYTES])
+    monkeypatch.setattr(xr, "open_datatree", damaged)
+    with pytest.raises(InputError, match="damaged, truncated"):
+        load(path)
+    import gc
+
+    gc.collect()
+    err = capfd.readouterr().err
+    assert "Exception ignored" not in err and "Traceback" not in err, err
+
+
 def test_save_is_atomic(odd_fit, good, tmp_path, monkeypatch):
     import pyramid.results as results
 
@@ -180,6 +252,7 @@ def test_save_checks_room_before_libhdf5_writes(odd_fit, tmp_path, monkeypatch):
     monkeypatch.setattr(results, "IN_MEMORY_BYTES", 0)
     path = odd_fit.save(tmp_path / "big.nc")
     assert load(path).data.shape == odd_fit.data.shape
+    assert path.read_bytes()[-TRAILER_BYTES:].startswith(b"\nPYRAMID-SHA256 ")  # checksum too
 
 
 @pytest.mark.parametrize("out", ["x.txt", "folder", "missing/x.nc"])
