@@ -94,7 +94,9 @@ def test_benchmark_peak_memory_counts_child_processes(tmp_path):
             child.wait()
             child.stdout.close()
         time.sleep(0.1)
-        assert with_child - alone > 0.25
+        # 300 MiB is 0.29 GiB; the parent's own use moves by tens of MB between samples
+        # (0.2496 seen on a loaded machine), so the bound asks for most of it, not all
+        assert with_child - alone > 0.2
         assert hb.peak_gib() >= with_child  # a peak, not the current use
     finally:
         hb.stop()
