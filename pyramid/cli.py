@@ -690,19 +690,29 @@ def priors_check_cmd(
         str | None, typer.Option("--plot", help="Also draw the implied scores to this image.")
     ] = None,
     fmt: FormatOpt = Format.text,
+    study: StudyOpt = None,
 ) -> None:
-    """Show the skill scores a prior set implies (prior predictive quantiles)."""
+    """Show the skill scores a prior set implies (prior predictive quantiles).
+
+    With --study FILE the prior set is put on that study's scale (as fit does), the model
+    takes its terms, and without --data the rows replicated are a data set of its shape
+    simulated with every effect 0; the table gives one difference per factor of the model.
+    """
     from pyramid.fit import prior_check
     from pyramid.plots.priors import plot_prior_check
+    from pyramid.study import load_study
 
+    the_study = load_study(study)
     df = None
     if data is not None:
         from pyramid.data.readers import read
 
-        df = read(data)
-    table, draws_ = prior_check(name, model, df, draws=draws, random_seed=seed)
+        df = read(data, study=the_study)
+    table, draws_ = prior_check(name, model, df, draws=draws, random_seed=seed,
+                                study=the_study)
+    scale = f"{the_study.scale_min}-{the_study.scale_max}"
     emit(table.round(3), fmt,
-         title=f"Prior predictive check: priors {name!r}, model {model!r} (skill scale 1-5)")
+         title=f"Prior predictive check: priors {name!r}, model {model!r} (skill scale {scale})")
     if plot:
         path = plot_prior_check(draws_, plot, title=f"priors {name}, model {model}")
         info(f"wrote {path}")

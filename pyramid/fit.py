@@ -576,43 +576,65 @@ def prior_check(
     draws: int = 1000,
     random_seed: int | None = None,
     validate: bool = True,
+    study: Any = None,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Prior predictive check: the skill scores a prior set implies for a model.
 
     Draws the model's parameters from the prior, then replicated outcomes for the rows of
-    ``data`` (the reference data by default), and summarises them on the 1-5 skill scale.
+    ``data`` (the reference data by default), and summarises them on the study's scale (1-5
+    for RSW 2017).
 
     Parameters
     ----------
     priors : str, Path or PriorSet, default "default"
+        Put on the study's scale as :func:`fit` does (:func:`pyramid.specs.for_scale`).
     model : str, Path or ModelSpec, default "pyramid"
     data : pandas.DataFrame, optional
-        Rows to replicate; default :func:`pyramid.datasets.load_rsw2017`.
+        Rows to replicate; default :func:`pyramid.datasets.load_rsw2017`, or for another
+        study a data set of its shape simulated with every effect 0
+        (:func:`pyramid.data.simulate_study.simulate_study`, 5 authorities x 4 units x 4
+        workers x 2 observations): the covariates' mix is all it is used for.
     draws : int, default 1000
     random_seed : int, optional
+    validate : bool, default True
+    study : str, path or Study, optional
+        The study (:func:`pyramid.study.load_study`); default the study a validated ``data``
+        frame records, else ``rsw2017``.
 
     Returns
     -------
     table : pandas.DataFrame
         One row per quantity, columns ``quantity``, ``q01``, ``q05``, ``q25``, ``q50``,
-        ``q75``, ``q95``, ``q99``, ``outside_1_5`` (share of draws outside the 1-5 scale).
-        Quantities: ``skill of an observation`` (pooled over rows), ``mean skill of the
-        sample``, ``sd of skill in the sample``, ``expected skill at the reference levels``
-        (no training, no clinician, non-systemic discussion), ``expected skill, full pyramid``
-        (programme, clinician, systemic), ``full pyramid minus reference``.
+        ``q75``, ``q95``, ``q99`` and the share of draws outside the scale (``outside_1_5``
+        for RSW 2017; ``outside_MIN_MAX`` for another study's scale). Quantities: ``skill of
+        an observation`` (pooled over rows), ``mean skill of the sample``, ``sd of skill in
+        the sample``, ``expected skill at the reference levels`` (RSW 2017: no training, no
+        clinician, non-systemic discussion), then for RSW 2017 ``expected skill, full
+        pyramid`` (programme, clinician, systemic) and ``full pyramid minus reference``; for
+        another study one difference per factor of the model, the factor at its last level
+        (binary: 1; numeric: ``centre + scale``) against all at the reference.
     draws_ : dict
-        ``skill`` (draws x rows) and the expected-skill draws, for plotting.
+        ``skill`` (draws x rows), the expected-skill draws (``expected``: the reference, then
+        the other settings), the scale (``scale``) and the words of the first difference
+        (``difference``), for plotting.
 
     Examples
     --------
     >>> table, _ = prior_check("sceptical", "skill", draws=200, random_seed=1)  # doctest: +SKIP
     """
-    spec = load_spec(model)
-    prior_set = load_priors(priors)
+    if study is None and isinstance(data, pd.DataFrame) and isinstance(data.attrs, dict):
+        study = data.attrs.get("study")
+    the_study = load_study(study)
+    spec = load_spec(model, study=the_study)
+    prior_set = load_priors(priors, study=the_study)
     draws = positive_int("draws", draws)
     seed = resolve_seed(random_seed)
-    if data is None:
+    if data is None and the_study.is_default():
         data = load_rsw2017()
+    elif data is None:
+        from pyramid.data.simulate_study import simulate_study
+
+        data = simulate_study(the_study, (5, 4, 4, 2), seed=seed).data
     with warnings.catch_warnings():
         # rows the model leaves out do not matter to a check of what the priors imply
         warnings.simplefilter("ignore", UserWarning)
@@ -625,28 +647,67 @@ def prior_check(
     extra, _ = generated.integrated_draws(md, prior, rng, prior=True)
     prior.update(extra)
     rep = generated.predictive(md, prior, rng, condition_latent=False)["skill"]
-    new = pd.DataFrame({
-        "training": [schema.TRAINING_LEVELS[0], "programme"],
-        "clinician": [0, 1],
-        "discussion": [schema.DISCUSSION_LEVELS[0], schema.DISCUSSION_LEVELS[-1]],
-        "csw": [0, 1],
-    })
+    if the_study.is_default():
+        new = pd.DataFrame({
+            "training": [schema.TRAINING_LEVELS[0], "programme"],
+            "clinician": [0, 1],
+            "discussion": [schema.DISCUSSION_LEVELS[0], schema.DISCUSSION_LEVELS[-1]],
+            "csw": [0, 1],
+        })
+        differences = ["full pyramid minus reference"]
+    else:
+        new, differences = _prior_check_settings(spec, md)
     groups = [g.name for g in md.groups]
-    exp = generated.expected_skill(spec, prior, new, groups=groups, domains=list(md.domains))
+    exp = generated.expected_skill(spec, prior, new, groups=groups, domains=list(md.domains),
+                                   centring=md.centring or None)
     quantities = {
         "skill of an observation": rep.ravel(),
         "mean skill of the sample": rep.mean(axis=1),
         "sd of skill in the sample": rep.std(axis=1, ddof=1) if rep.shape[1] > 1 else np.zeros(len(rep)),
         "expected skill at the reference levels": exp[:, 0],
-        "expected skill, full pyramid": exp[:, 1],
-        "full pyramid minus reference": exp[:, 1] - exp[:, 0],
     }
+    if the_study.is_default():
+        quantities["expected skill, full pyramid"] = exp[:, 1]
+    for i, name in enumerate(differences, start=1):
+        quantities[name] = exp[:, i] - exp[:, 0]
+    lo, hi = the_study.scale_min, the_study.scale_max
     rows = []
     for name, v in quantities.items():
         q = np.quantile(v, _QUANTILES)
-        outside = (np.nan if "minus" in name or "sd of" in name
-                   else float(np.mean((v < schema.SCORE_MIN) | (v > schema.SCORE_MAX))))
+        outside = (np.nan if name in differences or "sd of" in name
+                   else float(np.mean((v < lo) | (v > hi))))
         rows.append({"quantity": name, **{f"q{int(round(p * 100)):02d}": float(x)
                                             for p, x in zip(_QUANTILES, q, strict=True)},
-                     "outside_1_5": outside})
-    return pd.DataFrame(rows), {"skill": rep, "expected": exp}
+                     f"outside_{lo}_{hi}": outside})
+    return pd.DataFrame(rows), {"skill": rep, "expected": exp, "scale": (lo, hi),
+                                "difference": differences[0] if differences else ""}
+
+
+def _prior_check_settings(spec: ModelSpec, md: ModelData) -> tuple[pd.DataFrame, list[str]]:
+    """Another study's settings for :func:`prior_check`: every factor of the model at its
+    reference (numeric: at its centre), then each factor alone at its last level (binary: 1;
+    numeric: one ``scale`` step up), with the words of each difference."""
+    study = spec.the_study
+    centring = md.centring or {}
+    ref: dict[str, Any] = {}
+    other: dict[str, tuple[Any, str]] = {}
+    for c in spec.term_columns:
+        f = study.factors[c]
+        if f.kind == "binary":
+            ref[c] = 0
+            other[c] = (1, f"{f.label}: {f.level_label(1)} vs {f.level_label(0)}")
+        elif f.kind == "numeric":
+            centre, step = centring.get(c, (f.centre if isinstance(f.centre, int | float)
+                                            else 0.0, f.scale))
+            ref[c] = float(centre)
+            unit = f" {f.unit}" if f.unit else ""
+            other[c] = (float(centre) + float(step), f"{f.label}: +{float(step):g}{unit}")
+        else:
+            levels = f.ordered_levels
+            ref[c] = levels[0]
+            other[c] = (levels[-1], f"{f.label}: {f.level_label(levels[-1])} vs "
+                                    f"{f.level_label(levels[0])}")
+    for d in spec.derived_terms:
+        ref[d] = 0
+    rows = [dict(ref)] + [{**ref, c: v} for c, (v, _) in other.items()]
+    return pd.DataFrame(rows), [words for _, words in other.values()]

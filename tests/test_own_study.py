@@ -169,6 +169,27 @@ def test_design_on_a_study_factor(project, capsys):
     assert code == 2 and "unknown effect 'training[programme]' for study 'future'" in err
 
 
+def test_priors_check_on_the_study_scale(project, capsys):
+    # without data: rows of the study's shape simulated; the default prior set on 1-7
+    code, out, err = run(capsys, "priors", "check", "default", "--study",
+                         project / "future.toml", "--model", "skill", "--draws", "200",
+                         "--seed", "1", "--format", "csv", "--plot", project / "priors.png")
+    assert code == 0, err
+    table = pd.read_csv(__import__("io").StringIO(out)).set_index("quantity")
+    assert "outside_1_7" in table.columns
+    assert "practice model: Systemic vs Usual" in table.index
+    assert "caseload: +5 cases" in table.index and "full pyramid minus reference" not in table.index
+    # the prior median of skill lies inside the study's scale, not on RSW 2017's 1-5 centre
+    assert 2.5 < table.loc["mean skill of the sample", "q50"] < 5.5
+    assert (project / "priors.png").stat().st_size > 5_000
+    # with the project's own rows, read in the study's terms
+    code, out, err = run(capsys, "priors", "check", "default", "--study",
+                         project / "future.toml", "--model", "skill", "--data",
+                         project / "future.csv", "--draws", "200", "--seed", "1")
+    assert code == 0, err
+    assert "(skill scale 1-7)" in out and "wave: Follow-up vs Baseline" in out
+
+
 @pytest.mark.slow
 def test_domains_and_compare_project(project, capsys):
     code, out, err = run(capsys, "fit", project / "future.csv", "--study",

@@ -19,7 +19,8 @@ def plot_prior_check(draws_: dict[str, np.ndarray], path: str | Path, *, title: 
     Parameters
     ----------
     draws_ : dict
-        The second value returned by :func:`prior_check`.
+        The second value returned by :func:`prior_check` (its ``scale`` and ``difference``
+        give the shaded scale and the right panel's words; RSW 2017's without them).
     path : str or Path
         Image file (.png, .pdf, .svg).
 
@@ -36,14 +37,19 @@ def plot_prior_check(draws_: dict[str, np.ndarray], path: str | Path, *, title: 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     skill = draws_["skill"].ravel()
     lo, hi = np.quantile(skill, [0.001, 0.999])
-    axes[0].hist(np.clip(skill, min(lo, 0), max(hi, 6)), bins=80, color="#4c72b0")
-    axes[0].axvspan(schema.SCORE_MIN, schema.SCORE_MAX, color="#dddddd", alpha=0.5, zorder=0,
-                    label="the 1-5 scale")
+    smin, smax = draws_.get("scale", (schema.SCORE_MIN, schema.SCORE_MAX))
+    axes[0].hist(np.clip(skill, min(lo, smin - 1), max(hi, smax + 1)), bins=80, color="#4c72b0")
+    axes[0].axvspan(smin, smax, color="#dddddd", alpha=0.5, zorder=0,
+                    label=f"the {smin}-{smax} scale")
     axes[0].set_xlabel("replicated skill of an observation")
     axes[0].legend(frameon=False)
-    diff = draws_["expected"][:, 1] - draws_["expected"][:, 0]
-    axes[1].hist(diff, bins=60, color="#dd8452")
-    axes[1].set_xlabel("expected skill: full pyramid minus reference")
+    if draws_["expected"].shape[1] > 1:
+        diff = draws_["expected"][:, 1] - draws_["expected"][:, 0]
+        axes[1].hist(diff, bins=60, color="#dd8452")
+        axes[1].set_xlabel("expected skill: "
+                           + (draws_.get("difference") or "full pyramid minus reference"))
+    else:  # a model without factors: nothing to compare
+        axes[1].set_axis_off()
     for ax in axes:
         ax.set_ylabel("draws")
         ax.spines[["top", "right"]].set_visible(False)
