@@ -107,7 +107,13 @@ def _sbc_fit(p: dict) -> dict:
     rng = np.random.default_rng(p["sim_seed"])
     with quiet() as caught:
         warnings.simplefilter("always")
-        sim = simulate(tuple(p["design"]), mix=p["mix"], seed=p["sim_seed"])
+        if spec.study is not None:  # another study: its covariates and nesting
+            from pyramid.data.simulate_study import simulate_study
+
+            sim = simulate_study(spec.study, tuple(p["design"]), mix=p["mix"],
+                                 seed=p["sim_seed"])
+        else:
+            sim = simulate(tuple(p["design"]), mix=p["mix"], seed=p["sim_seed"])
         md = prepare(spec, sim.data, warn=False)
         theta = _prior_draw(kernel_model(md, priors).layout, p["prior_seed"], rng)
         if spec.family == "path":
@@ -116,7 +122,7 @@ def _sbc_fit(p: dict) -> dict:
             rep = generated.predictive(md, theta, rng, condition_latent=False)
             if spec.family == "gaussian":
                 md_rep = replace(md, y=np.asarray(rep["skill"][0], dtype=float))
-            else:  # cumulative_probit: the replicated ratings, 1-5, as codes 0-4
+            else:  # cumulative_probit: the replicated ratings, 1..K, as codes 0..K-1
                 md_rep = replace(md, y=np.asarray(rep["ratings"][0], dtype=np.int64) - 1)
         km = kernel_model(md_rep, priors)
         post, stats, info = fit_compiled(
@@ -278,6 +284,7 @@ def calibrate(
     dask_workers: int | None = None,
     progressbar: bool = True,
     retry_failed: bool = False,
+    study: Any = None,
 ) -> pd.DataFrame:
     """Simulation-based calibration (Talts et al. 2018) of a model and prior set.
 
@@ -323,6 +330,12 @@ def calibrate(
     random_seed, out, jobs, scheduler, dask_workers, progressbar, retry_failed :
         As in :func:`pyramid.design`; ``out`` gets ``manifest.json``, ``results.jsonl``,
         ``calibration.csv``, ``ranks.csv`` and ``ranks.png``.
+    study : str, path or Study, optional
+        The study (default ``rsw2017``). With another study the designs' covariates and
+        nesting are simulated in its terms
+        (:func:`pyramid.data.simulate_study.simulate_study`, ``mix`` as there), ``model``
+        (``skill``, ``domains``) takes its ``[models] terms`` and the prior set is put on its
+        scale, as :func:`pyramid.fit` does.
 
     Returns
     -------
@@ -343,8 +356,11 @@ def calibrate(
     >>> table["n_sims"].unique().tolist()
     [2]
     """
-    spec = load_spec(model)
-    prior_set = load_priors(priors)
+    from pyramid.study import load_study
+
+    the_study = load_study(study)
+    spec = load_spec(model, study=the_study)
+    prior_set = load_priors(priors, study=the_study)
     if spec.family == "path" and spec.path_level != "unit":
         raise InputError(
             f"calibrate supports the gaussian, cumulative_probit and unit-level path models "
@@ -362,8 +378,14 @@ def calibrate(
     dims = {"authorities": authorities, "units": units, "workers_per_unit": workers_per_unit,
             "observations": observations}
     Layout(**dims)
-    mx = {"discussion_observed": 1.0, **dict(mix or {})}
-    simulate((1, 1, 1, 1), mix=mx, seed=0)  # checks the mix
+    if the_study.is_default():
+        mx = {"discussion_observed": 1.0, **dict(mix or {})}
+        simulate((1, 1, 1, 1), mix=mx, seed=0)  # checks the mix
+    else:
+        from pyramid.data.simulate_study import simulate_study
+
+        mx = dict(mix or {})
+        simulate_study(the_study, (1, 1, 1, 1), mix=mx, seed=0)  # checks the mix
     if bins is not None and ((thin_to + 1) % positive_int("bins", bins, minimum=2)):
         raise InputError(f"bins must divide thin_to + 1 = {thin_to + 1}; got {bins}")
 
@@ -376,6 +398,8 @@ def calibrate(
         "model": spec.name, "model_sha": identity_hash(spec.text), "priors": prior_set.name,
         "priors_sha": identity_hash(json.dumps(common["priors"], sort_keys=True)),
         "mix": common["mix"], **sampling, "thin_to": thin_to,
+        **({} if the_study.is_default() else {"study": the_study.name,
+                                               "study_sha": identity_hash(the_study.text)}),
     }
     tasks = [Task(f"s{i:05d}", {**common, "sim_seed": derived_seed(seed, i),
                                 "prior_seed": derived_seed(seed, i, 2),

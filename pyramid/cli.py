@@ -1004,12 +1004,14 @@ def calibrate_cmd(
     no_progress: NoProgressOpt = False,
     retry_failed: RetryOpt = False,
     fmt: FormatOpt = Format.text,
+    study: StudyOpt = None,
 ) -> None:
     """Simulation-based calibration: rank of each true value among posterior draws.
 
     Draws parameters from the prior, outcomes from the model given them (on designs simulated
     by the shared generative model), fits, and tests per parameter that the ranks of the true
-    values are uniform; writes rank histograms.
+    values are uniform; writes rank histograms. With --study FILE the designs are simulated
+    in that study's terms and the model and priors are the study's (as fit makes them).
     """
     from pyramid.calibration import calibrate
 
@@ -1019,7 +1021,7 @@ def calibrate_cmd(
         observations=observations, draws=draws, tune=tune, chains=chains, thin_to=thin_to,
         test=test, alpha=alpha, bins=bins, random_seed=seed, out=out, jobs=jobs,
         scheduler=scheduler, dask_workers=dask_workers, progressbar=not no_progress,
-        retry_failed=retry_failed,
+        retry_failed=retry_failed, study=study,
     )
     _run_summary(table)
     if str(fmt) == "csv":

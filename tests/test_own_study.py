@@ -190,6 +190,22 @@ def test_priors_check_on_the_study_scale(project, capsys):
     assert "(skill scale 1-7)" in out and "wave: Follow-up vs Baseline" in out
 
 
+def test_calibrate_a_study_model(project, capsys):
+    # SBC on designs simulated in the study's terms: its coefficients are the ranked ones
+    code, out, err = run(capsys, "calibrate", "--study", project / "future.toml", "--model",
+                         "skill", "--sims", "2", "-A", "3", "-U", "2", "-W", "2", "-O", "2",
+                         "--draws", "100", "--tune", "100", "--thin-to", "49", "--seed", "1",
+                         "--jobs", "0", "--no-progress", "--format", "csv", "--out",
+                         project / "calibration")
+    assert code == 0, err
+    table = pd.read_csv(__import__("io").StringIO(out))
+    fixed = set(table.loc[table["fixed_effect"], "parameter"])
+    assert {"practice_model[systemic]", "reflective_supervision", "caseload",
+            "wave[follow_up]"} <= fixed
+    assert "training[programme]" not in fixed
+    assert (table["n_sims"] == 2).all()
+
+
 @pytest.mark.slow
 def test_domains_and_compare_project(project, capsys):
     code, out, err = run(capsys, "fit", project / "future.csv", "--study",
