@@ -206,6 +206,25 @@ def test_calibrate_a_study_model(project, capsys):
     assert (table["n_sims"] == 2).all()
 
 
+def test_a_study_without_authorities(project, capsys):
+    # 3 levels (observation, practitioner, team): fit, compare and a report whose tables put
+    # one named group where the authority level would be
+    text = (project / "future.toml").read_text()
+    text = re.sub(r"\nauthority = .*\n", "\n", text).replace('name = "future"', 'name = "three"')
+    (project / "three.toml").write_text(text)
+    pd.read_csv(project / "future.csv").drop(columns=["Local Authority"]).to_csv(
+        project / "three.csv", index=False)
+    code, out, err = run(capsys, "fit", project / "three.csv", "--study", project / "three.toml",
+                         "--model", "skill", "--draws", "100", "--tune", "100", "--seed", "1",
+                         "--no-progress", "--out", project / "three.nc")
+    assert code == 0, err
+    assert "sd_authority" not in out and "practice_model[systemic]" in out
+    code, out, err = run(capsys, "report", project / "three.nc", "--out", project / "three.html")
+    assert code == 0, err
+    html = (project / "three.html").read_text()
+    assert "(no authority level)" in html and "The sample is small: 16 units." in html
+
+
 @pytest.mark.slow
 def test_domains_and_compare_project(project, capsys):
     code, out, err = run(capsys, "fit", project / "future.csv", "--study",

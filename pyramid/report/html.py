@@ -203,9 +203,11 @@ def _caveats(result: Any, origin: str, tables: DataTables, draws_total: int) -> 
             f"Unless the study assigned them at random, {factors} are observed, not assigned: "
             "the comparisons are associations adjusted for the model's other factors, not "
             "causal effects; differences the model does not measure can produce or hide them.")
-    n_auth = int(result.data["authority"].nunique())
-    n_unit = int(result.data["unit"].nunique())
-    small = [f"{n_auth} authorities and {n_unit} units"]
+    present = [r for r in ("authority", "unit") if r in study.roles]  # 2-4 levels
+    n_auth = int(result.data["authority"].nunique()) if "authority" in present else 0
+    counts = [f"{int(result.data[r].nunique())} "
+              f"{'authorities' if r == 'authority' else 'units'}" for r in present]
+    small = [" and ".join(counts) or f"{int(result.data['worker'].nunique())} workers"]
     groups = set(result.groups_kept)
     if "authority" in groups and n_auth < 10:
         small.append(f"with {n_auth} authorities the SD of authority effects is barely "

@@ -595,7 +595,8 @@ def data_tables(
         in the ``sample`` table, small counts suppressed.
     study : str, path or Study, optional
         The study of the data (its factors, words, domains and overall score); default the
-        one the frame records, else ``rsw2017``. The tables need unit and authority ids.
+        one the frame records, else ``rsw2017``. A study without a unit or authority level
+        gets one group named ``(no unit level)`` / ``(no authority level)`` in its place.
 
     Returns
     -------
@@ -626,13 +627,13 @@ def data_tables(
     if study is None and isinstance(data, pd.DataFrame) and isinstance(data.attrs, dict):
         study = data.attrs.get("study")
     study = load_study(study)
-    missing_roles = [r for r in ("unit", "authority") if r not in study.roles]
-    if missing_roles:
-        raise InputError(f"the report's data tables need {' and '.join(missing_roles)} ids; "
-                         f"study {study.name!r} has none")
     df = _canonical(data, study)
     if len(df) == 0:
         raise InputError("data_tables needs at least one row, got an empty frame")
+    # a study without units or authorities (2 or 3 levels): one group, named so, stands for
+    # the level it lacks, so that the tables and their protection keep their shape
+    df = df.assign(**{r: f"(no {r} level)" for r in ("unit", "authority")
+                      if r not in study.roles})
     c = _cells(df, pseudonymise, study)
     worker = df["worker"].astype(str).to_numpy()
     skill = df[study.overall.name].to_numpy(dtype=float, na_value=np.nan)
