@@ -438,7 +438,8 @@ def compare_cmd(
                            "now, seconds), with P(ES > 0, 0.05, 0.1, 0.2).")
     ] = False,
 ) -> None:
-    """Posterior contrasts on the 1-5 skill scale: the Bayesian replacement of the t-tests.
+    """Posterior contrasts on the skill scale (the study's; 1-5 for RSW 2017): the Bayesian
+    replacement of the t-tests.
 
     For each contrast: posterior mean and equal-tailed interval, probability of direction,
     probability inside the ROPE, Savage-Dickey Bayes factor and the odds of the direction.

@@ -487,7 +487,8 @@ def fit(
         Print the rows left out, the sampler used and the convergence checks (to stderr).
     study : str, path or Study, optional
         The study of the data (:func:`pyramid.study.load_study`): its columns, levels, scale
-        and words; default the study a validated ``data`` frame records, else ``rsw2017``.
+        and words; default the study a validated ``data`` frame records, else the study of a
+        ``model`` given as a :class:`~pyramid.specs.ModelSpec`, else ``rsw2017``.
         The shipped ``skill`` and ``domains`` models take the study's ``[models] terms``;
         prior sets are put on its rating scale (:func:`pyramid.specs.for_scale`). The result
         stores the study, so later stages need not be told it again.
@@ -513,6 +514,8 @@ def fit(
     t_start = time.perf_counter()
     if study is None and isinstance(data, pd.DataFrame) and isinstance(data.attrs, dict):
         study = data.attrs.get("study")
+    if study is None and isinstance(model, ModelSpec):
+        study = model.study  # a spec loaded for another study (a refit of its result) keeps it
     the_study = load_study(study)
     spec = load_spec(model, study=the_study)
     prior_set = load_priors(priors, study=the_study)

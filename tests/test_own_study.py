@@ -155,6 +155,14 @@ def test_fit_compare_report(project, skill_fit, capsys):
     assert (project / "factors.png").stat().st_size > 10_000
 
 
+def test_kfold_refits_in_the_study(skill_fit, capsys):
+    # each refit of grouped K-fold keeps the fit's study (it used to be checked against
+    # rsw2017's columns and refused)
+    code, out, err = run(capsys, "loo", skill_fit, "--by", "authority", "--format", "csv")
+    assert code == 0, err
+    assert "East Borough" in out
+
+
 def test_design_on_a_study_factor(project, capsys):
     code, out, err = run(
         capsys, "design", "--study", project / "future.toml", "-A", "2", "-U", "3", "-W",
