@@ -905,6 +905,14 @@ def load_spec(name_or_path: str | Path | ModelSpec, study: Any = None) -> ModelS
     the_study = load_study(study)
     if Path(source).parent == specs_dir("models") and not the_study.is_default():
         text = _for_study(text, source, the_study)
+        try:
+            return spec_from_text(text, source, the_study)
+        except InputError as exc:  # the path model: RSW 2017's own structure
+            raise InputError(
+                f"{exc}. The shipped model {Path(source).stem!r} is built on RSW 2017's "
+                f"columns; for study {the_study.name!r} use the model skill or domains (they "
+                "take the study's [models] terms; --model skill on the command line) or a "
+                "spec file of your own") from None
     return spec_from_text(text, source, the_study)
 
 

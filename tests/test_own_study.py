@@ -107,6 +107,11 @@ def test_bad_study_and_bad_data_exit_2(project, capsys):
     assert code == 2 and f"error: {bad}: key 'scale.max': must be greater than" in err
     code, out, err = run(capsys, "validate", project / "future.csv", "--study", bad)
     assert code == 2 and "key 'scale.max'" in err
+    # the default model is RSW 2017's path model: refused before any work, saying what to use
+    code, out, err = run(capsys, "fit", project / "future.csv", "--study",
+                         project / "future.toml", "--out", project / "never.nc")
+    assert code == 2 and "unknown term 'training'" in err
+    assert "for study 'future' use the model skill or domains" in err
     # a team whose supervision differs between its rows (at one wave): the row and the rule
     df = pd.read_csv(project / "future.csv")
     team = df.loc[0, "Team"]
