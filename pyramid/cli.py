@@ -1224,13 +1224,15 @@ def main(argv: list[str] | None = None) -> int:
 
     Exit codes: 0 success; 2 bad input or usage (typer's usage errors, and every
     :class:`~pyramid.errors.PyramidError`, e.g. invalid data, printed on stderr without a
-    traceback); 130 interrupted; 1 an unexpected internal error, reported in one line with a
-    request to file an issue (set ``PYRAMID_DEBUG=1`` to see the traceback). Warnings are
-    printed as ``warning: ...`` lines (:func:`plain_warnings`). The console script ``pyramid``
-    calls ``sys.exit(main())``.
+    traceback); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM; 1 an unexpected internal
+    error, reported in one line with a request to file an issue (set ``PYRAMID_DEBUG=1`` to
+    see the traceback). Warnings are printed as ``warning: ...`` lines
+    (:func:`plain_warnings`). The console script ``pyramid`` calls ``sys.exit(main())``.
     """
+    from pyramid.executor import stop_on_sigterm
+
     try:
-        with plain_warnings():
+        with plain_warnings(), stop_on_sigterm():  # a batch system's kill: exit 143, cleanly
             app(args=argv, prog_name="pyramid")
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -60,6 +60,7 @@ __all__ = [
     "run_tasks",
     "default_jobs",
     "worker_compiledir",
+    "stop_on_sigterm",
     "STORE_FORMAT",
 ]
 
@@ -653,7 +654,7 @@ def run_tasks(
                 report.errors.append(f"{rec['key']}: {rec.get('error', '')}")
         progress.advance(ok)
 
-    with _stop_on_sigterm():
+    with stop_on_sigterm():
         try:
             if not todo:
                 report.backend = "none"
@@ -675,10 +676,14 @@ def run_tasks(
 
 
 @contextmanager
-def _stop_on_sigterm():
-    """SIGTERM stops the run as Ctrl-C does: the workers stopped, the store closed, exit 143.
+def stop_on_sigterm():
+    """SIGTERM stops the run as Ctrl-C does: exit 143 through ``SystemExit``, so that every
+    ``finally`` runs (a many-fit run's workers stopped and its store closed, a file being
+    written atomically removed).
 
-    Without it the run ended at once (the default action) and left its workers running.
+    Without it a run ended at once (the default action): a design run left its workers
+    running, a fit killed while saving left its temporary file. Only in the main thread
+    (elsewhere it does nothing); the previous handler is restored on leaving.
     """
     import threading
 

@@ -1,7 +1,7 @@
 """Ctrl-C and kill during ``pyramid fit``: nothing that looks like a result is left.
 
 A fit interrupted while compiling, as sampling starts, in the middle of sampling or while
-saving exits 130 and writes nothing; killed while saving it leaves, at most, a temporary file
+saving exits 130 and writes nothing (stopped by SIGTERM: 143); killed while saving it leaves, at most, a temporary file
 that every reader refuses; in every case a good results file already at the path is untouched.
 Each run is a fresh process (tests/data/interrupt_fit.py sends the signal at its point), so
 the test is in the slow tier.
@@ -62,6 +62,18 @@ def test_ctrl_c_leaves_no_result(tmp_path, setup, point, draws):
     assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
     assert out.read_bytes() == good  # the good file is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.nc"]  # nothing else
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point,draws", [("mid-sampling", 200_000), ("saving", 100)])
+def test_sigterm_leaves_no_result_and_no_temporary_file(tmp_path, setup, point, draws):
+    # a batch system's or timeout's SIGTERM: the default action ended the process at once,
+    # leaving the temporary file of a save behind; now exit 143 and everything cleaned up
+    proc, out, good = _run(tmp_path, setup, point, "TERM", draws)
+    assert proc.returncode == 143, proc.stderr
+    assert "stopped (SIGTERM)" in proc.stderr and "Traceback" not in proc.stderr
+    assert out.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.nc"]
 
 
 @pytest.mark.slow

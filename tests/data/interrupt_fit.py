@@ -3,7 +3,7 @@
 Usage: ``python interrupt_fit.py POINT SIGNAL -- <pyramid fit arguments>``; POINT is one of
 ``compile`` (as the model compiles), ``sampling`` (as nutpie starts), ``mid-sampling`` (from
 another process, two seconds into sampling), ``saving`` (half-way through writing the results
-file); SIGNAL ``INT`` or ``KILL``. Exits with the CLI's exit code.
+file); SIGNAL ``INT``, ``TERM`` or ``KILL``. Exits with the CLI's exit code.
 """
 
 import os
