@@ -413,8 +413,9 @@ def _check_checksum(path: Path) -> None:
         m = _TRAILER.fullmatch(f.read())
     if m and _file_sha256(path, size - TRAILER_BYTES) != m.group(1).decode("ascii"):
         raise InputError(
-            f"cannot read results file {str(path)!r}: it is damaged (its contents no longer "
-            f"match the checksum pyramid wrote at its end); fit the model again or use a copy")
+            f"cannot read results file {str(path)!r}: it is damaged, or was changed by another "
+            f"program since pyramid wrote it (its contents no longer match the checksum "
+            f"pyramid wrote at its end); fit the model again or use a copy")
 
 
 # --------------------------------------------------------------------------------------------
