@@ -59,6 +59,8 @@ _LAZY: dict[str, str] = {
     "plot_factors": "pyramid.plots.factors:plot_factors",
     # models and fitting
     "fit": "pyramid.fit:fit",
+    "model": "pyramid.fit:build_model",
+    "parse_formula": "pyramid.formula:parse_formula",
     "load": "pyramid.results:load",
     "FitResult": "pyramid.results:FitResult",
     # comparing a new project with RSW 2017

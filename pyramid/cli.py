@@ -514,11 +514,21 @@ def fit_cmd(
     data: Annotated[str, typer.Argument(help="Observations (.csv, .parquet, .xlsx, .sav).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Results file to write (.nc).")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help="pyramid, skill, domains or a spec file.")
+        str, typer.Option("--model", "-m", help="pyramid, skill, domains or a spec file "
+                          "(--formula replaces the default).")
     ] = DEFAULT_MODEL,
     priors: Annotated[
         str, typer.Option("--priors", "-p", help="default, sceptical, rsw2017 or a prior file.")
     ] = "default",
+    formula: Annotated[
+        str | None, typer.Option("--formula", "-f", help="A brms-style formula in place of "
+                                 "--model, e.g. \"skill ~ wave * model + caseload + (1 | "
+                                 "authority/unit/worker)\".")
+    ] = None,
+    family: Annotated[
+        str | None, typer.Option("--family", help="With --formula: gaussian or "
+                                 "cumulative_probit (default from the outcome).")
+    ] = None,
     ci_prob: CiProbOpt = DEFAULT_CI_PROB,
     sheet: SheetOpt = None,
     encoding: EncodingOpt = None,
@@ -561,17 +571,20 @@ def fit_cmd(
 
     With --study FILE the data are read and checked in that study's terms, the shipped
     models skill and domains take the study's [models] terms, and the results file keeps the
-    study (compare, report and figure4 read it from there).
+    study (compare, report and figure4 read it from there). With --formula the model is a
+    brms-style formula over the study's factors; the build it takes (group effects integrated
+    out, the fused ordinal likelihood, or the general one) is printed and stored.
     """
     from pyramid.fit import fit
     from pyramid.output import check_output
 
     check_output(out, (".nc",), "results file")  # before an hour of sampling, not after
     df = read_data(data, sheet=sheet, encoding=encoding, allow=allow, study=study)
-    res = fit(df, model=model, priors=priors, draws=draws, tune=tune, chains=chains,
-              random_seed=seed, target_accept=target_accept, progressbar=progress,
-              adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend,
-              extend=(extend_budget if extend and extend_budget else extend), study=study)
+    res = fit(df, model=model, priors=priors, formula=formula, family=family, draws=draws,
+              tune=tune, chains=chains, random_seed=seed, target_accept=target_accept,
+              progressbar=progress, adaptation=adaptation, max_tree_depth=max_tree_depth,
+              backend=backend, extend=(extend_budget if extend and extend_budget else extend),
+              study=study)
     path = res.save(out)
     emit(res.coefs(ci_prob).round(4), fmt,
          title=f"\nmodel {res.spec.name!r}: fixed effects (posterior means, sd and "

@@ -218,10 +218,9 @@ def _covariates(spec: Any) -> dict[str, _Covariate]:
             terms += list(part.terms)
     marginalised = set(getattr(spec, "marginalised_columns", []) or [])
     out: dict[str, _Covariate] = {}
-    for t in terms:
-        col = _term_column(t)
-        if col in out:
-            continue
+    # an interaction a:b sets its factors (a contrast names a and b, never a:b)
+    cols = [c for t in terms for c in _term_column(t).split(":")]
+    for col in dict.fromkeys(cols):
         f = study.factors.get(col)
         if col in study.derived or (f is not None and f.kind == "binary"):
             cov = _Covariate(col, "binary", integrable=col in marginalised)
@@ -614,6 +613,8 @@ def default_contrasts(spec: Any, data: pd.DataFrame | None = None
                 Contrast(f"{text}: total", f"{name}_total", "total",
                          _sd({name: 1, **integrate}), _sd({name: 0, **integrate})),
             ]
+    out += _numeric_unit_sd_contrasts(spec, study, covs, data, label)
+    out += _interaction_contrasts(spec, study, key_of, label)
     for c in study.contrasts:
         need = [col for col in c.a if col not in covs and col not in c.optional]
         if need:
@@ -631,6 +632,92 @@ def default_contrasts(spec: Any, data: pd.DataFrame | None = None
             note = c.note_not_in_outcome
         out.append(Contrast(c.label, c.key, "direct", _sd(a), _sd(b), note=note))
     return out, notes
+
+
+def _centre_of(f, data: pd.DataFrame | None) -> float:
+    """A numeric factor's centre: the study's number, or the mean of the model's rows."""
+    if isinstance(f.centre, int | float):
+        return float(f.centre)
+    if data is not None and f.name in data.columns:
+        c = float(pd.to_numeric(data[f.name], errors="coerce").mean())
+        return float(np.round(c, 3)) if math.isfinite(c) else 0.0
+    return 0.0
+
+
+def _numeric_unit_sd_contrasts(spec: Any, study: Any, covs: Mapping[str, _Covariate],
+                               data: pd.DataFrame | None, label) -> list[Contrast]:
+    """A numeric factor's slope per unit (when its scale is not 1: the per-scale contrast
+    is the generic one) and per SD of the model's rows (from a formula's model)."""
+    if getattr(spec, "formula", None) is None:
+        return []
+    out = []
+    for f in study.factors.values():
+        if f.kind != "numeric" or f.name not in covs:
+            continue
+        centre = _centre_of(f, data)
+        unit = f" {f.unit}" if f.unit else ""
+        if f.scale != 1:
+            out.append(Contrast(label(f, f"1 more ({_fmt(centre + 1)} vs {_fmt(centre)}{unit})"),
+                                f"{f.name}_plus_1", "direct", _sd({f.name: centre + 1}),
+                                _sd({f.name: centre})))
+        if data is not None and f.name in data.columns:
+            sd = float(pd.to_numeric(data[f.name], errors="coerce").std())
+            if math.isfinite(sd) and sd > 0:
+                sd = float(np.round(sd, 3))
+                out.append(Contrast(
+                    label(f, f"1 SD more ({_fmt(sd)}{unit}: {_fmt(centre + sd)} vs "
+                             f"{_fmt(centre)})"),
+                    f"{f.name}_plus_1sd", "direct", _sd({f.name: centre + sd}),
+                    _sd({f.name: centre})))
+    return out
+
+
+def _interaction_contrasts(spec: Any, study: Any, key_of, label) -> list[Contrast]:
+    """Difference-in-differences of each interaction of two categorical factors.
+
+    The changing factor is the study's wave when the interaction has it (else the first):
+    for each of the other factor's levels the change (``Signs of Safety: follow-up -
+    baseline``), and for each level but the reference that change against the reference's
+    (``Signs of Safety: follow-up - baseline, vs Usual``), in the study's words.
+    """
+    formula = getattr(spec, "formula", None)
+    if formula is None:
+        return []
+    out: list[Contrast] = []
+    seen: set[str] = set()
+    for t in formula.fixed:
+        cats = [c.name for c in t.components if c.kind == "categorical"]
+        if t.kind != "interaction" or len(t.components) != 2 or len(cats) != 2:
+            continue
+        a, b = cats
+        if study.wave == b:
+            a, b = b, a
+        fa, fb = study.factors[a], study.factors[b]
+        ref_a, ref_b = fa.ordered_levels[0], fb.ordered_levels[0]
+
+        def w(f, lv):
+            return f.level_label(lv, "contrast")
+
+        for la in fa.ordered_levels[1:]:
+            change = f"{w(fa, la)} - {w(fa, ref_a)}"
+            keys = {}
+            for lb in fb.ordered_levels:
+                key = f"{key_of(fa, la)}_vs_{key_of(fa, ref_a)}_at_{key_of(fb, lb)}"
+                keys[lb] = key
+                if key not in seen:
+                    seen.add(key)
+                    out.append(Contrast(f"{w(fb, lb)}: {change}", key, "direct",
+                                        _sd({a: la, b: lb}), _sd({a: ref_a, b: lb})))
+            for lb in fb.ordered_levels[1:]:
+                key = (f"{key_of(fa, la)}_vs_{key_of(fa, ref_a)}_{key_of(fb, lb)}_vs_"
+                       f"{key_of(fb, ref_b)}")
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(Contrast(f"{w(fb, lb)}: {change}, vs {w(fb, ref_b)}", key, "direct",
+                                    parts=(keys[lb], keys[ref_b]),
+                                    note=f"difference in differences ({t.name})"))
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,10 +36,10 @@ from pyramid.executor import default_jobs
 from pyramid.models import generated, sampling
 from pyramid.models.coding import ModelData, prepare
 from pyramid.results import FitResult, data_hash, frame_to_dataset, versions
-from pyramid.specs import ModelSpec, PriorSet, load_priors, load_spec
+from pyramid.specs import ModelSpec, PriorSet, load_priors, model_spec
 from pyramid.study import load_study
 
-__all__ = ["fit", "prior_check", "DEFAULT_MODEL"]
+__all__ = ["fit", "build_model", "prior_check", "DEFAULT_MODEL"]
 
 
 #: The model :func:`fit` uses when none is named: :data:`pyramid.defaults.DEFAULT_MODEL`, the
@@ -127,6 +127,8 @@ class _Model:
 
     @property
     def built(self):
+        if self._built is None and isinstance(self.layout, sampling.GraphLayout):
+            self._built = self.layout.built  # built once, for the layout and the sampler
         if self._built is None:
             from pyramid.models.builder import build
 
@@ -182,13 +184,16 @@ def _sample(m: _Model, s: _Settings, *, progressbar: bool
                   progressbar=progressbar, target_accept=s.target_accept,
                   max_tree_depth=s.max_tree_depth)
     if used == "nutpie":
-        kernels = s.backend == "numba"
+        # a model outside the kernels (a formula's interactions, varying slopes or crossed
+        # groupings: sampling.kernel_gap) is its PyMC graph, compiled by PyTensor
+        graph = isinstance(m.layout, sampling.GraphLayout)
+        kernels = s.backend == "numba" and not graph
         try:
             t0 = time.perf_counter()
             if kernels:
                 sampling.ensure_compiled([m.layout.family])
                 target = sampling.kernel_model(m.md, m.priors)
-            elif s.backend == "pytensor":
+            elif s.backend in ("pytensor", "numba"):
                 target = sampling.compile_graph(m.built)
             else:
                 target = sampling.compile_jax(m.built)
@@ -345,13 +350,16 @@ def _info(spec: ModelSpec, prior_set: PriorSet, s: _Settings, m: _Model, *,
         "data_sha256": sha,
         "rows_input": int(m.md.n_input),
         "rows_used": int(m.md.n_rows),
-        "groups_kept": [g.name for g in m.md.groups],
-        "parametrisation": {g.name: g.parametrisation for g in m.md.groups},
+        "groups_kept": [g.name for g in m.md.groups] + [b.name for b in m.md.blocks],
+        "parametrisation": {**{g.name: g.parametrisation for g in m.md.groups},
+                            **{b.name: "non_centred" for b in m.md.blocks}},
         "domains": list(m.md.domains),
         "scale": m.layout.scale,
         "coefs": json.dumps(m.layout.coefs),
         "derived": list(m.layout.derived),
         "notes": list(m.md.notes),
+        "build": m.md.build,
+        "formula": spec.formula.text if spec.formula is not None else "",
         "study": m.md.spec.the_study.name,
         "centring": m.md.centring,
         "versions": versions(),
@@ -400,11 +408,98 @@ def _predictive_dataset(pp: dict, shape: tuple[int, int], md) -> xr.Dataset:
 # --------------------------------------------------------------------------------------------
 # fitting
 # --------------------------------------------------------------------------------------------
-def fit(
+#: Each build a model can take (``result.info["build"]``), in words.
+_BUILDS = {
+    "marginal": "nested group effects integrated out exactly, drawn after sampling",
+    "fused_ordinal": "nested group effects sampled non-centred, the fused ordinal likelihood",
+    "general": "a formula's group terms sampled non-centred, varying slopes with LKJ "
+               "correlations",
+    "path": "the path model",
+    "sampled": "nested group effects sampled",
+}
+
+
+def _spec_and_priors(data: Any, model: Any, formula: Any, family: Any, study: Any,
+                     priors: Any) -> tuple[ModelSpec, PriorSet]:
+    """The model spec (a shipped or own spec, or one from a formula) and the prior set, for
+    the study (given, or recorded by a validated frame, else rsw2017)."""
+    if study is None and isinstance(data, pd.DataFrame) and isinstance(data.attrs, dict):
+        study = data.attrs.get("study")
+    if study is None and isinstance(model, ModelSpec):
+        study = model.study  # a spec loaded for another study (a refit of its result) keeps it
+    the_study = load_study(study)
+    spec = model_spec(model, formula, family, the_study, default=DEFAULT_MODEL)
+    return spec, load_priors(priors, study=the_study)
+
+
+def build_model(
     data: pd.DataFrame,
-    model: str | Path | ModelSpec = DEFAULT_MODEL,
+    model: str | Path | ModelSpec | None = DEFAULT_MODEL,
     priors: str | Path | PriorSet = "default",
     *,
+    formula: str | None = None,
+    family: str | None = None,
+    study: Any = None,
+    validate: bool = True,
+):
+    """The PyMC model pyramid would fit, to inspect or extend (``pyramid.model``).
+
+    The same stages as :func:`fit` up to sampling: the data validated against the study and
+    coded, the model built from the spec or formula and the prior set. Every data array is a
+    ``pm.Data`` container and every size comes from the model's coordinates.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Raw or canonical observations.
+    model : str, Path or ModelSpec, default "pyramid"
+        A shipped spec (``skill``, ``domains``, ``pyramid``) or a spec file; a ``formula``
+        replaces the default (naming another model with a formula is an error).
+    priors : str, Path or PriorSet, default "default"
+    formula : str, optional
+        A brms-style formula over the study's factors (:mod:`pyramid.formula`), in place of
+        ``model``.
+    family : {"gaussian", "cumulative_probit"}, optional
+        With ``formula``; default from its outcome.
+    study : str, Path or Study, optional
+        Default: the study a validated frame records, else ``rsw2017``.
+    validate : bool, default True
+
+    Returns
+    -------
+    pymc.Model
+        With attributes ``pyramid_build`` (``marginal``, ``fused_ordinal``, ``general``,
+        ...), ``pyramid_coefs`` (truth-style coefficient name -> variable and coordinate) and
+        ``pyramid_data`` (the coded data, :class:`pyramid.models.coding.ModelData`).
+
+    Examples
+    --------
+    >>> import pyramid as pyr
+    >>> sim = pyr.simulate((4, 2, 2, 2), seed=1, mix={"discussion_observed": 1.0})
+    >>> m = pyr.model(sim.data, formula="skill ~ training + clinician + (1 | unit)")
+    >>> m.pyramid_build, sorted(m.named_vars)[:3]
+    ('marginal', ['b_clinician', 'b_training', 'idx_unit'])
+    """
+    spec, prior_set = _spec_and_priors(data, model, formula, family, study, priors)
+    canon = _as_canonical(data, spec, validate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # rows left out: validate said so
+        md = prepare(spec, canon, warn=False)
+    from pyramid.models.builder import build
+
+    built = build(md, prior_set)
+    built.model.pyramid_build = built.build
+    built.model.pyramid_coefs = dict(built.coefs)
+    built.model.pyramid_data = md
+    return built.model
+
+def fit(
+    data: pd.DataFrame,
+    model: str | Path | ModelSpec | None = DEFAULT_MODEL,
+    priors: str | Path | PriorSet = "default",
+    *,
+    formula: str | None = None,
+    family: str | None = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -434,9 +529,18 @@ def fit(
     model : str, Path or ModelSpec, default "pyramid"
         ``skill``, ``domains``, ``pyramid`` or a spec file. ``pyramid`` is the default because
         it keeps rows whose discussion or clinician was not observed (see
-        :data:`DEFAULT_MODEL`).
+        :data:`DEFAULT_MODEL`); a ``formula`` replaces it (naming another model with a formula
+        is an error).
     priors : str, Path or PriorSet, default "default"
         ``default``, ``sceptical``, ``rsw2017`` or a prior file.
+    formula : str, optional
+        A brms-style formula over the study's factors in place of ``model``, e.g. ``"skill ~
+        wave * model + caseload + (1 | authority/unit/worker)"`` (:mod:`pyramid.formula`).
+        Nested group intercepts keep the fast paths; other group terms are sampled
+        non-centred. The build taken is printed and stored (``result.info["build"]``).
+    family : {"gaussian", "cumulative_probit"}, optional
+        With ``formula``: default ``gaussian`` for the overall score, ``cumulative_probit``
+        for ``domains`` (every analysed domain rating, long format) or one domain.
     draws, tune, chains : int
         Draws kept and tuning draws per chain, and the number of chains (4 by default, as
         Stan, PyMC and the rank-normalised R-hat of Vehtari et al. 2021 recommend).
@@ -512,13 +616,7 @@ def fit(
     FitResult(model='skill', priors='default', rows=48, dropped=0, chains=4, draws=200, ...)
     """
     t_start = time.perf_counter()
-    if study is None and isinstance(data, pd.DataFrame) and isinstance(data.attrs, dict):
-        study = data.attrs.get("study")
-    if study is None and isinstance(model, ModelSpec):
-        study = model.study  # a spec loaded for another study (a refit of its result) keeps it
-    the_study = load_study(study)
-    spec = load_spec(model, study=the_study)
-    prior_set = load_priors(priors, study=the_study)
+    spec, prior_set = _spec_and_priors(data, model, formula, family, study, priors)
     s = _settings(spec, draws=draws, tune=tune, chains=chains, cores=cores,
                   prior_draws=prior_draws, random_seed=random_seed, sampler=sampler,
                   adaptation=adaptation, max_tree_depth=max_tree_depth, backend=backend,
@@ -530,9 +628,9 @@ def fit(
     if verbose:
         for note in md.notes:
             print(f"note: {note}", file=sys.stderr)
-    from pyramid.models.layout import build_layout
-
-    m = _Model(md=md, priors=prior_set, layout=build_layout(md, prior_set))
+    if verbose:
+        print(f"build: {md.build} ({_BUILDS[md.build]})", file=sys.stderr)
+    m = _Model(md=md, priors=prior_set, layout=sampling.model_layout(md, prior_set))
 
     dt, used, fallback_reason, timings, ext, kernels = _sample(m, s, progressbar=progressbar)
     _check_complete(dt, s, used, ext.draws)
@@ -571,14 +669,42 @@ def fit(
 _QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
+def _prior_check_table(spec: ModelSpec, md: ModelData, prior: dict, rep: np.ndarray
+                       ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The prior predictive check of a formula's model (any study): replicated scores, the
+    sample's mean and SD, and the range of the rows' expected scores."""
+    study = spec.the_study
+    groups = [g.name for g in md.groups] + [b.name for b in md.blocks]
+    exp = generated.expected_skill(spec, prior, md.frame, groups=groups,
+                                   domains=list(md.domains), centring=md.centring)
+    quantities = {
+        "skill of an observation": rep.ravel(),
+        "mean skill of the sample": rep.mean(axis=1),
+        "sd of skill in the sample": (rep.std(axis=1, ddof=1) if rep.shape[1] > 1
+                                      else np.zeros(len(rep))),
+        "range of the rows' expected skill": exp.max(axis=1) - exp.min(axis=1),
+    }
+    rows = []
+    for name, v in quantities.items():
+        q = np.quantile(v, _QUANTILES)
+        outside = (np.nan if name.startswith(("sd of", "range")) else
+                   float(np.mean((v < study.scale_min) | (v > study.scale_max))))
+        rows.append({"quantity": name, **{f"q{int(round(p * 100)):02d}": float(x)
+                                            for p, x in zip(_QUANTILES, q, strict=True)},
+                     "outside_1_5": outside})
+    return pd.DataFrame(rows), {"skill": rep, "expected": exp}
+
+
 def prior_check(
     priors: str | Path | PriorSet = "default",
-    model: str | Path | ModelSpec = DEFAULT_MODEL,
+    model: str | Path | ModelSpec | None = DEFAULT_MODEL,
     data: pd.DataFrame | None = None,
     *,
     draws: int = 1000,
     random_seed: int | None = None,
     validate: bool = True,
+    formula: str | None = None,
+    family: str | None = None,
     study: Any = None,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Prior predictive check: the skill scores a prior set implies for a model.
@@ -592,6 +718,7 @@ def prior_check(
     priors : str, Path or PriorSet, default "default"
         Put on the study's scale as :func:`fit` does (:func:`pyramid.specs.for_scale`).
     model : str, Path or ModelSpec, default "pyramid"
+        A ``formula`` replaces it.
     data : pandas.DataFrame, optional
         Rows to replicate; default :func:`pyramid.datasets.load_rsw2017`, or for another
         study a data set of its shape simulated with every effect 0
@@ -600,6 +727,11 @@ def prior_check(
     draws : int, default 1000
     random_seed : int, optional
     validate : bool, default True
+    formula, family : str, optional
+        As in :func:`fit`. A model from a formula is summarised by the quantities that do not
+        name a study's factors: a replicated observation, the sample's mean and SD, and the
+        range of the rows' expected scores (what the fixed effects, interactions included,
+        imply between the most and least favoured rows).
     study : str, path or Study, optional
         The study (:func:`pyramid.study.load_study`); default the study a validated ``data``
         frame records, else ``rsw2017``.
@@ -625,11 +757,8 @@ def prior_check(
     --------
     >>> table, _ = prior_check("sceptical", "skill", draws=200, random_seed=1)  # doctest: +SKIP
     """
-    if study is None and isinstance(data, pd.DataFrame) and isinstance(data.attrs, dict):
-        study = data.attrs.get("study")
-    the_study = load_study(study)
-    spec = load_spec(model, study=the_study)
-    prior_set = load_priors(priors, study=the_study)
+    spec, prior_set = _spec_and_priors(data, model, formula, family, study, priors)
+    the_study = spec.the_study
     draws = positive_int("draws", draws)
     seed = resolve_seed(random_seed)
     if data is None and the_study.is_default():
@@ -643,13 +772,13 @@ def prior_check(
         warnings.simplefilter("ignore", UserWarning)
         canon = _as_canonical(data, spec, validate)
         md = prepare(spec, canon, warn=False)
-    from pyramid.models.layout import build_layout
-
-    prior = sampling.prior_draws(build_layout(md, prior_set), draws, seed)
+    prior = sampling.prior_draws(sampling.model_layout(md, prior_set), draws, seed)
     rng = np.random.default_rng([seed, 3])
     extra, _ = generated.integrated_draws(md, prior, rng, prior=True)
     prior.update(extra)
     rep = generated.predictive(md, prior, rng, condition_latent=False)["skill"]
+    if spec.formula is not None:
+        return _prior_check_table(spec, md, prior, rep)
     if the_study.is_default():
         new = pd.DataFrame({
             "training": [schema.TRAINING_LEVELS[0], "programme"],

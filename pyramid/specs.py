@@ -26,6 +26,10 @@ terms           list of terms: a schema column (categorical columns get one coef
                 level after the first; binary and numeric columns a slope), the derived ``csw``,
                 or ``mo(col)`` for a monotonic effect of an ordered categorical column
 groups          list of identifier columns (``authority``, ``unit``, ``worker``, ``observation``)
+formula         a brms-style formula in place of ``outcome``, ``terms`` and ``groups``
+                (:mod:`pyramid.formula`): ``skill ~ wave * model + (1 | authority/unit/worker)``;
+                nested group intercepts keep the fast paths (``marginal`` by default for
+                gaussian), other group terms are sampled non-centred
 parametrisation ``marginal`` (gaussian, and path at or inside the mediator's level: group
                 effects integrated out exactly),
                 ``non_centred``, ``centred`` or a centring weight between 0 (non-centred) and 1
@@ -71,6 +75,8 @@ from pyramid.data.published import cell, crosstab_counts, report_regression
 from pyramid.errors import InputError
 
 __all__ = [
+    "formula_roles",
+    "spec_from_formula",
     "ModelSpec",
     "PathPart",
     "PriorSet",
@@ -82,6 +88,7 @@ __all__ = [
     "COEF_SUPPORT",
     "coef_name",
     "load_spec",
+    "model_spec",
     "load_priors",
     "spec_from_text",
     "priors_from_text",
@@ -133,6 +140,7 @@ DISTRIBUTIONS: dict[str, tuple[dict[str, str], str]] = {
     "LogNormal": ({"mu": _REAL, "sigma": _POS}, _POS),
     "Beta": ({"alpha": _POS, "beta": _POS}, _UNIT),
     "Dirichlet": ({"a": _POS}, "simplex"),
+    "LKJ": ({"eta": _POS}, "correlation"),
 }
 
 #: Parameter classes of a prior set: class -> (support it needs, what it is).
@@ -151,6 +159,25 @@ PRIOR_CLASSES: dict[str, tuple[str, str]] = {
     "mediator_b": (_REAL, "an effect in the discussion equation (its probit scale)"),
     "mediator_cutpoints": (_REAL, "each threshold of the discussion equation"),
     "exposure_rate": (_UNIT, "probability of the exposure (clinician present) given csw"),
+    # formulas (pyramid.formula)
+    "b_interaction": (_REAL, "an interaction coefficient on skill (skill points)"),
+    "b_numeric": (_REAL, "the slope of a numeric factor on skill (skill points per its scale "
+                         "units)"),
+    "sd_slope": (_POS, "standard deviation of a varying slope between groups (skill points)"),
+    "latent_b_interaction": (_REAL, "an interaction coefficient on the probit scale"),
+    "latent_b_numeric": (_REAL, "the slope of a numeric factor on the probit scale"),
+    "latent_sd_slope": (_POS, "standard deviation of a varying slope on the probit scale"),
+    "cor": ("correlation", "the correlations of a group's varying intercept and slopes "
+                           "(LKJ; eta = 1 uniform, larger eta pulls them towards 0)"),
+}
+
+#: Classes a prior set written before formulas may lack: the class each falls back on (and
+#: ``cor``: LKJ(eta = 2)). The shipped sets give every one.
+OPTIONAL_CLASSES: dict[str, str | None] = {
+    "b_interaction": "b", "b_numeric": "b", "sd_slope": "sd",
+    "latent_b_interaction": "latent_b", "latent_b_numeric": "latent_b",
+    "latent_sd_slope": "latent_sd", "cor": None,
+    "mediator_b_numeric": "mediator_b", "mediator_b_interaction": "mediator_b",
 }
 
 
@@ -215,8 +242,11 @@ _SPEC_KEYS = {
     "domain_effects": bool,
     "path": dict,
     "sampling": dict,
+    "formula": str,
 }
 _SPEC_REQUIRED = ("name", "family", "outcome", "terms", "groups")
+#: with ``formula``, which gives the outcome, the terms and the groups
+_SPEC_REQUIRED_FORMULA = ("name", "family")
 _PATH_KEYS = {"mediator": str, "mediator_terms": list, "exposure": str, "exposure_terms": list,
               "level": str}
 #: Levels at which the path model's mediator and exposure can live.
@@ -414,6 +444,9 @@ class ModelSpec:
         Sampler hint: the longest NUTS trajectory is ``2**max_tree_depth`` steps.
     text, source : str
         The file's text and where it came from (stored in results files).
+    formula : pyramid.formula.Formula or None
+        The spec's ``formula`` (its outcome, ``terms`` and ``groups`` come from it; the
+        interactions and group blocks are read from it).
     study : Study or None
         The study the spec was checked against (:func:`load_spec`'s ``study``); ``None``
         means the default, ``rsw2017`` (:attr:`the_study` resolves it).
@@ -437,6 +470,7 @@ class ModelSpec:
     text: str = field(default="", repr=False, compare=False)
     source: str = field(default="", repr=False, compare=False)
     study: Any = field(default=None, repr=False, compare=False)
+    formula: Any = field(default=None, repr=False)
 
     @property
     def the_study(self) -> Any:
@@ -477,6 +511,11 @@ class ModelSpec:
         ['training', 'clinician', 'discussion']
         """
         derived = self.derived_terms
+        if self.formula is not None:  # every factor of its terms, slopes and groupings
+            grouped = [c for g in self.formula.groups for c in g.columns
+                       if c not in self.the_study.roles]
+            return [c for c in dict.fromkeys([*self.formula.factors, *grouped])
+                    if c not in derived]
         return [_term_column(t) for t in self.terms if _term_column(t) not in derived]
 
     @property
@@ -641,14 +680,27 @@ def spec_from_text(text: str, source: str = "<string>", study: Any = None) -> Mo
     the_study = load_study(study)
     raw = _parse_toml(text, source)
     _unknown(source, "", set(raw), _SPEC_KEYS)
-    for key in _SPEC_REQUIRED:
+    for key in _SPEC_REQUIRED_FORMULA if "formula" in raw else _SPEC_REQUIRED:
         if key not in raw:
-            raise InputError(f"{source}: missing key '{key}'")
+            raise InputError(f"{source}: missing key '{key}'"
+                             + (" (or a 'formula')" if key in ("outcome", "terms", "groups")
+                                else ""))
     for key, typ in _SPEC_KEYS.items():
         if key in raw:
             _check_type(source, key, raw[key], typ)
+    formula = None
+    if "formula" in raw:
+        formula = _spec_formula(source, raw, raw["family"], the_study)
+        raw = {**raw, "outcome": formula.outcome, "terms": list(formula.terms),
+               "groups": formula_roles(formula, the_study)}
+        raw.setdefault("parametrisation", _formula_parametrisation(formula, raw["family"]))
+        if formula.outcome == "domains":
+            raw.setdefault("domain_effects", True)
     family, outcome, outcome_cols = _spec_outcome(raw, source, the_study)
-    terms = _check_terms(source, "terms", raw["terms"], outcome_cols, the_study)
+    if formula is None:
+        terms = _check_terms(source, "terms", raw["terms"], outcome_cols, the_study)
+    else:  # checked by the formula's parser
+        terms = list(raw["terms"])
     groups = _spec_groups(raw, source, outcome, the_study)
     par = _spec_parametrisation(raw, source, groups, family)
     domain_effects = raw.get("domain_effects", False)
@@ -677,7 +729,112 @@ def spec_from_text(text: str, source: str = "<string>", study: Any = None) -> Mo
         text=text,
         source=source,
         study=None if the_study.is_default() else the_study,
+        formula=formula,
     )
+
+
+def _spec_formula(source: str, raw: dict, family: str, study: Any):
+    """The ``formula`` of a spec file, parsed against the study (the outcome, terms and groups
+    it gives replace those keys)."""
+    from pyramid.formula import parse_formula
+
+    for key in ("terms", "groups"):
+        if key in raw:
+            raise InputError(f"{source}: key '{key}': a spec with a 'formula' takes its terms "
+                             "and groups from it; remove one or the other")
+    try:
+        formula = parse_formula(raw["formula"], study,
+                                family="gaussian" if family == "path" else family)
+    except InputError as exc:
+        raise InputError(f"{source}: key 'formula': {exc}") from None
+    if "outcome" in raw and raw["outcome"] != formula.outcome:
+        raise InputError(f"{source}: key 'outcome' is {raw['outcome']!r} but the formula's "
+                         f"outcome is {formula.outcome!r}; remove 'outcome' or make them agree")
+    if family == "path" and not formula.simple:
+        raise InputError(
+            f"{source}: key 'formula': the path family takes main effects and nested group "
+            f"intercepts only (its mediator and exposure equations are the [path] table's); "
+            f"got {formula.text!r}")
+    return formula
+
+
+def spec_from_formula(formula: str, family: str | None = None, study: Any = None, *,
+                      name: str = "formula") -> ModelSpec:
+    """A model spec from a formula alone (what ``fit(data, formula=...)`` uses).
+
+    Parameters
+    ----------
+    formula : str
+        A brms-style formula (:mod:`pyramid.formula`).
+    family : {"gaussian", "cumulative_probit"}, optional
+        Default: ``gaussian`` for the study's overall score, ``cumulative_probit`` for
+        ``domains`` or one domain.
+    study : str, Path or Study, optional
+        Default ``rsw2017``.
+    name : str, default "formula"
+
+    Returns
+    -------
+    ModelSpec
+        Its ``text`` is a spec file holding the formula (stored with a fit, so a results file
+        rebuilds the same model). With ``outcome = "domains"`` the model has sum-to-zero
+        domain effects, and every model the sampler hint ``target_accept = 0.9``, as the
+        shipped ``skill`` and ``domains`` specs.
+
+    Examples
+    --------
+    >>> s = spec_from_formula("skill ~ training + (1 | authority/unit)")
+    >>> s.family, s.terms, s.groups, s.parametrisation["unit"]
+    ('gaussian', ['training'], ['authority', 'unit'], 'marginal')
+    """
+    import json
+
+    from pyramid.formula import FORMULA_FAMILIES, parse_formula
+    from pyramid.study import load_study
+
+    if not isinstance(formula, str) or not formula.strip():
+        raise InputError(f"formula must be a non-empty string, got {formula!r}")
+    if family is not None and family not in FORMULA_FAMILIES:
+        raise InputError(f"family must be one of {', '.join(FORMULA_FAMILIES)}, got "
+                         f"{family!r}")
+    the_study = load_study(study)
+    parsed = parse_formula(formula, the_study, family=family)
+    text = (f"# a model from a formula (pyramid.formula), study {the_study.name}\n"
+            f"name = {json.dumps(name)}\n"
+            f"description = {json.dumps(f'{parsed.family} model {parsed.text}')}\n"
+            f"family = {json.dumps(parsed.family)}\n"
+            f"formula = {json.dumps(parsed.text)}\n"
+            "[sampling]\n"
+            "# as the shipped specs: 0 divergences at 0.9 on the reference data\n"
+            "target_accept = 0.9\n")
+    return spec_from_text(text, "<formula>", the_study)
+
+
+def formula_roles(formula: Any, study: Any) -> list[str]:
+    """The roles a formula's group terms use, outermost first (a spec's ``groups``).
+
+    Examples
+    --------
+    >>> from pyramid.formula import parse_formula
+    >>> formula_roles(parse_formula("skill ~ (1 | worker) + (1 | authority/unit)"), None)
+    ['authority', 'unit', 'worker']
+    """
+    from pyramid.study import load_study
+
+    roles = load_study(study).roles
+    used = {c for g in formula.groups for c in g.columns if c in roles}
+    return sorted(used, key=lambda r: -roles.index(r))
+
+
+def _formula_parametrisation(formula: Any, family: str) -> str | dict:
+    """Nested group intercepts of a gaussian (or path) model are integrated out (the marginal
+    fast path); every other group term is sampled, non-centred."""
+    if formula.nested_intercepts and family == "gaussian":
+        return "marginal"
+    if family == "path":  # as the shipped pyramid spec: unit and worker integrated out
+        return {g.name: "non_centred" if g.name == "authority" else "marginal"
+                for g in formula.groups}
+    return "non_centred"
 
 
 def _spec_outcome(raw: dict, source: str, the_study: Any) -> tuple[str, str, list[str]]:
@@ -866,6 +1023,50 @@ def _spec_sampling(raw: dict, source: str) -> tuple[float | None, str | None, in
             max_tree_depth = int(depth)
     return target_accept, adaptation, max_tree_depth
 
+def model_spec(model: Any, formula: str | None = None, family: str | None = None,
+               study: Any = None, *, default: str) -> ModelSpec:
+    """The spec a call names: a model, or a formula in place of one.
+
+    ``model`` at its ``default`` (or ``None``) gives way to a ``formula``; any other model
+    named with a formula is refused, as is a ``family`` without one (a spec names its own).
+
+    Parameters
+    ----------
+    model : str, Path, ModelSpec or None
+        As :func:`load_spec`; ``None`` is ``default``.
+    formula : str, optional
+        A brms-style formula (:func:`spec_from_formula`).
+    family : str, optional
+        With ``formula`` only.
+    study : str, Path or Study, optional
+    default : str
+        The caller's default model (:data:`pyramid.defaults.DEFAULT_MODEL` or
+        ``PLANNING_MODEL``).
+
+    Returns
+    -------
+    ModelSpec
+
+    Examples
+    --------
+    >>> model_spec("pyramid", "skill ~ training + (1 | unit)", default="pyramid").terms
+    ['training']
+    >>> model_spec("skill", "skill ~ training", default="pyramid")
+    Traceback (most recent call last):
+    ...
+    pyramid.errors.InputError: give either model (a spec) or formula, not both; got model='skill' and formula='skill ~ training'
+    """
+    if formula is not None:
+        if model is not None and not (isinstance(model, str) and model == default):
+            raise InputError(f"give either model (a spec) or formula, not both; got "
+                             f"model={model!r} and formula={formula!r}")
+        return spec_from_formula(formula, family, study)
+    if family is not None:
+        raise InputError(f"family={family!r} goes with a formula; a model spec names its own "
+                         "family")
+    return load_spec(default if model is None else model, study=study)
+
+
 def load_spec(name_or_path: str | Path | ModelSpec, study: Any = None) -> ModelSpec:
     """Load a model spec by name (``skill``, ``domains``, ``pyramid``) or from a TOML file.
 
@@ -1027,6 +1228,11 @@ class PriorSet:
                 return self.coef[key]
         if group is not None and f"{cls}_{group}" in self.classes:
             return self.classes[f"{cls}_{group}"]
+        if cls not in self.classes and cls in OPTIONAL_CLASSES:
+            base = OPTIONAL_CLASSES[cls]
+            if base is None:
+                return PriorDist("LKJ", {"eta": 2.0})
+            return self.get(base, group=group, coef=coef)
         if cls not in self.classes:
             raise InputError(
                 f"prior set {self.name!r} ({self.source}) has no prior for class {cls!r}; "
@@ -1169,7 +1375,7 @@ def priors_from_text(text: str, source: str = "<string>", *, _seen: tuple = (),
                 f"{source}: key 'domain': the sum-to-zero domain effects need a Normal prior "
                 f"with mu = 0, got {classes[key]!r}"
             )
-    missing = [c for c in PRIOR_CLASSES if c not in classes]
+    missing = [c for c in PRIOR_CLASSES if c not in classes and c not in OPTIONAL_CLASSES]
     if missing:
         raise InputError(
             f"{source}: missing key '{missing[0]}' (every class needs a prior: "
@@ -1245,7 +1451,8 @@ def load_priors(name_or_path: str | Path | PriorSet, study: Any = None) -> Prior
 
 
 #: Prior classes in skill points (on the study's rating scale), which :func:`for_scale` maps.
-SKILL_SCALE_CLASSES: tuple[str, ...] = ("intercept", "b", "b_mo", "sd", "sigma")
+SKILL_SCALE_CLASSES: tuple[str, ...] = ("intercept", "b", "b_mo", "sd", "sigma", "b_interaction",
+                                         "b_numeric", "sd_slope")
 
 # how each distribution's parameters move when the scale is multiplied by k (location m -> the
 # new location): scale parameters times k, rates over k, a log-normal's mu plus log k

@@ -167,3 +167,94 @@ def test_slope_constant_within_groups_is_refused(study):
     same = np.array([0, 0, 1, 1.0])
     with pytest.raises(InputError, match="'wave' is constant within every worker"):
         check_formula_data(f, {"wave": same}, {"worker": (index, {"wave": same})})
+
+
+# ------------------------------------------------------------------------------------------
+# formulas in spec files, spec_from_formula and the command line
+# ------------------------------------------------------------------------------------------
+def test_spec_file_with_a_formula(study):
+    from pyramid.specs import spec_from_text
+
+    spec = spec_from_text('name = "did"\nfamily = "gaussian"\n'
+                          'formula = "skill ~ wave * model + caseload + (1 | authority/unit)"\n',
+                          "did.toml", study)
+    assert spec.outcome == "skill" and spec.terms == ["wave", "model", "wave:model", "caseload"]
+    assert spec.groups == ["authority", "unit"] and spec.parametrisation["unit"] == "marginal"
+    assert spec.columns == ["authority", "unit", "skill", "wave", "model", "caseload"]
+    general = spec_from_text('name = "g"\nfamily = "cumulative_probit"\n'
+                             'formula = "domains ~ wave + (1 + wave | worker)"\n', "g.toml", study)
+    assert general.domain_effects and general.parametrisation == {"worker": "non_centred"}
+    with pytest.raises(InputError, match="g.toml: key 'terms': a spec with a 'formula'"):
+        spec_from_text('name = "g"\nfamily = "gaussian"\nterms = ["wave"]\n'
+                       'formula = "skill ~ wave"\n', "g.toml", study)
+    with pytest.raises(InputError, match="g.toml: key 'formula': formula 'skill ~ wav'"):
+        spec_from_text('name = "g"\nfamily = "gaussian"\nformula = "skill ~ wav"\n', "g.toml",
+                       study)
+    with pytest.raises(InputError, match="key 'outcome' is 'rating' but the formula's"):
+        spec_from_text('name = "g"\nfamily = "gaussian"\noutcome = "rating"\n'
+                       'formula = "skill ~ wave"\n', "g.toml", study)
+    with pytest.raises(InputError, match="missing key 'terms' \\(or a 'formula'\\)"):
+        spec_from_text('name = "g"\nfamily = "gaussian"\noutcome = "skill"\ngroups = []\n',
+                       "g.toml", study)
+
+
+def test_spec_from_formula_matches_the_shipped_skill_spec():
+    from pyramid.specs import load_spec, spec_from_formula
+
+    f = spec_from_formula("skill ~ training + clinician + mo(discussion) + "
+                          "(1 | authority/unit/worker)")
+    s = load_spec("skill")
+    for attr in ("family", "outcome", "terms", "groups", "parametrisation", "drop_aliased",
+                 "target_accept", "domain_effects"):
+        assert getattr(f, attr) == getattr(s, attr), attr
+    with pytest.raises(InputError, match="family must be one of gaussian, cumulative_probit"):
+        spec_from_formula("skill ~ training", "path")
+
+
+def test_cli_refuses_a_bad_formula_with_exit_2(tmp_path, capsys):
+    import pandas as pd
+
+    from pyramid.cli import main
+
+    csv = tmp_path / "rows.csv"
+    pd.read_csv(STUDY.parent / "formula_reference.csv").drop(columns="skill").to_csv(csv,
+                                                                                    index=False)
+    code = main(["fit", str(csv), "--out", str(tmp_path / "x.nc"), "--study", str(STUDY),
+                 "--formula", "rating ~ wave * modle + (1 | worker)"])
+    err = capsys.readouterr().err
+    assert code == 2 and "term 'modle' names 'modle', which is no column" in err
+    assert "Traceback" not in err
+    code = main(["fit", str(csv), "--out", str(tmp_path / "x.nc"), "--study", str(STUDY),
+                 "--model", "skill", "--formula", "rating ~ wave"])
+    assert code == 2 and "either model" in capsys.readouterr().err
+
+
+def test_path_spec_with_a_formula_keeps_its_mediator_and_exposure():
+    from pyramid.specs import load_spec, spec_from_text
+
+    text = load_spec("pyramid").text
+    lines = [ln for ln in text.splitlines()
+             if not ln.startswith(("terms =", "groups =", "outcome =", "parametrisation ="))]
+    lines.insert(1, 'formula = "skill ~ training + clinician + mo(discussion) + '
+                    '(1 | authority/unit/worker)"')
+    spec = spec_from_text("\n".join(lines), "pyramid-formula.toml")
+    shipped = load_spec("pyramid")
+    for attr in ("terms", "groups", "parametrisation", "mediator", "exposure", "path_level"):
+        assert getattr(spec, attr) == getattr(shipped, attr), attr
+    bad = "\n".join(lines).replace("(1 | authority/unit/worker)", "(1 + clinician | unit)")
+    with pytest.raises(InputError, match="the path family takes main effects and nested"):
+        spec_from_text(bad, "bad.toml")
+
+
+def test_a_formula_replaces_the_default_model_only():
+    """The entry points keep their default models (pyramid.defaults); a formula replaces the
+    default, another model named with a formula or a family without one is refused."""
+    from pyramid.specs import model_spec
+
+    spec = model_spec("skill", "skill ~ wave + (1 | unit)", study=STUDY, default="skill")
+    assert spec.formula is not None and spec.terms == ["wave"]
+    assert model_spec(None, None, default="skill").name == "skill"
+    with pytest.raises(InputError, match="either model .* or formula"):
+        model_spec("domains", "skill ~ wave", study=STUDY, default="skill")
+    with pytest.raises(InputError, match="goes with a formula"):
+        model_spec("skill", None, "gaussian", default="pyramid")

@@ -29,7 +29,7 @@ import pytensor.tensor as pt
 from scipy import stats
 
 from pyramid.errors import InputError
-from pyramid.models.coding import ModelData, Term
+from pyramid.models.coding import GroupLevel, ModelData, Term
 from pyramid.models.names import coef_name, step_labels, threshold_labels
 from pyramid.models.ordinal_op import ordinal_logp_fused
 from pyramid.specs import PriorDist, PriorSet
@@ -67,6 +67,11 @@ class Built:
     derived: list[str] = field(default_factory=list)
     initvals: dict[str, np.ndarray] = field(default_factory=dict)
     priors: PriorSet | None = None
+
+    @property
+    def build(self) -> str:
+        """Which build the model took (:attr:`pyramid.models.coding.ModelData.build`)."""
+        return self.data.build
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,20 +299,41 @@ class _Effect:
     term: Term
     per_level: object | None = None  # tensor (L,) for categorical / mo
     slope: object | None = None  # scalar tensor for numeric
+    vector: object | None = None  # tensor (P,) for an interaction's columns
 
     def at(self, values):
         if self.per_level is not None:
             return self.per_level[values]
+        if self.vector is not None:
+            return pt.dot(values, self.vector)
         return self.slope * values
 
 
+def _class(cls_b: str, t: Term, numeric: frozenset) -> str:
+    """The prior class of a term's coefficients: ``<cls_b>_interaction`` for an interaction,
+    ``<cls_b>_numeric`` for a numeric factor's slope, else ``cls_b``."""
+    if ":" in t.column or t.kind == "interaction":
+        return f"{cls_b}_interaction"
+    if t.column in numeric:
+        return f"{cls_b}_numeric"
+    return cls_b
+
+
 def _effects(terms: list[Term], priors: PriorSet, *, prefix: str, cls_b: str, cls_mo: str | None,
-             coefs: dict, coef_prefix: str = "") -> list[_Effect]:
+             coefs: dict, coef_prefix: str = "", numeric: frozenset = frozenset()
+             ) -> list[_Effect]:
     """Create the coefficients of a list of terms, named ``<prefix><column>``."""
     out = []
     for t in terms:
         name = f"{prefix}{t.column}"
-        if t.kind == "categorical":
+        if t.kind == "interaction":
+            names = [coef_name(coef_prefix + t.column, lv) for lv in t.coef_levels]
+            b = _rv(name, [priors.get(_class(cls_b, t, numeric), coef=n) for n in names],
+                    dims=t.column)
+            for n, lv in zip(names, t.coef_levels, strict=True):
+                coefs[n] = (name, {t.column: lv})
+            out.append(_Effect(t, vector=b))
+        elif t.kind == "categorical":
             names = [coef_name(coef_prefix + t.column, lv) for lv in t.coef_levels]
             b = _rv(name, [priors.get(cls_b, coef=n) for n in names], dims=t.column)
             for n, lv in zip(names, t.coef_levels, strict=True):
@@ -323,14 +349,20 @@ def _effects(terms: list[Term], priors: PriorSet, *, prefix: str, cls_b: str, cl
             out.append(_Effect(t, per_level=b * d * pt.concatenate([pt.zeros(1), pt.cumsum(zeta)])))
         else:
             n = coef_prefix + t.column
-            b = _rv(name, priors.get(cls_b, coef=n))
+            b = _rv(name, priors.get(_class(cls_b, t, numeric), coef=n))
             coefs[n] = (name, {})
             out.append(_Effect(t, slope=b))
     return out
 
 
+def _numeric_factors(md: ModelData) -> frozenset:
+    """The study's numeric factors (their slopes have a prior class of their own)."""
+    study = md.spec.the_study
+    return frozenset(n for n, f in study.factors.items() if f.kind == "numeric")
+
+
 def _term_data(t: Term, name: str):
-    if t.kind == "numeric":
+    if t.kind in ("numeric", "interaction"):
         return pm.Data(name, np.nan_to_num(t.values, nan=0.0).astype(float))
     return pm.Data(name, np.maximum(t.values, 0).astype(np.int64))
 
@@ -343,6 +375,67 @@ def _group_effects(md: ModelData, priors: PriorSet, sd_cls: str, *, row_index=No
         idx = pm.Data(f"idx_{g.name}", g.index)
         total = total + _level_effects(g, priors, sd_cls)[idx]
     return total
+
+
+def _block_effects(md: ModelData, priors: PriorSet, sd_cls: str):
+    """The sum per row of a formula's sampled group blocks (:class:`GroupBlock`): every block
+    non-centred, ``r = z @ (diag(sd) L)^T`` with ``L`` the Cholesky factor of the effects'
+    correlation matrix (an LKJ prior, class ``cor``) where a block has two or more effects.
+
+    Variables of block ``g``: ``sd_<g>`` (the intercepts' SD, class ``sd`` or
+    ``latent_sd``), ``sd_<g>_slope`` (dims ``<g>_slope``: each slope's SD, class
+    ``sd_slope``/``latent_sd_slope``), ``cor_<g>`` (dims ``<g>_pair``: the correlations of
+    each pair of effects), ``r_<g>`` (dims ``(<g>, <g>_effect)``; ``(<g>,)`` for intercepts
+    only). Sizes come from the model's coordinates and data containers, never from Python
+    numbers.
+    """
+    total = 0.0
+    for b in md.blocks:
+        idx = pm.Data(f"idx_{b.name}", b.index)
+        if b.intercept and not b.slopes:
+            level = GroupLevel(b.name, b.levels, b.index, None, "non_centred")
+            total = total + _level_effects(level, priors, sd_cls)[idx]
+            continue
+        design = pm.Data(f"design_{b.name}", b.design)
+        r = _slope_block(b, priors, sd_cls)
+        total = total + (r[idx] * design).sum(axis=1)
+    return total
+
+
+def _slope_block(b, priors: PriorSet, sd_cls: str):
+    """Effects ``r_<g>`` (groups x effects) of one block with varying slopes."""
+    eff_dim, slope_dim = f"{b.name}_effect", f"{b.name}_slope"
+    slope_labels = b.labels[1:] if b.intercept else b.labels
+    sd_priors = ([priors.get(sd_cls, group=b.name)] if b.intercept else []) + [
+        priors.get(f"{sd_cls}_slope", group=b.name) for _ in slope_labels]
+    dists = {p.dist for p in sd_priors}
+    if len(dists) > 1:
+        raise InputError(
+            f"the group SDs of {b.name!r} (intercept and slopes, correlated) need one prior "
+            f"family; the prior set gives {', '.join(sorted(dists))} for classes {sd_cls!r} and "
+            f"{sd_cls + '_slope'!r}")
+    (dist,) = dists
+    params = {k: np.array([p.params[k] for p in sd_priors], dtype=np.float64)
+              for k in sd_priors[0].params}
+    q = len(b.labels)
+    z = pm.Normal(f"z_{b.name}", _ZERO, _ONE, dims=(b.name, eff_dim))
+    if q == 1:
+        sd = getattr(pm, dist)(f"sd_{b.name}_slope", **params, dims=slope_dim)
+        return pm.Deterministic(f"r_{b.name}", z * sd[None, :], dims=(b.name, eff_dim))
+    eta = _params(priors.get("cor", group=b.name))["eta"]
+    chol = pm.LKJCholeskyCov(f"chol_{b.name}", n=q, eta=eta,
+                             sd_dist=getattr(pm, dist).dist(**params), compute_corr=False)
+    lower = pm.math.expand_packed_triangular(q, chol, lower=True)
+    sds = pt.sqrt(pt.sum(pt.sqr(lower), axis=1))
+    corr = pt.dot(lower, lower.T) / (sds[:, None] * sds[None, :])
+    rows, cols = np.triu_indices(q, k=1)
+    pm.Deterministic(f"cor_{b.name}", corr[rows, cols], dims=f"{b.name}_pair")
+    if b.intercept:
+        pm.Deterministic(f"sd_{b.name}", sds[0])
+        pm.Deterministic(f"sd_{b.name}_slope", sds[1:], dims=slope_dim)
+    else:
+        pm.Deterministic(f"sd_{b.name}_slope", sds, dims=slope_dim)
+    return pm.Deterministic(f"r_{b.name}", pt.dot(z, lower.T), dims=(b.name, eff_dim))
 
 
 def _level_effects(g, priors: PriorSet, sd_cls: str):
@@ -385,6 +478,18 @@ def _coords(md: ModelData) -> dict:
             coords[f"{t.column}_step"] = step_labels([str(v) for v in t.levels])
     for g in md.groups:
         coords[g.name] = [str(v) for v in g.levels]
+    for t in md.terms:
+        if t.kind == "interaction":
+            coords[t.column] = t.coef_levels
+    for b in md.blocks:
+        coords[b.name] = [str(v) for v in b.levels]
+        if b.slopes:
+            coords[f"{b.name}_effect"] = list(b.labels)
+            coords[f"{b.name}_slope"] = list(b.labels[1:] if b.intercept else b.labels)
+            q = len(b.labels)
+            rows, cols = np.triu_indices(q, k=1)
+            coords[f"{b.name}_pair"] = [f"{b.labels[i]}~{b.labels[j]}"
+                                        for i, j in zip(rows, cols, strict=True)]
     return coords
 
 
@@ -419,7 +524,8 @@ def _gaussian(md: ModelData, priors: PriorSet) -> Built:
         y = pm.Data("y", md.y)
         intercept = _rv("intercept", priors.get("intercept", coef="intercept"))
         coefs["intercept"] = ("intercept", {})
-        effects = _effects(md.terms, priors, prefix="b_", cls_b="b", cls_mo="b_mo", coefs=coefs)
+        effects = _effects(md.terms, priors, prefix="b_", cls_b="b", cls_mo="b_mo", coefs=coefs,
+                           numeric=_numeric_factors(md))
         eta = intercept + sum(e.at(_term_data(e.term, f"x_{e.term.column}")) for e in effects)
         sigma = _rv("sigma", priors.get("sigma"))
         marginal = md.groups and md.groups[0].parametrisation == "marginal"
@@ -438,7 +544,7 @@ def _gaussian(md: ModelData, priors: PriorSet) -> Built:
             ll = gaussian_marginal_logp(y - eta, sigma, levels, list(reversed(sds)))
             _loglik(ll)
         else:
-            mu = eta + _group_effects(md, priors, "sd")
+            mu = eta + _group_effects(md, priors, "sd") + _block_effects(md, priors, "sd")
             _loglik(pm.logp(pm.Normal.dist(mu, sigma), y).sum())
     return Built(model, md, "skill", coefs)
 
@@ -455,7 +561,7 @@ def _cumulative_probit(md: ModelData, priors: PriorSet) -> Built:
         y = pm.Data("y", md.y)
         rating_row = pm.Data("rating_row", md.rating_row)
         effects = _effects(md.terms, priors, prefix="b_", cls_b="latent_b", cls_mo="latent_b_mo",
-                           coefs=coefs)
+                           coefs=coefs, numeric=_numeric_factors(md))
         fixed_row = sum((e.at(_term_data(e.term, f"x_{e.term.column}")) for e in effects),
                         pt.zeros(1))
         # thresholds are sampled at the average covariate values (as brms does for an
@@ -467,6 +573,7 @@ def _cumulative_probit(md: ModelData, priors: PriorSet) -> Built:
         mean_fixed = pt.sum(row_weight * fixed_row)
         # zeros_like(row_weight): one value per row even with no term or group
         eta_row = (fixed_row - mean_fixed + _group_effects(md, priors, "latent_sd")
+                   + _block_effects(md, priors, "latent_sd")
                    + pt.zeros_like(row_weight))
         offset = rating_domain = None
         if md.spec.domain_effects:

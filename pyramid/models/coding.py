@@ -9,6 +9,7 @@ indicator matrices). Rows the model cannot use are left out here, counted per co
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -17,10 +18,11 @@ import pandas as pd
 
 from pyramid.data.schema import derive_csw
 from pyramid.errors import DataWarning, InputError
+from pyramid.formula import check_formula_data
 from pyramid.specs import ModelSpec
 from pyramid.study import load_study
 
-__all__ = ["GroupLevel", "Term", "ModelData", "prepare", "term_values"]
+__all__ = ["GroupLevel", "GroupBlock", "Term", "ModelData", "prepare", "term_values"]
 
 @dataclass
 class GroupLevel:
@@ -70,18 +72,82 @@ class Term:
     values: np.ndarray = field(default_factory=lambda: np.zeros(0))
     centre: float = 0.0
     scale: float = 1.0
+    parts: tuple = ()
 
     @property
     def coef_levels(self) -> list[str]:
-        """Levels that get a coefficient (all but the first) of a categorical term."""
+        """Levels that get a coefficient: all but the first of a categorical term; every
+        column label of an interaction (``follow_up,sos``)."""
+        if self.kind == "interaction":
+            return [str(v) for v in self.levels]
         return [str(v) for v in self.levels[1:]]
 
     @property
     def missing(self) -> np.ndarray:
-        """Boolean mask of missing values."""
+        """Boolean mask of missing values (per row)."""
+        if self.kind == "interaction":
+            return np.isnan(self.values).any(axis=1)
         if self.kind == "numeric":
             return np.isnan(self.values)
         return self.values < 0
+
+    @property
+    def columns(self) -> np.ndarray:
+        """The term's coded columns, ``(N, n_coefs)``: one-hot for a categorical term (its
+        reference left out), the value of a numeric one, the product columns of an
+        interaction, the level code of a monotonic one (for the aliasing check)."""
+        if self.kind == "interaction":
+            return np.asarray(self.values, dtype=float)
+        if self.kind == "categorical":
+            codes = np.asarray(self.values)
+            out = (codes[:, None] == np.arange(1, len(self.levels))[None, :]).astype(float)
+            out[codes < 0] = np.nan
+            return out
+        v = np.asarray(self.values, dtype=float)
+        if self.kind == "mo":
+            v = np.where(v < 0, np.nan, v)
+        return v[:, None]
+
+
+@dataclass
+class GroupBlock:
+    """One group term of a formula sampled as it stands: ``(1 + x | g)``.
+
+    Attributes
+    ----------
+    name : str
+        The grouping (``worker``, ``unit:wave``).
+    levels : numpy.ndarray of str
+        The groups (ids, or ids and levels joined by ``:``), in order of first appearance.
+    index : numpy.ndarray of int
+        Each row's group.
+    intercept : bool
+        Varying intercepts.
+    slopes : list of Term
+        The varying slopes' terms, coded on the model's rows.
+    labels : list of str
+        The effects of a group: ``intercept`` and each slope coefficient.
+    """
+
+    name: str
+    levels: np.ndarray
+    index: np.ndarray
+    intercept: bool
+    slopes: list[Term]
+    labels: list[str]
+
+    @property
+    def n(self) -> int:
+        """Number of groups."""
+        return len(self.levels)
+
+    @property
+    def design(self) -> np.ndarray:
+        """``(N, q)``: the columns each row's group effects multiply (1 for the intercept)."""
+        n = len(self.index)
+        cols = [np.ones((n, 1))] if self.intercept else []
+        cols += [np.nan_to_num(t.columns) for t in self.slopes]
+        return np.column_stack(cols) if cols else np.zeros((n, 0))
 
 
 @dataclass
@@ -141,6 +207,24 @@ class ModelData:
     unit_mediator: np.ndarray | None = None
     unit_exposure: np.ndarray | None = None
     unit_terms: list[Term] = field(default_factory=list)
+    # group terms of a formula outside the fast paths (varying slopes, crossed groupings)
+    blocks: list[GroupBlock] = field(default_factory=list)
+
+    @property
+    def build(self) -> str:
+        """The build this model takes: ``marginal`` (group effects integrated out),
+        ``fused_ordinal`` (nested group effects sampled, the fused ordinal likelihood),
+        ``general`` (a formula's group blocks sampled non-centred, LKJ correlations),
+        ``path`` or ``sampled`` (a spec's nested groups sampled)."""
+        if self.blocks or (self.spec.formula is not None and self.spec.formula.path == "general"):
+            return "general"
+        if self.spec.family == "path":
+            return "path"
+        if self.spec.family == "cumulative_probit":
+            return "fused_ordinal"
+        if self.groups and self.groups[0].parametrisation == "marginal":
+            return "marginal"
+        return "sampled"
 
     @property
     def n_rows(self) -> int:
@@ -152,9 +236,11 @@ class ModelData:
         """Numeric factor -> ``(centre, scale)`` used to code it (new data are coded the same
         way: stored with a fit as ``info["centring"]``)."""
         out = {}
-        for t in [*self.terms, *self.mediator_terms, *self.exposure_terms]:
-            if t.kind == "numeric" and (t.centre != 0.0 or t.scale != 1.0):
-                out[t.column] = (float(t.centre), float(t.scale))
+        slopes = [s for b in self.blocks for s in b.slopes]
+        for t in [*self.terms, *self.mediator_terms, *self.exposure_terms, *slopes]:
+            for part in (t, *t.parts):
+                if part.kind == "numeric" and (part.centre != 0.0 or part.scale != 1.0):
+                    out[part.column] = (float(part.centre), float(part.scale))
         return out
 
     @property
@@ -222,8 +308,44 @@ def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     return vals.astype("float64").to_numpy(dtype=float, na_value=np.nan)
 
 
+def _interaction(term: str, frame: pd.DataFrame, csw, study, centring, coding) -> Term:
+    """Code an interaction ``a:b``: the row-wise product of its factors' coded columns,
+    categorical factors one-hot over their coded levels (``coding``, a
+    :class:`pyramid.formula.FixedTerm`, says which: all levels or all but the reference;
+    without it, all but the reference)."""
+    names = term.split(":")
+    full = {}
+    if coding is not None:
+        full = {c.name: c.full for c in coding.components}
+    parts = [term_values(n, frame, csw if n in study.derived else None, study=study,
+                         centring=centring) for n in names]
+    n_rows = len(frame)
+    cat_cols, labels, numeric = [], [], np.ones(n_rows)
+    for name, part in zip(names, parts, strict=True):
+        if part.kind == "categorical":
+            levels = list(part.levels) if full.get(name, False) else list(part.levels[1:])
+            start = 0 if full.get(name, False) else 1
+            codes = np.asarray(part.values)
+            cols = (codes[:, None] == np.arange(start, len(part.levels))[None, :]).astype(float)
+            cols[codes < 0] = np.nan
+            cat_cols.append(cols)
+            labels.append(levels)
+        else:
+            numeric = numeric * np.asarray(part.values, dtype=float)
+    if not cat_cols:  # numeric x numeric: one slope on the product
+        return Term(term, "numeric", (), numeric, parts=tuple(parts))
+    combos = list(itertools.product(*labels))
+    values = np.ones((n_rows, len(combos)))
+    for j, idx in enumerate(itertools.product(*[range(len(x)) for x in labels])):
+        for cols, i in zip(cat_cols, idx, strict=True):
+            values[:, j] *= cols[:, i]
+    values *= numeric[:, None]
+    return Term(term, "interaction", tuple(",".join(c) for c in combos), values,
+                parts=tuple(parts))
+
+
 def term_values(term: str, frame: pd.DataFrame, csw: np.ndarray | None = None, *,
-                study=None, centring: dict | None = None) -> Term:
+                study=None, centring: dict | None = None, coding=None) -> Term:
     """Code one term (``training``, ``clinician``, ``mo(discussion)``, ``csw``) on a frame.
 
     Parameters
@@ -240,6 +362,9 @@ def term_values(term: str, frame: pd.DataFrame, csw: np.ndarray | None = None, *
     centring : dict, optional
         Numeric factor -> ``(centre, scale)`` to use (those of a fit, for new data); else the
         study's centre (its number, or the mean of ``frame`` for ``"mean"``) and scale.
+    coding : pyramid.formula.FixedTerm, optional
+        How a formula codes the term (an interaction's categorical factors with all their
+        levels or all but the reference); default all but the reference.
 
     Returns
     -------
@@ -251,8 +376,15 @@ def term_values(term: str, frame: pd.DataFrame, csw: np.ndarray | None = None, *
     >>> t = term_values("mo(discussion)", df)
     >>> t.kind, t.values.tolist()
     ('mo', [2, -1])
+    >>> t = term_values("clinician:discussion", df)
+    >>> t.kind, t.coef_levels, t.values[0].tolist()
+    ('interaction', ['green_shoots', 'systemic'], [0.0, 1.0])
     """
     study = load_study(study)
+    if ":" in term:
+        return _interaction(term, frame, csw, study, centring, coding)
+    if coding is not None and coding.kind == "interaction":  # one factor, every level coded
+        return _interaction(term, frame, csw, study, centring, coding)
     col = term[3:-1] if term.startswith("mo(") else term
     if col in study.derived:
         if csw is not None:
@@ -454,9 +586,12 @@ def prepare(spec: ModelSpec, data: pd.DataFrame, *, warn: bool = True) -> ModelD
         csw = csw[keep]
         frame[derived_name] = csw
 
+    fixed = {t.name: t for t in spec.formula.fixed} if spec.formula is not None else {}
+
     def code(t: str) -> Term:
         col = t[3:-1] if t.startswith("mo(") else t
-        return term_values(t, frame, csw if col == derived_name else None, study=study)
+        return term_values(t, frame, csw if col == derived_name else None, study=study,
+                           coding=fixed.get(t))
 
     terms = [code(t) for t in spec.terms]
     md = ModelData(spec=spec, frame=frame, y=np.zeros(0), terms=terms, groups=[],
@@ -496,10 +631,50 @@ def prepare(spec: ModelSpec, data: pd.DataFrame, *, warn: bool = True) -> ModelD
             if t.column != spec.exposure.outcome and t.missing.any():
                 raise InputError(f"column {t.column!r} has missing values the model cannot use")
 
-    md.groups = _group_levels(spec, frame, n_below, notes)
+    if spec.formula is not None and spec.formula.path == "general":
+        md.blocks = _group_blocks(spec, frame, study, n_below, notes)
+    else:
+        md.groups = _group_levels(spec, frame, n_below, notes)
     if spec.family == "path" and spec.path_level == "unit":
         _unit_level(md)
+    if spec.formula is not None:
+        _check_formula(md)
     return md
+
+
+def _check_formula(md: ModelData) -> None:
+    """The formula's checks that need the data (:func:`pyramid.formula.check_formula_data`):
+    aliased terms and slopes constant within every group raise; absent levels are noted."""
+    columns = {t.column if t.kind != "mo" else f"mo({t.column})": t.columns for t in md.terms}
+    groups = {b.name: (b.index, {s.column: s.columns for s in b.slopes}) for b in md.blocks}
+    formula = md.spec.formula
+    kept = [g for g in formula.groups if g.name in groups]
+    check = replace(formula, groups=tuple(kept))
+    md.notes.extend(check_formula_data(check, columns, groups))
+
+
+def _group_blocks(spec: ModelSpec, frame: pd.DataFrame, study, n_below: np.ndarray | None,
+                  notes: list[str]) -> list[GroupBlock]:
+    """Code a formula's group terms as sampled blocks; a grouping with one group, and
+    intercepts whose every group has one outcome value, are left out (noted)."""
+    out = []
+    per_row = np.ones(len(frame)) if n_below is None else n_below
+    for g in spec.formula.groups:
+        ids = frame[list(g.columns)].astype(str).agg(":".join, axis=1).to_numpy()
+        codes, uniques = pd.factorize(ids)
+        if len(uniques) < 2:
+            notes.append(f"{g.text} left out: the data have {len(uniques)} {g.name} (the "
+                         "intercept stands for it)")
+            continue
+        if not g.slopes and (pd.Series(per_row).groupby(codes).sum().to_numpy() <= 1).all():
+            notes.append(f"{g.text} left out: every {g.name} has one "
+                         f"{'rating' if n_below is not None else 'row'}, so its effects cannot "
+                         "be told apart from the residual")
+            continue
+        slopes = [term_values(s.name, frame, study=study, coding=s) for s in g.slopes]
+        out.append(GroupBlock(g.name, np.asarray(uniques, dtype=object),
+                              codes.astype(np.int64), g.intercept, slopes, g.effect_labels))
+    return out
 
 
 def _per_unit(codes: np.ndarray, n_units: int, values: np.ndarray, column: str,

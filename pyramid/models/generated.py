@@ -93,6 +93,8 @@ def term_effect(draws: dict, term: Term, name: str, zeta_name: str) -> np.ndarra
 
 
 def _apply(effect: np.ndarray, term: Term) -> np.ndarray:
+    if term.kind == "interaction":
+        return effect @ np.nan_to_num(np.asarray(term.values, dtype=float)).T
     if term.kind == "numeric":
         return effect[:, None] * np.nan_to_num(term.values)[None, :]
     return effect[:, np.maximum(term.values, 0)]
@@ -121,6 +123,12 @@ def group_part(draws: dict, md: ModelData) -> np.ndarray:
     total = np.zeros((s, md.n_rows))
     for g in md.groups:
         total = total + draws[f"r_{g.name}"][:, g.index]
+    for b in md.blocks:
+        r = draws[f"r_{b.name}"]
+        if r.ndim == 2:  # intercepts only
+            total = total + r[:, b.index]
+        else:
+            total = total + np.einsum("snq,nq->sn", r[:, b.index, :], b.design)
     return total
 
 
@@ -198,7 +206,22 @@ def _newdata_terms(spec: ModelSpec, newdata: pd.DataFrame, csw: np.ndarray | Non
                    centring: dict | None = None) -> list[Term]:
     out = []
     study = spec.the_study
+    coding = {t.name: t for t in spec.formula.fixed} if spec.formula is not None else {}
     for t in terms:
+        if ":" in t or t in coding and coding[t].kind == "interaction":
+            absent = [c for c in t.split(":") if c not in study.derived
+                      and c not in newdata.columns]
+            if absent:
+                raise InputError(f"newdata needs the column(s) {', '.join(map(repr, absent))} "
+                                 f"(term {t!r} of model {spec.name!r}); got columns "
+                                 f"{list(newdata.columns)}")
+            term = term_values(t, newdata, csw, study=study, centring=centring,
+                               coding=coding.get(t))
+            if term.missing.any():
+                raise InputError(f"newdata: term {t!r} of model {spec.name!r} is missing on "
+                                 f"{int(term.missing.sum())} row(s); it needs every factor of it")
+            out.append(term)
+            continue
         col = t[3:-1] if t.startswith("mo(") else t
         if col not in study.derived and col not in newdata.columns:
             if col in optional:

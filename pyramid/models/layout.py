@@ -27,7 +27,7 @@ from pyramid.models.coding import ModelData, Term
 from pyramid.models.names import coef_name, step_labels, threshold_labels
 from pyramid.specs import PriorDist, PriorSet
 
-__all__ = ["Layout", "Block", "build_layout"]
+__all__ = ["Layout", "Block", "build_layout", "kernel_gap"]
 
 # the codes of pyramid.models.kernels (repeated here so that this module needs no numba)
 T_ID, T_LOG, T_LOGODDS, T_ORDERED, T_SIMPLEX, T_ZEROSUM = range(6)
@@ -568,6 +568,24 @@ def _coords(md: ModelData) -> dict:
     for g in md.groups:
         coords[g.name] = [str(v) for v in g.levels]
     return coords
+
+
+def kernel_gap(md: ModelData) -> str | None:
+    """Why the kernels do not cover a coded model, or ``None`` when they do.
+
+    The kernels take main effects (categorical, monotonic, numeric) and nested group
+    intercepts. A formula's interaction terms and its other group terms (varying slopes,
+    crossed groupings: ``md.blocks``) are built as a PyMC graph only
+    (:mod:`pyramid.models.builder`), sampled through PyTensor
+    (:class:`pyramid.models.sampling.GraphLayout`).
+    """
+    other = [t.column for t in md.terms if t.kind not in ("categorical", "mo", "numeric")]
+    if other:
+        return f"interaction terms ({', '.join(other)})"
+    if md.blocks:
+        return ("group terms other than nested intercepts ("
+                + ", ".join(b.name for b in md.blocks) + ")")
+    return None
 
 
 def build_layout(md: ModelData, priors: PriorSet) -> Layout:

@@ -107,10 +107,17 @@ def truth_names(spec) -> dict[str, tuple[str, dict]]:
     out: dict[str, tuple[str, dict]] = {}
     if not latent:
         out["intercept"] = ("intercept", {})
+    coding = {t.name: t for t in spec.formula.fixed} if spec.formula is not None else {}
     for term in spec.terms:
         col = term[3:-1] if term.startswith("mo(") else term
         info = study.factors.get(col)
-        if term.startswith("mo("):
+        if term in coding and coding[term].kind == "interaction":
+            ft = coding[term]
+            for name, lab in zip(ft.coef_names, ft.coef_labels, strict=True):
+                out[pre + name] = (f"b_{term}", {term: lab})
+        elif ":" in term:  # numeric x numeric: one slope
+            out[pre + term] = (f"b_{term}", {})
+        elif term.startswith("mo("):
             out[pre + col] = (f"b_{col}", {})
             rsw = study.is_default() and col == "discussion"  # the simulator's own name
             for k, lvl in enumerate(step_labels(list(info.levels)), start=1):
@@ -128,8 +135,22 @@ def truth_names(spec) -> dict[str, tuple[str, dict]]:
         if spec.domain_effects:
             for d in study.domain_names:
                 out[f"latent:delta[{d}]"] = ("delta", {"domain": d})
-    for g in spec.groups:
-        out[f"{pre}sd_{g}"] = (f"sd_{g}", {})
+    if spec.formula is not None and spec.formula.path == "general":
+        for g in spec.formula.groups:
+            slopes = g.effect_labels[1:] if g.intercept else g.effect_labels
+            if g.intercept:
+                out[f"{pre}sd_{g.name}"] = (f"sd_{g.name}", {})
+            for lab in slopes:
+                out[f"{pre}sd_{g.name}[{lab}]"] = (f"sd_{g.name}_slope",
+                                                   {f"{g.name}_slope": lab})
+            labels = g.effect_labels
+            for i in range(len(labels)):
+                for j in range(i + 1, len(labels)):
+                    pair = f"{labels[i]}~{labels[j]}"
+                    out[f"cor_{g.name}[{pair}]"] = (f"cor_{g.name}", {f"{g.name}_pair": pair})
+    else:
+        for g in spec.groups:
+            out[f"{pre}sd_{g}"] = (f"sd_{g}", {})
     if spec.mediator is not None:
         med = spec.mediator.outcome
         for t in spec.mediator.terms:

@@ -38,7 +38,7 @@ import xarray as xr
 from pyramid.errors import InputError, PyramidError
 from pyramid.models.malloc import reuse_freed_memory
 
-__all__ = ["kernel_model", "ensure_compiled", "sample_nutpie", "sample_pymc", "sample_model",
+__all__ = ["kernel_model", "model_layout", "model_target", "GraphLayout", "ensure_compiled", "sample_nutpie", "sample_pymc", "sample_model",
            "compile_graph", "compile_jax", "fit_compiled", "compiled_for", "prior_draws", "prior_draws_pymc",
            "quantities", "Extension"]
 
@@ -59,6 +59,92 @@ def kernel_model(md, priors):
     from pyramid.models.layout import build_layout
 
     return KernelModel(build_layout(md, priors))
+
+
+class GraphLayout:
+    """What a fit, the calibration and the design analysis read from a kernel
+    :class:`~pyramid.models.layout.Layout`, for a model the kernels do not cover
+    (:func:`pyramid.models.layout.kernel_gap`: a formula's interaction terms, varying slopes,
+    crossed groupings): read from its PyMC model (:func:`pyramid.models.builder.build`, built
+    on first use), which is sampled through PyTensor.
+
+    Parameters
+    ----------
+    md : pyramid.models.coding.ModelData
+    priors : pyramid.specs.PriorSet
+    """
+
+    #: Free variables that are sampling devices, not quantities of the model: standardised
+    #: effects, signed SDs and the packed Cholesky factor of correlated group effects.
+    _DEVICE = (("z_", "chol_"), ("_signed",))
+
+    def __init__(self, md, priors) -> None:
+        self.md, self.priors, self._built = md, priors, None
+        self.family = None  # no kernel family
+
+    @property
+    def built(self):
+        """The PyMC model (:class:`pyramid.models.builder.Built`)."""
+        if self._built is None:
+            from pyramid.models.builder import build
+
+            self._built = build(self.md, self.priors)
+        return self._built
+
+    @property
+    def dims(self) -> dict[str, tuple[str, ...]]:
+        return {k: tuple(v) for k, v in self.built.model.named_vars_to_dims.items() if v}
+
+    @property
+    def coords(self) -> dict[str, list]:
+        return {k: list(v) for k, v in self.built.model.coords.items() if v is not None}
+
+    @property
+    def scale(self) -> str:
+        return self.built.scale
+
+    @property
+    def coefs(self) -> dict[str, tuple[str, dict]]:
+        return dict(self.built.coefs)
+
+    @property
+    def derived(self) -> list[str]:
+        return list(self.built.derived)
+
+    @property
+    def devices(self) -> list[str]:
+        starts, ends = self._DEVICE
+        return [v.name for v in self.built.model.free_RVs
+                if v.name.startswith(starts) or v.name.endswith(ends)]
+
+    def prior_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``n`` draws of every free variable and deterministic from the prior
+        (:func:`prior_draws_pymc`)."""
+        return prior_draws_pymc(self.built, n, int(rng.integers(2**31 - 1)))
+
+    def quantities(self, free: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's quantities among draws of its variables: the devices left out."""
+        devices = set(self.devices)
+        return {k: v for k, v in free.items() if k not in devices}
+
+
+def model_layout(md, priors):
+    """A coded model's kernel tables (:func:`pyramid.models.layout.build_layout`), or, for a
+    model the kernels do not cover (:func:`pyramid.models.layout.kernel_gap`), its
+    :class:`GraphLayout`."""
+    from pyramid.models.layout import build_layout, kernel_gap
+
+    return build_layout(md, priors) if kernel_gap(md) is None else GraphLayout(md, priors)
+
+
+def model_target(layout):
+    """What :func:`fit_compiled` samples for a layout of :func:`model_layout`: the kernels,
+    or the PyMC model of a :class:`GraphLayout`."""
+    if isinstance(layout, GraphLayout):
+        return layout.built
+    from pyramid.models.compiled import KernelModel
+
+    return KernelModel(layout)
 
 
 def ensure_compiled(families=("gauss", "probit")) -> dict[str, float]:
@@ -500,11 +586,17 @@ def compiled_for(target, reuse: bool = True):
         return target, target.compiled_now
     built_data = getattr(target, "data", None)
     priors = getattr(target, "priors", None)
-    if built_data is not None and priors is not None:
+    if built_data is not None and priors is not None and _covered(built_data):
         km = kernel_model(built_data, priors)
         return km, km.compiled_now
     model = getattr(target, "model", target)
     return _compiled_graph(model, getattr(target, "initvals", None), reuse)
+
+
+def _covered(md) -> bool:
+    from pyramid.models.layout import kernel_gap
+
+    return kernel_gap(md) is None
 
 
 def fit_compiled(target, *, draws: int = 500, tune: int = 500, chains: int = 2,
