@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
     "Simulation": "pyramid.data.simulate:Simulation",
     # the one default model and interval probability of every entry point
     "defaults": "pyramid.defaults",
+    "simulate_formula": "pyramid.models.simulate_formula:simulate_formula",
     # model specs and prior sets
     "specs": "pyramid.specs",
     "load_spec": "pyramid.specs:load_spec",

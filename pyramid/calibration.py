@@ -30,7 +30,7 @@ from pyramid.errors import InputError
 from pyramid.executor import Task
 from pyramid.models import generated
 from pyramid.models.coding import prepare
-from pyramid.models.sampling import fit_compiled, kernel_model, prior_draws
+from pyramid.models.sampling import fit_compiled, model_layout, model_target, prior_draws
 from pyramid.plots.calibration import plot_ranks
 from pyramid.runs import (
     OutputFolder,
@@ -44,7 +44,7 @@ from pyramid.runs import (
     spec_from_payload,
     spec_payload,
 )
-from pyramid.specs import load_priors, load_spec
+from pyramid.specs import load_priors, model_spec
 
 __all__ = ["calibrate", "summarise_calibration", "uniformity_test"]
 
@@ -94,7 +94,8 @@ def _path_replicate(md, theta: dict, rng: np.random.Generator):
 
 
 def _group_dims(layout) -> set[str]:
-    return {g.name for g in layout.md.groups} | {"path_unit"}
+    return ({g.name for g in layout.md.groups} | {b.name for b in layout.md.blocks}
+            | {"path_unit"})
 
 
 #: Quantities computed from the outcome (the data's log-likelihood): not parameters.
@@ -115,7 +116,7 @@ def _sbc_fit(p: dict) -> dict:
         else:
             sim = simulate(tuple(p["design"]), mix=p["mix"], seed=p["sim_seed"])
         md = prepare(spec, sim.data, warn=False)
-        theta = _prior_draw(kernel_model(md, priors).layout, p["prior_seed"], rng)
+        theta = _prior_draw(model_layout(md, priors), p["prior_seed"], rng)
         if spec.family == "path":
             md_rep = _path_replicate(md, theta, rng)
         else:
@@ -124,12 +125,11 @@ def _sbc_fit(p: dict) -> dict:
                 md_rep = replace(md, y=np.asarray(rep["skill"][0], dtype=float))
             else:  # cumulative_probit: the replicated ratings, 1..K, as codes 0..K-1
                 md_rep = replace(md, y=np.asarray(rep["ratings"][0], dtype=np.int64) - 1)
-        km = kernel_model(md_rep, priors)
+        layout = model_layout(md_rep, priors)
         post, stats, info = fit_compiled(
-            km, draws=p["draws"], tune=p["tune"], chains=p["chains"],
+            model_target(layout), draws=p["draws"], tune=p["tune"], chains=p["chains"],
             random_seed=p["fit_seed"], target_accept=spec.target_accept, reuse=p["reuse"],
         )
-    layout = km.layout
     names = {(var, tuple(sorted(sel.items()))): name for name, (var, sel) in layout.coefs.items()}
     dims = {k: tuple(v) for k, v in layout.dims.items() if v}
     skip_dims = _group_dims(layout)
@@ -140,8 +140,10 @@ def _sbc_fit(p: dict) -> dict:
     used = []
     for var in post.data_vars:
         var = str(var)
-        if (var.endswith("_signed") or var not in theta or var in not_parameters
-                or set(dims.get(var, ())) & skip_dims):
+        # chol_<g>: the packed Cholesky factor of a block of varying slopes, ranked through
+        # its SDs and correlations (sd_<g>, sd_<g>_slope, cor_<g>) instead
+        if (var.endswith("_signed") or var.startswith("chol_") or var not in theta
+                or var in not_parameters or set(dims.get(var, ())) & skip_dims):
             continue
         da = post[var].transpose("chain", "draw", ...)
         arr = np.asarray(da.values, dtype=float).reshape(n_total, -1)[idx]
@@ -265,6 +267,8 @@ def calibrate(
     sims: int = 100,
     *,
     priors: Any = "default",
+    formula: str | None = None,
+    family: str | None = None,
     authorities: int = 5,
     units: int = 4,
     workers_per_unit: int = 2,
@@ -310,9 +314,16 @@ def calibrate(
         ``skill``, ``domains`` or ``pyramid`` (or a spec of those families; the path model
         with its discussion at unit level). For ``pyramid`` each unit's clinician presence
         and discussion are drawn afresh from the model's own equations too, and the
-        simulated data's missing ones stay missing (:func:`_path_replicate`).
+        simulated data's missing ones stay missing (:func:`_path_replicate`). A ``formula``
+        replaces the default.
     sims : int, default 100
     priors : str, Path or PriorSet, default "default"
+    formula : str, optional
+        A brms-style formula in place of ``model`` (:mod:`pyramid.formula`), through the
+        build it takes (integrated-out groups, the fused ordinal likelihood, or the general
+        one with varying slopes).
+    family : {"gaussian", "cumulative_probit"}, optional
+        With ``formula``; default from its outcome.
     authorities, units, workers_per_unit, observations : int, default 5, 4, 2, 2
         Layout of each simulated data set (two observations a worker so that the worker level
         is in the model).
@@ -359,7 +370,7 @@ def calibrate(
     from pyramid.study import load_study
 
     the_study = load_study(study)
-    spec = load_spec(model, study=the_study)
+    spec = model_spec(model, formula, family, the_study, default=defaults.PLANNING_MODEL)
     prior_set = load_priors(priors, study=the_study)
     if spec.family == "path" and spec.path_level != "unit":
         raise InputError(

@@ -916,6 +916,15 @@ def design_cmd(
     ] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Analysis model (default: "
                                        "skill, fitted hundreds of times).")] = PLANNING_MODEL,
+    formula: Annotated[
+        str | None, typer.Option("--formula", "-f", help="A brms-style formula in place of "
+                                 "--model: data drawn from its own model, --effect naming its "
+                                 "coefficients (e.g. 'wave:model[follow_up,systemic]=0.4').")
+    ] = None,
+    family: Annotated[
+        str | None, typer.Option("--family", help="With --formula: gaussian or "
+                                 "cumulative_probit (default from the outcome).")
+    ] = None,
     priors: Annotated[str, typer.Option("--priors", "-p", help="Prior set.")] = "default",
     criterion: Annotated[
         str, typer.Option("--criterion", help="Assurance criterion: direction (P(true sign) "
@@ -966,7 +975,7 @@ def design_cmd(
         rope=rope, width=width, ci_prob=ci_prob, targets=target, draws=draws, tune=tune,
         chains=chains, random_seed=seed, out=out, jobs=jobs, scheduler=scheduler,
         dask_workers=dask_workers, progressbar=not no_progress, retry_failed=retry_failed,
-        study=study,
+        study=study, formula=formula, family=family,
     )
     _run_summary(table)
     if str(fmt) == "csv":
@@ -988,9 +997,17 @@ def calibrate_cmd(
                                      "same arguments to resume.")],
     model: Annotated[
         str, typer.Option("--model", "-m", help="Model: skill (default: fitted hundreds of "
-                          "times), domains or pyramid.")
+                          "times), domains or pyramid; --formula replaces the default.")
     ] = PLANNING_MODEL,
     sims: Annotated[int, typer.Option("--sims", "-n", help="Simulations.")] = 100,
+    formula: Annotated[
+        str | None, typer.Option("--formula", "-f", help="A brms-style formula in place of "
+                                 "--model (calibrated through the build it takes).")
+    ] = None,
+    family: Annotated[
+        str | None, typer.Option("--family", help="With --formula: gaussian or "
+                                 "cumulative_probit (default from the outcome).")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed of the run.")] = None,
     priors: Annotated[str, typer.Option("--priors", "-p", help="Prior set.")] = "default",
     authorities: Annotated[int, typer.Option("--authorities", "-A", help="Authorities.")] = 5,
@@ -1030,7 +1047,8 @@ def calibrate_cmd(
     from pyramid.calibration import calibrate
 
     table = calibrate(
-        model, sims, priors=priors, authorities=authorities, units=units,
+        model, sims, priors=priors, formula=formula, family=family,
+        authorities=authorities, units=units,
         workers_per_unit=workers_per_unit,
         observations=observations, draws=draws, tune=tune, chains=chains, thin_to=thin_to,
         test=test, alpha=alpha, bins=bins, random_seed=seed, out=out, jobs=jobs,
@@ -1044,7 +1062,8 @@ def calibrate_cmd(
         shown = table[["parameter", "fixed_effect", "n_sims", "statistic", "p_value",
                        "chi2_p_value", "pass"]].round(4)
         n_fail = int((~table["pass"]).sum())
-        emit(shown, fmt, title=f"simulation-based calibration of {model!r} ({test} test, "
+        what = repr(formula) if formula else repr(model)
+        emit(shown, fmt, title=f"simulation-based calibration of {what} ({test} test, "
              f"alpha {alpha:g}): {len(table) - n_fail} of {len(table)} parameters pass")
     info(f"wrote calibration.csv, ranks.csv and ranks.png to {out}")
 

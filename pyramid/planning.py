@@ -49,7 +49,7 @@ from pyramid.diagnostics import THRESHOLDS
 from pyramid.errors import InputError
 from pyramid.executor import Task
 from pyramid.models.coding import prepare
-from pyramid.models.sampling import fit_compiled, kernel_model
+from pyramid.models.sampling import fit_compiled, model_layout, model_target
 from pyramid.plots.planning import plot_assurance
 from pyramid.runs import (
     OutputFolder,
@@ -63,7 +63,7 @@ from pyramid.runs import (
     spec_from_payload,
     spec_payload,
 )
-from pyramid.specs import load_priors, load_spec
+from pyramid.specs import load_priors, model_spec
 
 __all__ = [
     "design",
@@ -179,7 +179,14 @@ def _design_fit(p: dict) -> dict:
     spec, priors = spec_from_payload(p)
     with quiet() as caught:
         warnings.simplefilter("always")
-        if spec.study is not None:
+        if spec.formula is not None:  # the formula's own model with the planned coefficients
+            from pyramid.models.simulate_formula import simulate_formula
+
+            sim = simulate_formula(spec.formula.text, tuple(p["design"]), p["effects"],
+                                   study=spec.study, family=spec.family,
+                                   group_sds=p["group_sds"], mix=p["mix"] or None,
+                                   seed=p["sim_seed"])
+        elif spec.study is not None:
             from pyramid.data.simulate_study import simulate_study
 
             sim = simulate_study(spec.study, tuple(p["design"]), effects=p["effects"],
@@ -188,12 +195,12 @@ def _design_fit(p: dict) -> dict:
             sim = simulate(tuple(p["design"]), effects=p["effects"], group_sds=p["group_sds"],
                            mix=p["mix"], seed=p["sim_seed"], preset=p["preset"])
         md = prepare(spec, sim.data, warn=False)
-        km = kernel_model(md, priors)
+        layout = model_layout(md, priors)  # the kernels, or a formula's PyMC graph
         post, stats, info = fit_compiled(
-            km, draws=p["draws"], tune=p["tune"], chains=p["chains"],
+            model_target(layout), draws=p["draws"], tune=p["tune"], chains=p["chains"],
             random_seed=p["fit_seed"], target_accept=spec.target_accept, reuse=p["reuse"],
         )
-    built = km.layout  # scale and coefs, as the PyMC model's
+    built = layout  # scale and coefs, as the PyMC model's
     prefix = "latent:" if built.scale == "latent" else ""
     ci, rope = p["ci_prob"], p["rope"]
     lo_q, hi_q = (1 - ci) / 2, (1 + ci) / 2
@@ -289,6 +296,8 @@ def design(
     reuse: bool = True,
     retry_failed: bool = False,
     study: Any = None,
+    formula: str | None = None,
+    family: str | None = None,
 ) -> pd.DataFrame:
     """Design analysis: assurance, interval width, coverage and bias of a planned study.
 
@@ -375,6 +384,13 @@ def design(
         given is 0 (``preset`` does not apply), ``mix`` says how its factors are drawn, the
         group SDs are on its scale, and ``model`` (``skill``, ``domains``) takes its
         ``[models] terms``.
+    formula, family : str, optional
+        A brms-style formula in place of ``model`` (:mod:`pyramid.formula`): each data set is
+        drawn from the formula's own model (:func:`pyramid.simulate_formula`) with
+        ``effects`` naming its coefficients as a fit does (``wave:model[follow_up,systemic]``;
+        on the probit scale for a cumulative probit), ``group_sds`` its groups' SDs
+        (``sd_worker``, ``sd_worker[wave[follow_up]]``) over :func:`design_defaults`', and
+        ``mix`` how the study's factors are drawn.
 
     Returns
     -------
@@ -410,14 +426,17 @@ def design(
     from pyramid.study import load_study
 
     the_study = load_study(study)
-    spec = load_spec(model, study=the_study)
+    spec = model_spec(model, formula, family, the_study, default=defaults.PLANNING_MODEL)
     prior_set = load_priors(priors, study=the_study)
     sims = positive_int("sims", sims)
     sampling = sampling_args(draws, tune, chains)
     level, ci_prob, rope = _check_criterion(criterion, level, ci_prob, rope, width)
     swept = _parse_sweep(sweep)
     points = _design_points((authorities, units, workers_per_unit, observations), swept)
-    eff, sds, mx, truth = _planned_truth(effects, group_sds, mix, preset, the_study)
+    if spec.formula is not None:
+        eff, sds, mx, truth = _formula_truth(spec, effects, group_sds, mix, points[0])
+    else:
+        eff, sds, mx, truth = _planned_truth(effects, group_sds, mix, preset, the_study)
     targets = _check_targets(targets, truth)
 
     folder = OutputFolder(out)
@@ -520,6 +539,28 @@ def _planned_truth(effects: Any, group_sds: Any, mix: Any, preset: str, the_stud
         probe = simulate_study(the_study, (1, 1, 1, 1), effects=eff, group_sds=sds, mix=mx,
                                seed=0)
     truth = {k: v for k, v in probe.truth.items() if not isinstance(v, pd.Series)}
+    return eff, sds, mx, truth
+
+
+def _formula_truth(spec: Any, effects: Any, group_sds: Any, mix: Any, point: dict
+                   ) -> tuple[dict, dict, dict, dict]:
+    """The planned coefficients of a formula's model (its own names, e.g.
+    ``wave:model[follow_up,systemic]``) and group SDs (the :func:`design_defaults` SDs of the
+    groups the formula has, then those given), checked and resolved by simulating the first
+    design point (:func:`pyramid.models.simulate_formula.simulate_formula`)."""
+    from pyramid.models.simulate_formula import simulate_formula
+
+    defaults = design_defaults(spec.the_study)
+    groups = {f"sd_{g.name}" for g in spec.formula.groups}
+    sds = {k: v for k, v in defaults["group_sds"].items() if k in groups}
+    sds.update(dict(group_sds or {}))
+    mx = dict(mix or {})
+    eff = jsonable(dict(effects or {}))
+    probe = simulate_formula(spec.formula.text, tuple(point[k] for k in LAYOUT_DIMS), eff,
+                             study=spec.the_study, family=spec.family, group_sds=sds,
+                             mix=mx or None, seed=0)
+    truth = {k: v for k, v in probe.truth.items()
+             if not isinstance(v, pd.Series | pd.DataFrame) and k not in ("formula", "study")}
     return eff, sds, mx, truth
 
 
