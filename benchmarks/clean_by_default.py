@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/clean_by_default.py
     python benchmarks/clean_by_default.py --datasets 5 --models skill
+    python benchmarks/clean_by_default.py --first 15   # data sets 15-19 only
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def main() -> int:
     p.add_argument("--datasets", type=int, default=20)
     p.add_argument("--models", default="skill,domains,pyramid")
     p.add_argument("--seed", type=int, default=17)
+    p.add_argument("--first", type=int, default=0,
+                   help="start at this data set (another process can run the rest)")
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     import pyramid as pyr
@@ -67,6 +70,8 @@ def main() -> int:
     counts: dict[str, list[bool]] = {}
     t_all = time.perf_counter()
     for i, (design, observed) in enumerate(designs(args.datasets, args.seed)):
+        if i < args.first:
+            continue
         sim = simulate(design, seed=args.seed + i, mix={"discussion_observed": observed})
         for model in args.models.split(","):
             t0 = time.perf_counter()
