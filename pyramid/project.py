@@ -783,7 +783,10 @@ def _tabulate(per_analysis: dict, ref: ReferenceSummaries, data: pd.DataFrame,
     lo_q, hi_q = 0.5 - ci_prob / 2, 0.5 + ci_prob / 2
     bench = published.BENCHMARKS
     rows = []
-    n_samples = min(len(d["mean_skill"]) for d, _, _ in per_analysis.values())
+    # the fewest draws of any side (a fit extended until its checks pass has more draws than
+    # the reference sampled beside it); a longer side is thinned evenly to that many
+    n_samples = min(min(len(d["mean_skill"]), len(r["mean_skill"]))
+                    for d, r, _ in per_analysis.values())
     arr = np.full((len(per_analysis), len(QUANTITIES), 3, n_samples), np.nan)
 
     def summary(x: np.ndarray) -> tuple[float, float, float]:
@@ -798,7 +801,7 @@ def _tabulate(per_analysis: dict, ref: ReferenceSummaries, data: pd.DataFrame,
                 rec["label"] += f" (new project: {mapping[q]})"
             if nd is None:  # the model has no such coefficient
                 nd = np.full(n_samples, np.nan)
-            nd, rd = nd[:n_samples], rd[:n_samples]
+            nd, rd = _thinned(nd, n_samples), _thinned(rd, n_samples)
             diff = nd - rd
             arr[i, j] = np.stack([nd, rd, diff])
             for part, x in (("new", nd), ("reference", rd), ("difference", diff)):
@@ -839,12 +842,20 @@ def _n_new_of(data: pd.DataFrame, q: str, mapping: dict[str, str] | None, study:
     return _n_new(data, mapping[q], study) if q in (mapping or {}) else 0
 
 
+def _thinned(x: np.ndarray, n: int) -> np.ndarray:
+    """``n`` evenly spaced draws of ``x`` (all of them, in order, when it has ``n``)."""
+    x = np.asarray(x)
+    if len(x) == n:
+        return x
+    return x[np.linspace(0, len(x) - 1, n).round().astype(int)]
+
+
 def _own_rows(label: str, new: dict, n_samples: int, data: pd.DataFrame, study: Any,
               ok: bool, summary) -> list[dict]:
     """Rows of the new project's own coefficients (``own:<name>``), with no RSW 2017 side."""
     rows = []
     for key in [k for k in new if k.startswith("own:")]:
-        est, lo, hi = summary(new[key][:n_samples])
+        est, lo, hi = summary(_thinned(new[key], n_samples))
         rows.append({"analysis": label, "quantity": key,
                      "label": f"{key[4:]} (new project only)",
                      "new_estimate": est, "new_ci_lower": lo, "new_ci_upper": hi,

@@ -250,7 +250,7 @@ def test_domains_and_compare_project(project, capsys):
     assert code == 0 and "practice model: Systemic vs Usual" in out
     code, out, err = run(
         capsys, "compare-project", project / "future.csv", "--study", project / "future.toml",
-        "--map", "practice_model[systemic]=training[programme]", "--map",
+        "--model", "skill", "--map", "practice_model[systemic]=training[programme]", "--map",
         "reflective_supervision=clinician", "--analysis", "default_priors", "--draws", "200",
         "--tune", "200", "--seed", "1")
     assert code == 0, err
