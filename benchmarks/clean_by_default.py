@@ -59,6 +59,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=17)
     p.add_argument("--first", type=int, default=0,
                    help="start at this data set (another process can run the rest)")
+    p.add_argument("--only", default=None,
+                   help="comma-separated numbers of the data sets to fit (e.g. 12,13)")
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     import pyramid as pyr
@@ -70,7 +72,7 @@ def main() -> int:
     counts: dict[str, list[bool]] = {}
     t_all = time.perf_counter()
     for i, (design, observed) in enumerate(designs(args.datasets, args.seed)):
-        if i < args.first:
+        if i < args.first or (args.only and i not in {int(x) for x in args.only.split(",")}):
             continue
         sim = simulate(design, seed=args.seed + i, mix={"discussion_observed": observed})
         for model in args.models.split(","):
