@@ -6,11 +6,20 @@ default (``make test-slow`` runs them).
 """
 
 import os
+import signal
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# A suite started as a background job of a non-interactive shell (`cmd &`, `nohup ... &`, as a
+# CI runner may start it) inherits SIGINT *ignored*, and so does every process it starts: the
+# Ctrl-C tests (test_sampling, test_executor, test_planning, test_interrupt) then see no
+# interrupt and fail. Python's own handler is restored for the run; processes the tests start
+# get the default action on exec and install Python's handler themselves.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _ar1_chains(seed: int, shape=(2, 301, 4)) -> np.ndarray:
