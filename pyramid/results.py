@@ -39,14 +39,35 @@ RESULT_FORMAT = "2"
 _READABLE = ("1", "2")
 
 
+#: The packages a results file names the versions of, each with the module that is its
+#: import name.
+_VERSIONED = {"rsw-pyramid": "pyramid", "pymc": "pymc", "pytensor": "pytensor",
+              "nutpie": "nutpie", "arviz": "arviz", "numpy": "numpy", "pandas": "pandas",
+              "xarray": "xarray", "scipy": "scipy", "h5netcdf": "h5netcdf"}
+
+
 def versions() -> dict[str, str]:
+    """The versions of Python and of the packages a fit depends on.
+
+    A package already imported gives its module's ``__version__``; any other is read from
+    its installed metadata. Each ``importlib.metadata.version`` call lists every ``sys.path``
+    entry, the current folder included, so from a folder of many files the metadata
+    look-ups alone took seconds (issue 17); a fit has imported all of these but h5netcdf.
+
+    Returns
+    -------
+    dict of str to str
+        ``python`` and each package's version, ``"not installed"`` where it is not.
+    """
     out = {"python": sys.version.split()[0]}
-    for pkg in ("rsw-pyramid", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas",
-                "xarray", "scipy", "h5netcdf"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
+    for pkg, module in _VERSIONED.items():
+        version = getattr(sys.modules.get(module), "__version__", None)
+        if not isinstance(version, str):
+            try:
+                version = metadata.version(pkg)
+            except metadata.PackageNotFoundError:
+                version = "not installed"
+        out[pkg] = version
     return out
 
 

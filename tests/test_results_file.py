@@ -274,3 +274,18 @@ def test_fit_checks_the_output_before_sampling(tmp_path, capsys, monkeypatch, ou
     assert main(["fit", str(csv), "--out", str(tmp_path / out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
+
+
+def test_versions_agree_with_the_installed_metadata():
+    # versions() reads an imported module's __version__ (issue 17: metadata look-ups scan
+    # every sys.path entry, the current folder too); each must be what the metadata say
+    from importlib import metadata
+
+    import pyramid
+    from pyramid.results import versions
+
+    got = versions()
+    assert pyramid.__version__ == metadata.version("rsw-pyramid")
+    for pkg, version in got.items():
+        if pkg != "python":
+            assert version == metadata.version(pkg), pkg
