@@ -9,6 +9,7 @@ file with the spec, priors, data hash, versions, seed and sampler as attributes,
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import re
 import sys
@@ -49,10 +50,11 @@ _VERSIONED = {"rsw-pyramid": "pyramid", "pymc": "pymc", "pytensor": "pytensor",
 def versions() -> dict[str, str]:
     """The versions of Python and of the packages a fit depends on.
 
-    A package already imported gives its module's ``__version__``; any other is read from
-    its installed metadata. Each ``importlib.metadata.version`` call lists every ``sys.path``
-    entry, the current folder included, so from a folder of many files the metadata
-    look-ups alone took seconds (issue 17); a fit has imported all of these but h5netcdf.
+    A package already imported gives its module's ``__version__``; any other (in a kernel
+    fit: pymc, pytensor, h5netcdf) is read from its installed metadata in the folder that
+    holds it. Each ``importlib.metadata.version`` call lists every ``sys.path`` entry, the
+    current folder included, so from a folder of many files the look-ups alone took up to
+    seconds (issue 17).
 
     Returns
     -------
@@ -63,12 +65,26 @@ def versions() -> dict[str, str]:
     for pkg, module in _VERSIONED.items():
         version = getattr(sys.modules.get(module), "__version__", None)
         if not isinstance(version, str):
-            try:
-                version = metadata.version(pkg)
-            except metadata.PackageNotFoundError:
-                version = "not installed"
+            version = _installed_version(pkg, module)
         out[pkg] = version
     return out
+
+
+def _installed_version(pkg: str, module: str) -> str:
+    """The metadata version of ``pkg``, looked up in the folder that holds ``module`` (a
+    kernel fit never imports pymc or pytensor) rather than in every ``sys.path`` entry."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.origin:
+        site = str(Path(spec.origin).parent.parent)
+        for dist in metadata.distributions(name=pkg, path=[site]):
+            return dist.version
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def data_hash(frame: pd.DataFrame) -> str:

@@ -282,10 +282,13 @@ def test_versions_agree_with_the_installed_metadata():
     from importlib import metadata
 
     import pyramid
-    from pyramid.results import versions
+    from pyramid.results import _VERSIONED, _installed_version, versions
 
     got = versions()
     assert pyramid.__version__ == metadata.version("rsw-pyramid")
     for pkg, version in got.items():
         if pkg != "python":
             assert version == metadata.version(pkg), pkg
+            # the look-up for a package not imported (pymc, pytensor in a kernel fit)
+            assert _installed_version(pkg, _VERSIONED[pkg]) == version, pkg
+    assert _installed_version("no-such-package", "no_such_module") == "not installed"
