@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from scipy import stats
 
 from pyramid.errors import InputError
-from pyramid.models.coding import GroupLevel, ModelData, Term
+from pyramid.models.coding import GroupLevel, ModelData, Term, empirical_cuts
 from pyramid.models.names import coef_name, step_labels, threshold_labels
 from pyramid.models.ordinal_op import ordinal_logp_fused
 from pyramid.specs import PriorDist, PriorSet
@@ -459,15 +458,6 @@ def _level_effects(g, priors: PriorSet, sd_cls: str):
     return r
 
 
-def _empirical_cuts(y: np.ndarray, k: int, shift: float = 0.0) -> np.ndarray:
-    """Thresholds matching the empirical cumulative proportions (strictly increasing)."""
-    counts = np.bincount(y[y >= 0], minlength=k).astype(float) + 0.5  # +0.5: no empty class
-    cum = np.cumsum(counts)[:-1] / counts.sum()
-    cuts = stats.norm.ppf(cum) + shift
-    for i in range(1, len(cuts)):
-        cuts[i] = max(cuts[i], cuts[i - 1] + 0.1)
-    return cuts
-
 
 def _coords(md: ModelData) -> dict:
     coords: dict = {}
@@ -556,7 +546,7 @@ def _cumulative_probit(md: ModelData, priors: PriorSet) -> Built:
     coords["threshold"] = threshold_labels(list(md.categories))
     if md.spec.domain_effects:
         coords["domain"] = md.domains
-    init_cuts = _empirical_cuts(md.y, k)
+    init_cuts = empirical_cuts(md.y, k)
     with pm.Model(coords=coords) as model:
         y = pm.Data("y", md.y)
         rating_row = pm.Data("rating_row", md.rating_row)
@@ -637,7 +627,7 @@ def _path_setup(md: ModelData, priors: PriorSet, coefs: dict, pat_terms, pat_wei
         else:
             m_base = m_base + e.at(pat_data[e.term.column])
     mcp = priors.get("mediator_cutpoints")
-    init_cuts = _empirical_cuts(
+    init_cuts = empirical_cuts(
         md.unit_mediator if md.unit_mediator is not None else med.values, k_med)
     thr = f"{med_name}_threshold"
     m_cuts = getattr(pm, mcp.dist)(
@@ -790,7 +780,7 @@ def _path_row(md: ModelData, priors: PriorSet) -> Built:
             for c in range(n_cells)
         ]
     pat_index, pat_terms = md.path_patterns()
-    init_cuts = _empirical_cuts(med.values, k_med)
+    init_cuts = empirical_cuts(med.values, k_med)
     c_vals = np.array([0.0, 1.0]) if expo is not None else np.zeros(1)
     with pm.Model(coords=coords) as model:
         y = pm.Data("y", md.y)

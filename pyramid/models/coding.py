@@ -726,3 +726,35 @@ def _unit_level(md: ModelData) -> None:
             raise InputError(  # pragma: no cover - specs checks it
                 f"group level {g.name!r} cannot be 'marginal' in a unit-level path model"
             )
+
+
+def empirical_cuts(y: np.ndarray, k: int, shift: float = 0.0) -> np.ndarray:
+    """Starting thresholds of an ordinal outcome: the normal quantiles of its empirical
+    cumulative proportions (each of the ``k`` categories counted +0.5, so none is empty),
+    plus ``shift``, kept strictly increasing (at least 0.1 apart).
+
+    One definition for the PyMC build and the kernels' layout (scipy is imported here, not
+    at the top, so that reading and validating data stay quick to start).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Categories 0 .. k-1; negative values (missing) are left out.
+    k : int
+        Number of categories.
+    shift : float, default 0.0
+        Added to every threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``k - 1`` increasing thresholds.
+    """
+    from scipy import stats
+
+    counts = np.bincount(y[y >= 0], minlength=k).astype(float) + 0.5  # +0.5: no empty class
+    cum = np.cumsum(counts)[:-1] / counts.sum()
+    cuts = stats.norm.ppf(cum) + shift
+    for i in range(1, len(cuts)):
+        cuts[i] = max(cuts[i], cuts[i - 1] + 0.1)
+    return cuts

@@ -20,10 +20,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from pyramid.errors import InputError
-from pyramid.models.coding import ModelData, Term
+from pyramid.models.coding import ModelData, Term, empirical_cuts
 from pyramid.models.names import coef_name, step_labels, threshold_labels
 from pyramid.specs import PriorDist, PriorSet
 
@@ -548,15 +548,6 @@ def _centre(dist: str, plist: list[dict], shape) -> np.ndarray:
     return np.asarray(vals[0] if not shape else np.resize(vals, shape), dtype=float)
 
 
-def _empirical_cuts(y: np.ndarray, k: int, shift: float = 0.0) -> np.ndarray:
-    """Thresholds matching the empirical cumulative proportions (builder's)."""
-    counts = np.bincount(y[y >= 0], minlength=k).astype(float) + 0.5
-    cum = np.cumsum(counts)[:-1] / counts.sum()
-    cuts = stats.norm.ppf(cum) + shift
-    for i in range(1, len(cuts)):
-        cuts[i] = max(cuts[i], cuts[i - 1] + 0.1)
-    return cuts
-
 
 def _coords(md: ModelData) -> dict:
     coords: dict = {}
@@ -685,7 +676,7 @@ def _probit(md: ModelData, priors: PriorSet) -> Layout:
     coords["threshold"] = threshold_labels(list(md.categories))
     if md.spec.domain_effects:
         coords["domain"] = list(md.domains)
-    init_cuts = _empirical_cuts(md.y, k)
+    init_cuts = empirical_cuts(md.y, k)
     terms = bld.effects(md.terms, priors, prefix="b_", cls_b="latent_b", cls_mo="latent_b_mo")
     for t, b, z in terms:
         bld.term(EQ_MAIN, t, b, z)
@@ -779,7 +770,7 @@ def _path(md: ModelData, priors: PriorSet) -> Layout:
             m_expo = b.theta.start
         else:
             bld.term(EQ_MEDIATOR, t, b, z, values=pat_values[t.column])
-    init_cuts = _empirical_cuts(md.unit_mediator if unit else med.values, k_med)
+    init_cuts = empirical_cuts(md.unit_mediator if unit else med.values, k_med)
     thr = f"{med.column}_threshold"
     mcp = priors.get("mediator_cutpoints")
     mcuts = bld.rv(f"{med.column}_cutpoints", mcp, dims=(thr,), shape=(k_med - 1,),
