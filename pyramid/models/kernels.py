@@ -55,18 +55,40 @@ from pyramid.models.probit_kernels import value_and_partials as _value_and_parti
 
 __all__ = ["gauss_logp", "probit_logp", "cfuncs"]
 
-# transforms (PyMC's: identity, log, logodds, ordered, simplex, zerosum)
-T_ID, T_LOG, T_LOGODDS, T_ORDERED, T_SIMPLEX, T_ZEROSUM = range(6)
-# priors of one element (P_NONE: the group-effect stage gives it)
-(P_NONE, P_NORMAL, P_STUDENT_T, P_CAUCHY, P_HALF_NORMAL, P_HALF_STUDENT_T, P_HALF_CAUCHY,
- P_EXPONENTIAL, P_GAMMA, P_LOGNORMAL, P_BETA, P_LAPLACE, P_DIRICHLET, P_ZSN) = range(14)
-# forms of an explicitly sampled group level
-G_CENTRED, G_NONCENTRED, G_PARTIAL = range(3)
-# equations and kinds of term
-EQ_MAIN, EQ_MEDIATOR, EQ_SHIFT = range(3)
-K_CAT, K_MO, K_NUM = range(3)
-# operations on the Gaussian messages
-OP_COMBINE, OP_INTEGRATE = range(2)
+from pyramid.models.kernel_codes import (  # noqa: F401  (codes used by name below)
+    EQ_MAIN,
+    EQ_MEDIATOR,
+    EQ_SHIFT,
+    G_CENTRED,
+    G_NONCENTRED,
+    G_PARTIAL,
+    K_CAT,
+    K_MO,
+    K_NUM,
+    OP_COMBINE,
+    OP_INTEGRATE,
+    P_BETA,
+    P_CAUCHY,
+    P_DIRICHLET,
+    P_EXPONENTIAL,
+    P_GAMMA,
+    P_HALF_CAUCHY,
+    P_HALF_NORMAL,
+    P_HALF_STUDENT_T,
+    P_LAPLACE,
+    P_LOGNORMAL,
+    P_NONE,
+    P_NORMAL,
+    P_STUDENT_T,
+    P_ZSN,
+    T_ID,
+    T_LOG,
+    T_LOGODDS,
+    T_ORDERED,
+    T_SIMPLEX,
+    T_ZEROSUM,
+)
+
 # the Gaussian kernel's integer settings (``gi``)
 (GI_INTERCEPT, GI_SIGMA, GI_MODE, GI_C, GI_K, GI_MED_TERM, GI_EXPO_SLOPE, GI_M_EXPO,
  GI_MCUTS, GI_RATE, GI_NPAT, GI_SIZE) = range(12)

@@ -29,14 +29,39 @@ from pyramid.specs import PriorDist, PriorSet
 
 __all__ = ["Layout", "Block", "build_layout", "kernel_gap"]
 
-# the codes of pyramid.models.kernels (repeated here so that this module needs no numba)
-T_ID, T_LOG, T_LOGODDS, T_ORDERED, T_SIMPLEX, T_ZEROSUM = range(6)
-(P_NONE, P_NORMAL, P_STUDENT_T, P_CAUCHY, P_HALF_NORMAL, P_HALF_STUDENT_T, P_HALF_CAUCHY,
- P_EXPONENTIAL, P_GAMMA, P_LOGNORMAL, P_BETA, P_LAPLACE, P_DIRICHLET, P_ZSN) = range(14)
-G_CENTRED, G_NONCENTRED, G_PARTIAL = range(3)
-EQ_MAIN, EQ_MEDIATOR, EQ_SHIFT = range(3)
-K_CAT, K_MO, K_NUM = range(3)
-OP_COMBINE, OP_INTEGRATE = range(2)
+from pyramid.models.kernel_codes import (  # noqa: F401  (codes used by name below)
+    EQ_MAIN,
+    EQ_MEDIATOR,
+    EQ_SHIFT,
+    G_CENTRED,
+    G_NONCENTRED,
+    G_PARTIAL,
+    K_CAT,
+    K_MO,
+    K_NUM,
+    OP_COMBINE,
+    OP_INTEGRATE,
+    P_BETA,
+    P_CAUCHY,
+    P_DIRICHLET,
+    P_EXPONENTIAL,
+    P_GAMMA,
+    P_HALF_CAUCHY,
+    P_HALF_NORMAL,
+    P_HALF_STUDENT_T,
+    P_LAPLACE,
+    P_LOGNORMAL,
+    P_NONE,
+    P_NORMAL,
+    P_STUDENT_T,
+    P_ZSN,
+    T_ID,
+    T_LOG,
+    T_LOGODDS,
+    T_ORDERED,
+    T_SIMPLEX,
+    T_ZEROSUM,
+)
 
 _LOG_2PI = math.log(2 * math.pi)
 _POSITIVE = {"HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma", "LogNormal"}
