@@ -12,6 +12,7 @@ prior set.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import sys
@@ -163,6 +164,14 @@ def _check(m: _Model, kernels: bool):
     return check
 
 
+def _installed(name: str) -> bool:
+    """Whether a module can be imported, without importing it (nutpie's import is not cheap)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules: blocked
+        return False
+
+
 def _sample(m: _Model, s: _Settings, *, progressbar: bool
             ) -> tuple[xr.DataTree, str, str | None, dict[str, float], sampling.Extension, bool]:
     """Sample with nutpie (over pyramid's kernels, or JAX), or with PyMC's NUTS when nutpie is
@@ -171,9 +180,7 @@ def _sample(m: _Model, s: _Settings, *, progressbar: bool
     used = s.sampler
     fallback_reason = None
     if s.sampler in (None, "nutpie"):
-        try:
-            import nutpie  # noqa: F401
-        except ModuleNotFoundError:
+        if not _installed("nutpie"):
             if s.sampler == "nutpie":
                 raise InputError("sampler 'nutpie' requested but nutpie is not installed") from None
             fallback_reason = "nutpie is not installed"

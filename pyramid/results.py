@@ -26,8 +26,11 @@ import xarray as xr
 from pyramid import defaults, mcmc_stats
 from pyramid.diagnostics import per_element
 from pyramid.errors import InputError, PyramidError
+from pyramid.imports import defer_dask, is_deferred
 from pyramid.models import generated
 from pyramid.specs import ModelSpec, PriorSet, priors_from_dict, priors_to_dict, spec_from_text
+
+defer_dask()  # xarray checks every array for dask: see pyramid.imports
 
 __all__ = ["FitResult", "load", "data_hash", "versions", "frame_to_dataset",
            "dataset_to_frame", "variance_components", "RESULT_FORMAT"]
@@ -51,7 +54,7 @@ def versions() -> dict[str, str]:
     """The versions of Python and of the packages a fit depends on.
 
     A package already imported gives its module's ``__version__``; any other (in a kernel
-    fit: pymc, pytensor, h5netcdf) is read from its installed metadata in the folder that
+    fit: pymc, pytensor, h5netcdf, and arviz, whose import is put off: :mod:`pyramid.imports`) is read from its installed metadata in the folder that
     holds it. Each ``importlib.metadata.version`` call lists every ``sys.path`` entry, the
     current folder included, so from a folder of many files the look-ups alone took up to
     seconds (issue 17).
@@ -63,7 +66,9 @@ def versions() -> dict[str, str]:
     """
     out = {"python": sys.version.split()[0]}
     for pkg, module in _VERSIONED.items():
-        version = getattr(sys.modules.get(module), "__version__", None)
+        loaded = sys.modules.get(module)
+        # a module whose import is put off (pyramid.imports) is not imported for its version
+        version = None if is_deferred(loaded) else getattr(loaded, "__version__", None)
         if not isinstance(version, str):
             version = _installed_version(pkg, module)
         out[pkg] = version

@@ -612,6 +612,9 @@ def _address_table(slots: dict, spec) -> tuple[list[np.ndarray], np.ndarray]:
 def _nutpie_model(km: KernelModel):
     from dataclasses import dataclass as _dc
 
+    from pyramid.models.nutpie_trace import nutpie
+
+    nutpie()  # first, so that nutpie.sample finds arviz lazy
     from nutpie import _lib
     from nutpie.sample import CompiledModel as _Base
 

@@ -315,7 +315,7 @@ def sample_nutpie(model, *, draws, tune, chains, cores, seed, progressbar, targe
         False: no extension. True: a budget of :data:`BUDGET_FACTOR` times the seconds the
         first draws took, at least :data:`MIN_BUDGET_S`. A number: the budget in seconds.
     """
-    import nutpie  # here, not at the top: pyramid.fit falls back to PyMC without it
+    from pyramid.models import nutpie_trace  # pyramid.fit falls back to PyMC without nutpie
 
     t0 = time.perf_counter()
     compiled = model.to_nutpie() if hasattr(model, "to_nutpie") else model
@@ -328,9 +328,9 @@ def sample_nutpie(model, *, draws, tune, chains, cores, seed, progressbar, targe
     with reuse_freed_memory(), _interrupt_guard() as interrupted:
         try:
             if check is None or extend is False:
-                dt = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
-                                   cores=cores, seed=seed, progress_bar=progressbar,
-                                   adaptation=adaptation, **kwargs)
+                dt = nutpie_trace.sample(compiled, draws=draws, tune=tune, chains=chains,
+                                         cores=cores, seed=seed, progress_bar=progressbar,
+                                         adaptation=adaptation, **kwargs)
                 ext = Extension(asked=draws, draws=draws, blocks=0, passed=None,
                                 stopped="off", budget_s=0.0)
             else:
@@ -369,7 +369,7 @@ def _sample_extended(compiled, *, draws, tune, chains, seed, progressbar, adapta
                      extend, kwargs) -> tuple[xr.DataTree, Extension]:
     """nutpie's non-blocking sampler with room for :data:`MAX_BLOCKS` more blocks of draws;
     checks at each block boundary (see :func:`sample_nutpie`)."""
-    import nutpie
+    from pyramid.models import nutpie_trace
 
     progress: dict[str, list[int]] = {}
 
@@ -381,10 +381,10 @@ def _sample_extended(compiled, *, draws, tune, chains, seed, progressbar, adapta
     # every chain in a thread of its own (with fewer threads than chains nutpie runs the
     # later chains only after the first have drawn all of their capacity); the kernels hold
     # no lock, so four threads on two cores share them evenly
-    sampler = nutpie.sample(compiled, draws=capacity, tune=tune, chains=chains, cores=chains,
-                            seed=seed, progress_bar=False, adaptation=adaptation,
-                            save_warmup=False, blocking=False, progress_callback=on_progress,
-                            progress_rate=50, **kwargs)
+    sampler = nutpie_trace.sample(compiled, draws=capacity, tune=tune, chains=chains,
+                                  cores=chains, seed=seed, progress_bar=False,
+                                  adaptation=adaptation, save_warmup=False, blocking=False,
+                                  progress_callback=on_progress, progress_rate=50, **kwargs)
     budget = None if extend is True else float(extend)
     kept = None
     k = draws
@@ -464,9 +464,10 @@ def compile_jax(built):
             "backend 'jax' needs JAX, which is not installed: pip install 'rsw-pyramid[jax]' "
             "(for a GPU, also jax[cuda12]); or use backend='numba' (the default)"
         ) from None
-    import nutpie
-
+    from pyramid.models.nutpie_trace import nutpie as _nutpie
     from pyramid.models.ordinal_op import register_jax
+
+    nutpie = _nutpie()
 
     register_jax()
     model = built.model
@@ -503,11 +504,12 @@ def sample_model(model, *, draws: int, tune: int, chains: int, cores: int, seed:
     """Sample any PyMC model with nutpie over PyTensor's compiled functions (the reference
     model of :func:`pyramid.compare_project`), compiled once per graph
     (:func:`compiled_for`)."""
-    import nutpie
+    from pyramid.models import nutpie_trace
 
     cm, _ = _compiled_graph(model, initvals)
-    dt = nutpie.sample(cm.to_nutpie(), draws=draws, tune=tune, chains=chains, cores=cores,
-                       seed=seed, progress_bar=progressbar, target_accept=target_accept)
+    dt = nutpie_trace.sample(cm.to_nutpie(), draws=draws, tune=tune, chains=chains,
+                             cores=cores, seed=seed, progress_bar=progressbar,
+                             target_accept=target_accept)
     return xr.DataTree.from_dict({
         "posterior": dt["posterior"].to_dataset(),
         "sample_stats": dt["sample_stats"].to_dataset(),
@@ -639,7 +641,7 @@ def fit_compiled(target, *, draws: int = 500, tune: int = 500, chains: int = 2,
     >>> info["compiled"], post.sizes["chain"], post.sizes["draw"]
     (False, 2, 50)
     """
-    import nutpie
+    from pyramid.models import nutpie_trace
 
     t0 = time.perf_counter()
     cm, compiled_now = compiled_for(target, reuse)
@@ -647,9 +649,9 @@ def fit_compiled(target, *, draws: int = 500, tune: int = 500, chains: int = 2,
     kwargs = {"target_accept": float(target_accept)} if target_accept else {}
     with _interrupt_guard() as interrupted:
         try:
-            dt = nutpie.sample(cm.to_nutpie(), draws=draws, tune=tune, chains=chains, cores=1,
-                               seed=int(random_seed), progress_bar=False, save_warmup=False,
-                               **kwargs)
+            dt = nutpie_trace.sample(cm.to_nutpie(), draws=draws, tune=tune, chains=chains,
+                                     cores=1, seed=int(random_seed), progress_bar=False,
+                                     save_warmup=False, **kwargs)
         except Exception:
             if interrupted:  # e.g. a warning about the cut trace, raised as an error
                 raise KeyboardInterrupt("sampling was interrupted") from None
