@@ -490,6 +490,20 @@ def test_extension_stops_as_soon_as_the_checks_pass(sim):
     assert fit_verdict(res) == "clean: every convergence check passed with 4 chains x 400 draws"
 
 
+@pytest.mark.parametrize("model", ["domains", "skill"])
+def test_the_final_diagnosis_is_the_diagnosis_of_the_result(sim, model):
+    """fit reuses the extension check's diagnosis when the posterior is the draws it checked
+    (domains: nothing is drawn after sampling) and diagnoses again otherwise (skill: the
+    integrated-out effects are drawn afterwards): either way it is the result's diagnosis."""
+    import pandas as pd
+
+    from pyramid.diagnostics import diagnose
+
+    res = _quiet_fit(sim.data, model=model, draws=150, tune=150, random_seed=4, extend=True)
+    pd.testing.assert_frame_equal(res.diagnostics.reset_index(drop=True),
+                                  diagnose(res.idata).reset_index(drop=True))
+
+
 @pytest.mark.parametrize("which", ["skill", "pyramid"])
 def test_arviz_summary_agrees_with_the_checks(which, skill_fit, pyramid_fit):
     """The posterior holds only identified quantities: arviz's own summary of it finds the

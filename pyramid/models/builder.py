@@ -28,7 +28,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from pyramid.errors import InputError
-from pyramid.models.coding import GroupLevel, ModelData, Term, empirical_cuts
+from pyramid.models.coding import SIGNED_NONCENTRED, GroupLevel, ModelData, Term, empirical_cuts
 from pyramid.models.names import coef_name, step_labels, threshold_labels
 from pyramid.models.ordinal_op import ordinal_logp_fused
 from pyramid.specs import PriorDist, PriorSet
@@ -249,9 +249,6 @@ def _rv(name: str, priors: list[PriorDist] | PriorDist, dims=None, **kwargs):
               for k in priors[0].params}
     return getattr(pm, dist)(name, **params, dims=dims, **kwargs)
 
-
-#: Sample the SDs of non-centred levels signed too (``r = u * z``, see :func:`_sd_rv`).
-SIGNED_NONCENTRED = True
 
 #: Half distributions whose symmetric twin can be sampled as a signed SD (see :func:`_sd_rv`).
 _SIGNED = {"HalfNormal": "Normal", "HalfStudentT": "StudentT", "HalfCauchy": "Cauchy",

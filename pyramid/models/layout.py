@@ -23,7 +23,7 @@ import numpy as np
 from scipy import special
 
 from pyramid.errors import InputError
-from pyramid.models.coding import ModelData, Term, empirical_cuts
+from pyramid.models.coding import SIGNED_NONCENTRED, ModelData, Term, empirical_cuts
 from pyramid.models.names import coef_name, step_labels, threshold_labels
 from pyramid.specs import PriorDist, PriorSet
 
@@ -513,8 +513,6 @@ class _Builder:
                      ref=sd.name, weight=w, device=True, dist_params={})
             self.levels.append(Level(g.name, G_PARTIAL, f"z_{g.name}", sd.name, w, n, g.index))
         else:
-            from pyramid.models.builder import SIGNED_NONCENTRED
-
             _, scale = self.sd(f"sd_{g.name}", prior, signed=SIGNED_NONCENTRED)
             self.add(f"z_{g.name}", (n,), "Normal", [], dims=dims, prior=(P_NONE, np.zeros((n, 4))),
                      device=True, dist_params={"mu": 0.0, "sigma": 1.0})
