@@ -308,6 +308,10 @@ def _child_pyramid(model: str, data_path: Path, opts: dict, args, hb: _Heartbeat
         out["mean_tree_depth"] = float(stats["depth"].mean())
     if "n_steps" in stats:
         out["grad_evals"] = int(stats["n_steps"].sum())
+    # the draws a chain kept: more than asked for when the checks failed and the chains were
+    # extended (fit's default; --no-extend keeps exactly the draws asked for)
+    out["draws_kept"] = int(res.info.get("draws", stats.sizes.get("draw", 0)))
+    out["extension"] = res.info.get("extension", {})
     diag = res.diagnostics.set_index("check")
     out["max_rhat_all"] = float(diag.loc["r_hat", "value"])
     out["max_rhat_all_at"] = str(diag.loc["r_hat", "where"])
@@ -700,7 +704,9 @@ def main(argv=None) -> int:
                     print(f"   sampler: {r['parametrisation']}, adaptation {r['adaptation']}, "
                           f"target_accept {r['target_accept']}, mean tree depth "
                           f"{r['mean_tree_depth']:.2f}, {r.get('grad_evals', 0)} gradient "
-                          f"evaluations; post-processing {r['post_s']:.1f} s")
+                          f"evaluations; draws kept a chain {r.get('draws_kept', '?')} "
+                          f"(extension: {r.get('extension', {}).get('stopped', 'n/a')}); "
+                          f"post-processing {r['post_s']:.1f} s")
             elif r["status"] == "capped":
                 print(f"   {tool} {m}: STOPPED at the cap of {cap_min:g} min (phase "
                       f"{r['phase_at_cap']}; build {_fmt(r.get('compile_s'))} s; peak memory "
