@@ -71,6 +71,14 @@ class _Deferred(types.ModuleType):
             raise AttributeError(attr)
         return getattr(self._pyramid_load(), attr)
 
+    def __setattr__(self, name: str, value) -> None:
+        # the import system sets a submodule on the parent it found in sys.modules, which
+        # for ``import arviz.sub`` is this stand-in: the real module gets it too
+        super().__setattr__(name, value)
+        real = self.__dict__.get("_pyramid_real")
+        if real is not None:
+            setattr(real, name, value)
+
     def __dir__(self):
         return dir(self._pyramid_load())
 

@@ -70,6 +70,25 @@ def test_arviz_behind_its_stand_in_works_when_used(tmp_path):
     assert out["draws"] == 10 and out["same"]
 
 
+def test_a_submodule_of_a_deferred_package_is_found_on_the_real_package(tmp_path):
+    out = _run("""
+        import json, sys
+        from pyramid.imports import is_deferred, lazy_module
+        was_imported = "email" in sys.modules
+        stand_in = lazy_module("email")
+        deferred = is_deferred(stand_in)
+        import email.mime.text as text  # loads the package, then the submodule
+        import email
+        print(json.dumps({"was_imported": was_imported, "deferred": deferred,
+                          "real": email is not stand_in, "on_real": email.mime.text is text,
+                          "through_stand_in": stand_in.mime is email.mime}))
+    """, tmp_path)
+    if out["was_imported"]:
+        pytest.skip("email was imported at start-up here")
+    assert out == {"was_imported": False, "deferred": True, "real": True, "on_real": True,
+                   "through_stand_in": True}
+
+
 def test_dask_arrays_still_work_once_dask_is_imported(tmp_path):
     out = _run("""
         import json, sys
