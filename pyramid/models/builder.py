@@ -28,8 +28,15 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from pyramid.errors import InputError
-from pyramid.models.coding import SIGNED_NONCENTRED, GroupLevel, ModelData, Term, empirical_cuts
-from pyramid.models.names import coef_name, step_labels, threshold_labels
+from pyramid.models.coding import (
+    SIGNED_NONCENTRED,
+    GroupLevel,
+    ModelData,
+    Term,
+    empirical_cuts,
+    main_coords,
+)
+from pyramid.models.names import coef_name, threshold_labels
 from pyramid.models.ordinal_op import ordinal_logp_fused
 from pyramid.specs import PriorDist, PriorSet
 
@@ -457,14 +464,9 @@ def _level_effects(g, priors: PriorSet, sd_cls: str):
 
 
 def _coords(md: ModelData) -> dict:
-    coords: dict = {}
-    for t in md.terms + md.mediator_terms + md.exposure_terms:
-        if t.kind == "categorical":
-            coords[t.column] = t.coef_levels
-        elif t.kind == "mo":
-            coords[f"{t.column}_step"] = step_labels([str(v) for v in t.levels])
-    for g in md.groups:
-        coords[g.name] = [str(v) for v in g.levels]
+    """:func:`pyramid.models.coding.main_coords`, and those of interaction terms and of the
+    other group terms (varying slopes, crossed groupings), which only the PyMC build has."""
+    coords = main_coords(md)
     for t in md.terms:
         if t.kind == "interaction":
             coords[t.column] = t.coef_levels

@@ -19,10 +19,12 @@ import pandas as pd
 from pyramid.data.schema import derive_csw
 from pyramid.errors import DataWarning, InputError
 from pyramid.formula import check_formula_data
+from pyramid.models.names import step_labels
 from pyramid.specs import ModelSpec
 from pyramid.study import load_study
 
-__all__ = ["GroupLevel", "GroupBlock", "Term", "ModelData", "prepare", "term_values"]
+__all__ = ["GroupLevel", "GroupBlock", "Term", "ModelData", "prepare", "term_values",
+           "main_coords"]
 
 @dataclass
 class GroupLevel:
@@ -342,6 +344,34 @@ def _interaction(term: str, frame: pd.DataFrame, csw, study, centring, coding) -
     values *= numeric[:, None]
     return Term(term, "interaction", tuple(",".join(c) for c in combos), values,
                 parts=tuple(parts))
+
+
+def main_coords(md: ModelData) -> dict[str, list]:
+    """Coordinates of a coded model's main-effect terms (the coefficients' levels of
+    categorical terms and the steps of monotonic ones, in the outcome's, mediator's and
+    exposure's equations) and of its nested group levels.
+
+    What the kernels' layout and the PyMC build share; the build adds the coordinates of
+    interaction terms and of the other group terms.
+
+    Parameters
+    ----------
+    md : ModelData
+
+    Returns
+    -------
+    dict of str to list
+        Dimension name -> coordinate values.
+    """
+    coords: dict[str, list] = {}
+    for t in md.terms + md.mediator_terms + md.exposure_terms:
+        if t.kind == "categorical":
+            coords[t.column] = t.coef_levels
+        elif t.kind == "mo":
+            coords[f"{t.column}_step"] = step_labels([str(v) for v in t.levels])
+    for g in md.groups:
+        coords[g.name] = [str(v) for v in g.levels]
+    return coords
 
 
 def term_values(term: str, frame: pd.DataFrame, csw: np.ndarray | None = None, *,

@@ -23,8 +23,8 @@ import numpy as np
 from scipy import special
 
 from pyramid.errors import InputError
-from pyramid.models.coding import SIGNED_NONCENTRED, ModelData, Term, empirical_cuts
-from pyramid.models.names import coef_name, step_labels, threshold_labels
+from pyramid.models.coding import SIGNED_NONCENTRED, ModelData, Term, empirical_cuts, main_coords
+from pyramid.models.names import coef_name, threshold_labels
 from pyramid.specs import PriorDist, PriorSet
 
 __all__ = ["Layout", "Block", "build_layout", "kernel_gap"]
@@ -572,18 +572,6 @@ def _centre(dist: str, plist: list[dict], shape) -> np.ndarray:
 
 
 
-def _coords(md: ModelData) -> dict:
-    coords: dict = {}
-    for t in md.terms + md.mediator_terms + md.exposure_terms:
-        if t.kind == "categorical":
-            coords[t.column] = t.coef_levels
-        elif t.kind == "mo":
-            coords[f"{t.column}_step"] = step_labels([str(v) for v in t.levels])
-    for g in md.groups:
-        coords[g.name] = [str(v) for v in g.levels]
-    return coords
-
-
 def kernel_gap(md: ModelData) -> str | None:
     """Why the kernels do not cover a coded model, or ``None`` when they do.
 
@@ -689,13 +677,13 @@ def _gaussian(md: ModelData, priors: PriorSet) -> Layout:
         bld, md, n, gi=_gi(intercept=ic.theta.start, sigma=sig.theta.start, mode=0),
         ops=ops, chain=chain, y=md.y, upat=np.zeros(n_units), med_obs=-np.ones(n_units),
         expo_obs=-np.ones(n_units), cell=np.zeros(1), cvals=np.zeros(1), x1=np.zeros((0, 1)))
-    return _finish(bld, "gauss", slots, _coords(md), md)
+    return _finish(bld, "gauss", slots, main_coords(md), md)
 
 
 def _probit(md: ModelData, priors: PriorSet) -> Layout:
     bld = _Builder()
     k = len(md.categories)
-    coords = _coords(md)
+    coords = main_coords(md)
     coords["threshold"] = threshold_labels(list(md.categories))
     if md.spec.domain_effects:
         coords["domain"] = list(md.domains)
@@ -753,7 +741,7 @@ def _path(md: ModelData, priors: PriorSet) -> Layout:
     bld = _Builder()
     n = md.n_rows
     k_med = len(med.levels)
-    coords = _coords(md)
+    coords = main_coords(md)
     coords[f"{med.column}_threshold"] = threshold_labels(list(med.levels))
     n_cells = 2 ** len(md.exposure_terms) if expo is not None else 0
     if expo is not None:
