@@ -159,9 +159,11 @@ class _Check:
     the quantities drawn after sampling (the check of a small domains fit took 0.3-0.9 s,
     and was done twice)."""
 
-    def __init__(self, m: _Model, kernels: bool):
+    def __init__(self, m: _Model):
         self.m = m
-        self.kernels = kernels
+        #: whether the trace is the kernels' (its free variables become the model's
+        #: quantities): set by :func:`_sample` once it has chosen the path
+        self.kernels = False
         self.reuse: dict = {}
 
     def __call__(self, trace: xr.DataTree) -> tuple[bool, bool]:
@@ -649,7 +651,7 @@ def fit(
         print(f"build: {md.build} ({_BUILDS[md.build]})", file=sys.stderr)
     m = _Model(md=md, priors=prior_set, layout=sampling.model_layout(md, prior_set))
 
-    check = _Check(m, kernels=False)
+    check = _Check(m)
     dt, used, fallback_reason, timings, ext, kernels = _sample(m, s, progressbar=progressbar,
                                                                check=check)
     _check_complete(dt, s, used, ext.draws)

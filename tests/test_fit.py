@@ -497,11 +497,29 @@ def test_the_final_diagnosis_is_the_diagnosis_of_the_result(sim, model):
     integrated-out effects are drawn afterwards): either way it is the result's diagnosis."""
     import pandas as pd
 
+    import pyramid.diagnostics as diagnostics
     from pyramid.diagnostics import diagnose
 
-    res = _quiet_fit(sim.data, model=model, draws=150, tune=150, random_seed=4, extend=True)
+    computed: list[str] = []
+    real = diagnostics.per_element
+
+    def counting(post, fn, n_out=1):
+        computed.extend(str(v) for v in post.data_vars)
+        return real(post, fn, n_out)
+
+    diagnostics.per_element = counting
+    try:
+        res = _quiet_fit(sim.data, model=model, draws=150, tune=150, random_seed=4,
+                         extend=True)
+    finally:
+        diagnostics.per_element = real
     pd.testing.assert_frame_equal(res.diagnostics.reset_index(drop=True),
                                   diagnose(res.idata).reset_index(drop=True))
+    # and it was reused: a sampled quantity's R-hat and ESS were computed once per block
+    # checked, not once more for the final diagnosis; loglik_total, drawn after sampling, once
+    checks = 1 + res.info["extension"]["blocks"]
+    assert computed.count("b_clinician") == checks
+    assert computed.count("loglik_total") == 1
 
 
 @pytest.mark.parametrize("which", ["skill", "pyramid"])
